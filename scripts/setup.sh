@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Idempotent set-up for aheadfs: Debian packages, node modules, build.
+# Quiet when nothing is missing; says what it does otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "setup: $*" >&2; }
+
+# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount), fio.
+missing=()
+for pkg in libfuse2 fuse fio; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages: ${missing[*]} (run as root, or install them)"; exit 1
+  fi
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+[ -e /dev/fuse ] || { say "/dev/fuse is missing: this machine cannot mount FUSE filesystems"; exit 1; }
+
+# 2. node modules: npm ci when node_modules is missing or older than the lock file.
+stamp=node_modules/.aheadfs-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  say "installing node modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$stamp"
+fi
+
+# 3. build: tsc to dist/ when any source is newer than the last build.
+if [ ! -f dist/.built ] || [ -n "$(find src types tsconfig.json tsconfig.build.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
+  say "building (tsc)"
+  npx tsc -p tsconfig.build.json
+  touch dist/.built
+fi
