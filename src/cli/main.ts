@@ -1,0 +1,49 @@
+/**
+ * The aheadfs command line (yargs). Each command lives in its own file; this one wires
+ * them together and is the only place that turns an error into output and an exit code:
+ *
+ *   UsageError (bad input, nothing changed)   -> `aheadfs: <message>`, exit 2
+ *   any other error (operational failure)     -> `aheadfs: <message>`, exit 1
+ *
+ * Never a stack trace, unless $DEBUG is set.
+ */
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { UsageError } from '../errors.js';
+import { mkfsCommand } from './mkfs.js';
+import { mountCommand } from './mount.js';
+import { statsCommand } from './stats.js';
+import { umountCommand } from './umount.js';
+
+function fail(err: unknown): never {
+  const usage = err instanceof UsageError;
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`aheadfs: ${msg.split('\n')[0]}\n`);
+  if (process.env.DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  process.exit(usage ? 2 : 1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let cli = yargs(argv)
+    .scriptName('aheadfs')
+    .usage('$0 <command> [options]')
+    .strict()
+    .demandCommand(1, 'give a command: mkfs, mount, umount or stats (aheadfs --help)')
+    .showHelpOnFail(false)
+    .recommendCommands()
+    .help()
+    .version(false)
+    .wrap(null)
+    .fail((msg, err) => {
+      // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
+      throw err ?? new UsageError(msg);
+    });
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand]) cli = add(cli);
+  await cli.parseAsync();
+}
+
+main(hideBin(process.argv)).then(
+  () => process.exit(0),
+  fail,
+);

@@ -1,0 +1,225 @@
+/**
+ * `aheadfs mount [<store> <mountpoint>] [options]`
+ *
+ * Validates everything first (UsageError: exit 2, nothing changed). Then, by default,
+ * daemonizes: starts `aheadfs mount <store> <mnt> --foreground --ready-fd 3 ...` detached,
+ * its stdout/stderr appended to `<store>/aheadfs.log`, and waits on fd 3 for the one line
+ * the daemon writes once the mount answers (`ok`) or failed (`error: <reason>`).
+ *
+ *   parent: validate --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
+ *   child:  validate --> runDaemon: lock, open, mount, stat .aheadfs/stats --> "ok" --> serve
+ */
+
+import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
+import type { MountOptions } from '../fuse/contract.js';
+import { runDaemon } from '../fuse/daemon.js';
+import { progressPrinter, runMkfs } from './mkfs.js';
+import { formatSize, parseSize } from './size.js';
+import {
+  checkMountpoint,
+  checkNotMounted,
+  checkStore,
+  DEFAULT_BLOCK_FILE_SIZE,
+  DEFAULT_MOUNTPOINT,
+  DEFAULT_STORE,
+  DEFAULT_STORE_SIZE,
+  pathExists,
+} from './store.js';
+
+/** The page cache arena is one WebAssembly.Memory: at most 4 GiB. */
+export const MAX_CACHE_BYTES = 4 * 2 ** 30;
+export const MIN_CACHE_BYTES = 1 << 20;
+/** How long `aheadfs mount` waits for the daemon's answer. */
+const READY_TIMEOUT_MS = 60_000;
+
+const BIN = fileURLToPath(new URL('../../bin/aheadfs.js', import.meta.url));
+
+export type Tunables = Omit<MountOptions, 'log'>;
+
+interface RawMountArgs {
+  'cache-size': string;
+  'read-ahead-kb': number;
+  'max-sectors-kb': number;
+  'nr-requests': number;
+  scheduler: string;
+  'ra-policy': string;
+  readpages: string;
+}
+
+function intIn(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`bad --${name} '${v}': expected a whole number from ${min} to ${max}`);
+  return v;
+}
+
+/** Parse and check the mount options; throws UsageError. */
+export function parseTunables(a: RawMountArgs): Tunables {
+  const cacheBytes = parseSize(a['cache-size'], '--cache-size');
+  if (cacheBytes % 4096 !== 0) throw new UsageError(`bad --cache-size '${a['cache-size']}': must be a multiple of 4 KiB`);
+  if (cacheBytes < MIN_CACHE_BYTES || cacheBytes > MAX_CACHE_BYTES) {
+    throw new UsageError(`bad --cache-size '${a['cache-size']}': must be from ${formatSize(MIN_CACHE_BYTES)} to ${formatSize(MAX_CACHE_BYTES)}`);
+  }
+  const scheduler = a.scheduler;
+  if (scheduler !== 'none' && scheduler !== 'mq-deadline') throw new UsageError(`bad --scheduler '${scheduler}': expected none or mq-deadline`);
+  const raPolicy = a['ra-policy'];
+  if (raPolicy !== 'ondemand' && raPolicy !== 'none') throw new UsageError(`bad --ra-policy '${raPolicy}': expected ondemand or none`);
+  if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
+  return {
+    cacheBytes,
+    readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, 1 << 20),
+    maxSectorsKb: intIn('max-sectors-kb', a['max-sectors-kb'], 4, 1 << 16),
+    nrRequests: intIn('nr-requests', a['nr-requests'], 4, 1024),
+    scheduler,
+    raPolicy,
+    readpages: a.readpages === 'on',
+  };
+}
+
+/** The daemon's command line for these (already checked) options. */
+function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean): string[] {
+  const args = [
+    BIN, 'mount', store, mnt, '--foreground', '--ready-fd', '3',
+    '--cache-size', String(t.cacheBytes),
+    '--read-ahead-kb', String(t.readAheadKb),
+    '--max-sectors-kb', String(t.maxSectorsKb),
+    '--nr-requests', String(t.nrRequests),
+    '--scheduler', t.scheduler,
+    '--ra-policy', t.raPolicy,
+    '--readpages', t.readpages ? 'on' : 'off',
+  ];
+  if (fuseDebug) args.push('--fuse-debug');
+  return args;
+}
+
+/** Start the daemon and wait for its status line. Resolves with its pid; rejects with the reason. */
+async function daemonize(store: string, mnt: string, t: Tunables, fuseDebug: boolean): Promise<number> {
+  const logFile = await open(join(store, 'aheadfs.log'), 'a', 0o644);
+  try {
+    const child = spawn(process.execPath, daemonArgs(store, mnt, t, fuseDebug), {
+      detached: true,
+      stdio: ['ignore', logFile.fd, logFile.fd, 'pipe'],
+    });
+    const status = child.stdio[3] as Readable;
+    const line = await new Promise<string>((res) => {
+      let buf = '';
+      const timer = setTimeout(() => res(`error: no answer from the daemon after ${READY_TIMEOUT_MS / 1000} s`), READY_TIMEOUT_MS);
+      status.setEncoding('utf8');
+      status.on('data', (d: string) => {
+        buf += d;
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) {
+          clearTimeout(timer);
+          res(buf.slice(0, nl));
+        }
+      });
+      status.on('error', () => undefined);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        res(buf.includes('\n') ? buf.slice(0, buf.indexOf('\n')) : `error: the daemon exited (${signal ?? `code ${code}`}) before the mount answered`);
+      });
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        res(`error: could not start the daemon: ${err.message}`);
+      });
+    });
+    status.destroy();
+    if (line === 'ok' && child.pid !== undefined) {
+      child.unref();
+      return child.pid;
+    }
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const reason = line.startsWith('error: ') ? line.slice('error: '.length) : `unexpected answer from the daemon: ${line}`;
+    throw new Error(`${reason} (log: ${join(store, 'aheadfs.log')})`);
+  } finally {
+    await logFile.close();
+  }
+}
+
+/** Resolve the store/mountpoint pair, creating the embedded default store on first use. */
+async function resolveTarget(store: string | undefined, mnt: string | undefined): Promise<{ store: string; mnt: string }> {
+  if ((store === undefined) !== (mnt === undefined)) throw new UsageError('give both <store> and <mountpoint>, or neither (for the default ./data/store on ./mount)');
+  if (store !== undefined && mnt !== undefined) return { store: resolve(store), mnt: resolve(mnt) };
+  const dStore = resolve(DEFAULT_STORE);
+  const dMnt = resolve(DEFAULT_MOUNTPOINT);
+  if (!(await pathExists(dStore))) {
+    await mkdir(resolve(dStore, '..'), { recursive: true });
+    const sb = await runMkfs(dStore, { sizeBytes: DEFAULT_STORE_SIZE, blockFileSize: DEFAULT_BLOCK_FILE_SIZE, force: false, onProgress: progressPrinter() });
+    process.stdout.write(`created the default store ${dStore} (${formatSize(DEFAULT_STORE_SIZE)}${sb.uuid ? `, uuid ${sb.uuid}` : ''})\n`);
+  }
+  await mkdir(dMnt, { recursive: true });
+  return { store: dStore, mnt: dMnt };
+}
+
+export function mountCommand(y: Argv): Argv {
+  return y.command(
+    'mount [store] [mountpoint]',
+    'mount a store (default: ./data/store on ./mount); returns once the mount answers',
+    (c) =>
+      c
+        .positional('store', { type: 'string', describe: 'store directory (made by mkfs)' })
+        .positional('mountpoint', { type: 'string', describe: 'an empty directory' })
+        .option('foreground', { type: 'boolean', default: false, describe: 'stay attached; stop on SIGINT/SIGTERM or umount' })
+        .option('cache-size', { type: 'string', default: '256M', describe: `page cache size (at most ${formatSize(MAX_CACHE_BYTES)})` })
+        .option('read-ahead-kb', { type: 'number', default: 128, describe: 'maximum readahead window (like /sys/block/*/queue/read_ahead_kb)' })
+        .option('max-sectors-kb', { type: 'number', default: 1280, describe: 'largest device request' })
+        .option('nr-requests', { type: 'number', default: 64, describe: 'device requests in flight at most' })
+        .option('scheduler', { type: 'string', default: 'mq-deadline', describe: 'I/O scheduler: none or mq-deadline' })
+        .option('ra-policy', { type: 'string', default: 'ondemand', describe: 'readahead policy: ondemand or none' })
+        .option('readpages', { type: 'string', default: 'on', describe: 'on: readahead I/O in batches (readpages); off: page by page' })
+        .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
+        .option('ready-fd', { type: 'number', hidden: true }),
+    async (argv) => {
+      const fd = argv['ready-fd'];
+      const report = fd === undefined ? undefined : statusReporter(fd);
+      try {
+        await mount(argv, report);
+      } catch (err) {
+        // A daemon child that fails before runDaemon still owes its parent the status line.
+        report?.(`error: ${err instanceof Error ? err.message : String(err)}`);
+        throw err;
+      }
+    },
+  );
+}
+
+/** The daemon's side of the status pipe: the first line wins, then the fd is closed. */
+function statusReporter(fd: number): (line: string) => void {
+  let sent = false;
+  return (line) => {
+    if (sent) return;
+    sent = true;
+    try {
+      writeSync(fd, line + '\n');
+      closeSync(fd);
+    } catch {
+      // The parent is gone; nothing to tell.
+    }
+  };
+}
+
+interface MountArgs extends RawMountArgs {
+  store: string | undefined;
+  mountpoint: string | undefined;
+  foreground: boolean;
+  'fuse-debug': boolean;
+}
+
+async function mount(argv: MountArgs, report: ((line: string) => void) | undefined): Promise<void> {
+  const tunables = parseTunables(argv);
+  const { store, mnt } = await resolveTarget(argv.store, argv.mountpoint);
+  await checkStore(store);
+  await checkMountpoint(mnt);
+  await checkNotMounted(store);
+  if (argv.foreground) {
+    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], report });
+    process.exit(code);
+  }
+  const pid = await daemonize(store, mnt, tunables, argv['fuse-debug']);
+  process.stdout.write(`mounted ${store} on ${mnt} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
+}

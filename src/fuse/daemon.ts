@@ -1,0 +1,168 @@
+/**
+ * The mount daemon: lock the store, open the filesystem, mount it with FUSE, serve until
+ * told to stop, then unmount, shut the filesystem down and release the lock.
+ *
+ *   acquireLock --> openFilesystem --> fuse.mount --> stat .aheadfs/stats --> "ok" on readyFd
+ *        |                |                 |                 |
+ *        +----------------+-----------------+-----------------+--> "error: <reason>", undo, throw
+ *
+ *   serving: SIGINT / SIGTERM ---------------------------------+
+ *            mountpoint gone from mountinfo (fusermount -u) ---+--> stop(reason)
+ *            uncaught exception -------------------------------+
+ *   stop: fuse unmount -> vfs.shutdown() -> release lock -> resolve exit code
+ *
+ * Everything goes to `<store>/aheadfs.log`. When started by `aheadfs mount` (daemonized),
+ * `report` writes to a pipe to the parent, which waits for the one status line.
+ */
+
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { AheadFuse } from './aheadfuse.js';
+import { ControlDir } from './control-dir.js';
+import { loadOpenFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
+import { openLog } from './log.js';
+import { acquireLock, findMount, releaseLock } from './mounts.js';
+import { makeOperations } from './ops.js';
+
+/** How often the daemon checks that its mount still exists (it also keeps the loop alive). */
+const MOUNT_POLL_MS = 1000;
+
+export interface DaemonOptions {
+  store: string;
+  mountpoint: string;
+  mount: Omit<MountOptions, 'log'>;
+  fuseDebug: boolean;
+  /**
+   * Tells the parent `aheadfs mount` the outcome, once: `ok` or `error: <reason>`.
+   * Undefined when the daemon runs attached (a user typed --foreground): log lines then
+   * go to stderr too.
+   */
+  report: ((line: string) => void) | undefined;
+  /** The filesystem to serve (tests inject one); default: src/vfs's openFilesystem. */
+  openFilesystem?: OpenFilesystem;
+}
+
+export function describeOptions(o: Omit<MountOptions, 'log'>): string {
+  return (
+    `cache_bytes=${o.cacheBytes} read_ahead_kb=${o.readAheadKb} max_sectors_kb=${o.maxSectorsKb} ` +
+    `nr_requests=${o.nrRequests} scheduler=${o.scheduler} ra_policy=${o.raPolicy} readpages=${o.readpages ? 'on' : 'off'}`
+  );
+}
+
+function errMsg(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Run the daemon. Resolves with the exit code once stopped (0: signal or umount; 1: a
+ * failure while serving); rejects if the mount could not be set up (after undoing it).
+ */
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const store = resolve(opts.store);
+  const mnt = resolve(opts.mountpoint);
+  const lockPath = join(store, 'lock');
+  const log = openLog(join(store, 'aheadfs.log'), { echo: opts.report === undefined });
+  const report = opts.report ?? ((): void => undefined);
+
+  let locked = false;
+  let mfs: MountedFs | undefined;
+  let fuse: AheadFuse | undefined;
+  let mounted = false;
+
+  const unmountFuse = (): Promise<void> =>
+    new Promise((res) => {
+      if (!fuse || !mounted) return res();
+      mounted = false;
+      fuse.unmount((err) => {
+        if (err) log(`fuse unmount: ${err.message}`);
+        res();
+      });
+    });
+
+  const teardown = async (): Promise<boolean> => {
+    let ok = true;
+    await unmountFuse();
+    if (mfs) {
+      try {
+        await mfs.vfs.shutdown();
+      } catch (err) {
+        ok = false;
+        log(`shutdown failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
+      mfs = undefined;
+    }
+    if (locked) await releaseLock(lockPath);
+    locked = false;
+    return ok;
+  };
+
+  try {
+    await acquireLock(lockPath, (pid) => log(`recovered a stale lock (pid ${pid ?? 'unknown'} is not running)`));
+    locked = true;
+    const open = opts.openFilesystem ?? (await loadOpenFilesystem());
+    mfs = await open(store, { ...opts.mount, log });
+    const ops = makeOperations({ vfs: mfs.vfs, control: new ControlDir(mfs.control, process.pid), log });
+    const f = new AheadFuse(mnt, ops, { fuseDebug: opts.fuseDebug });
+    fuse = f;
+    await new Promise<void>((res, rej) => f.mount((err) => (err ? rej(err) : res())));
+    mounted = true;
+    // The mount answers when a lookup through the kernel reaches us and comes back.
+    await stat(join(mnt, '.aheadfs', 'stats'));
+    log(`mounted ${store} on ${mnt} (uuid ${mfs.superblock.uuid}, ${mfs.superblock.sizeBytes} bytes; ${describeOptions(opts.mount)}; fuse ${f.optionString()})`);
+  } catch (err) {
+    const msg = errMsg(err) === 'fuse failed' ? `libfuse could not mount ${mnt} (see ${join(store, 'aheadfs.log')})` : errMsg(err);
+    log(`mount failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    await teardown();
+    report(`error: ${msg}`);
+    log.close();
+    if (msg !== errMsg(err)) throw new Error(msg, { cause: err });
+    throw err;
+  }
+  report('ok');
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (reason: string, code: number): void => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(poll);
+      log(`stopping: ${reason}`);
+      teardown().then(
+        (ok) => {
+          log(ok ? 'stopped' : 'stopped with errors');
+          log.close();
+          resolveExit(ok ? code : 1);
+        },
+        (err: unknown) => {
+          log(`stop failed: ${errMsg(err)}`);
+          log.close();
+          resolveExit(1);
+        },
+      );
+    };
+
+    let polling = false;
+    const poll = setInterval(() => {
+      if (polling || stopping) return;
+      polling = true;
+      findMount(mnt)
+        .then((m) => {
+          if (!m) {
+            mounted = false; // already gone: nothing to unmount
+            stop('unmounted from outside (umount / fusermount -u)', 0);
+          }
+        })
+        .catch((err: unknown) => log(`mount check failed: ${errMsg(err)}`))
+        .finally(() => (polling = false));
+    }, MOUNT_POLL_MS);
+
+    process.on('SIGINT', () => stop('SIGINT', 0));
+    process.on('SIGTERM', () => stop('SIGTERM', 0));
+    // Detached from any terminal when daemonized; a hangup means nothing to us.
+    process.on('SIGHUP', () => log('SIGHUP ignored'));
+    process.on('uncaughtException', (err) => {
+      log(`fatal: ${err.stack ?? err.message}`);
+      stop('fatal error', 1);
+    });
+  });
+}

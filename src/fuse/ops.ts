@@ -1,0 +1,255 @@
+/**
+ * FUSE operations: a thin adapter from fuse-native's callbacks to the `Vfs`.
+ *
+ * Every handler does the same three things: call the vfs (or the control directory for
+ * paths under /.aheadfs), reply, or turn the error into an errno in errno.ts. There is no
+ * filesystem logic here. Replies follow fuse-native: `cb(0, value)` / `cb(-errno)`, and
+ * `cb(n)` (bytes) for read and write.
+ *
+ * Not available through fuse-native 2.2.6: the caller's uid/gid (fuse_get_context is
+ * not exposed; we use the daemon's own, which is right for the mounting user) and the
+ * open flags of create (we pass O_CREAT|O_RDWR; the kernel has already settled O_EXCL
+ * by its lookup).
+ */
+
+import { constants } from 'node:fs';
+import type Fuse from 'fuse-native';
+import type { Caller, Vfs } from '../vfs/types.js';
+import { ControlDir, isControlFh, isControlPath } from './control-dir.js';
+import { errnoFromError, errnoOf } from './errno.js';
+import { attrToStat, toFuseStatFs } from './stat.js';
+
+type Log = (msg: string) => void;
+
+const CREATE_FLAGS = constants.O_CREAT | constants.O_RDWR;
+
+export interface AdapterDeps {
+  vfs: Vfs;
+  control: ControlDir;
+  log: Log;
+}
+
+export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operations {
+  const caller: Caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const fail = (op: string, err: unknown): number => errnoFromError(err, log, op);
+
+  /** Run a vfs call that resolves to nothing; reply 0 or the errno. */
+  function done(op: string, cb: Fuse.DoneCallback, call: () => Promise<void>): void {
+    let p: Promise<void>;
+    try {
+      p = call();
+    } catch (err) {
+      cb(fail(op, err));
+      return;
+    }
+    p.then(
+      () => cb(0),
+      (err: unknown) => cb(fail(op, err)),
+    );
+  }
+
+  /** Run a vfs call that resolves to a value; reply (0, value) or the errno. */
+  function value<T, R>(op: string, cb: Fuse.ValueCallback<R>, call: () => Promise<T>, map: (v: T) => R): void {
+    let p: Promise<T>;
+    try {
+      p = call();
+    } catch (err) {
+      cb(fail(op, err));
+      return;
+    }
+    p.then(
+      (v) => cb(0, map(v)),
+      (err: unknown) => cb(fail(op, err)),
+    );
+  }
+
+  /** Run a synchronous control-directory call. */
+  function sync<R>(op: string, cb: Fuse.ValueCallback<R>, call: () => R): void {
+    let r: R;
+    try {
+      r = call();
+    } catch (err) {
+      cb(fail(op, err));
+      return;
+    }
+    cb(0, r);
+  }
+
+  /** Namespace changes are not allowed under /.aheadfs. */
+  const controlDenied = (cb: Fuse.DoneCallback, ...paths: string[]): boolean => {
+    if (!paths.some(isControlPath)) return false;
+    cb(errnoOf('EACCES'));
+    return true;
+  };
+
+  const id = <T>(v: T): T => v;
+
+  return {
+    init(cb) {
+      cb(0);
+    },
+
+    getattr(path, cb) {
+      if (isControlPath(path)) return sync('getattr', cb, () => control.getattr(path));
+      value('getattr', cb, () => vfs.getattr(path), attrToStat);
+    },
+
+    // Never called by fuse-native itself (it sends fgetattr to getattr); AheadFuse's
+    // _op_fgetattr override calls it so that fstat(2) is answered from the handle.
+    fgetattr(path, fd, cb) {
+      if (isControlFh(fd) || isControlPath(path)) return sync('fgetattr', cb, () => control.getattr(path));
+      if (fd === 0) return value('getattr', cb, () => vfs.getattr(path), attrToStat);
+      value('fgetattr', cb, () => vfs.fgetattr(fd), attrToStat);
+    },
+
+    readdir(path, cb) {
+      const withDots = (names: string[]): string[] => (names.includes('.') ? names : ['.', '..', ...names]);
+      if (isControlPath(path)) return sync('readdir', cb, () => withDots(control.readdir(path)));
+      value('readdir', cb, () => vfs.readdir(path), withDots);
+    },
+
+    access(path, mode, cb) {
+      if (isControlPath(path)) return sync('access', cb, () => void control.getattr(path));
+      done('access', cb, () => vfs.access(path, mode));
+    },
+
+    statfs(_path, cb) {
+      value('statfs', cb, () => vfs.statfs(), toFuseStatFs);
+    },
+
+    open(path, flags, cb) {
+      if (isControlPath(path)) return sync('open', cb, () => control.open(path));
+      value('open', cb, () => vfs.open(path, flags), id);
+    },
+
+    create(path, mode, cb) {
+      if (isControlPath(path)) return cb(errnoOf('EACCES'));
+      value('create', cb, () => vfs.create(path, mode, CREATE_FLAGS, caller), id);
+    },
+
+    mknod(path, mode, _dev, cb) {
+      if (controlDenied(cb, path)) return;
+      done('mknod', cb, () => vfs.mknod(path, mode, caller));
+    },
+
+    read(_path, fd, buf, len, pos, cb) {
+      if (isControlFh(fd)) {
+        try {
+          cb(control.read(fd, buf, len, pos));
+        } catch (err) {
+          cb(fail('read', err));
+        }
+        return;
+      }
+      // Callback form: the cached path replies without a single await. `replied` guards
+      // against a throw after `done` already ran (a double reply would corrupt libfuse).
+      let replied = false;
+      try {
+        vfs.read(fd, buf, len, pos, (err, n) => {
+          replied = true;
+          cb(err ? fail('read', err) : n);
+        });
+      } catch (err) {
+        if (replied) log(`read: error thrown after the reply: ${String(err)}`);
+        else cb(fail('read', err));
+      }
+    },
+
+    write(_path, fd, buf, len, pos, cb) {
+      if (isControlFh(fd)) {
+        try {
+          cb(control.write(fd, buf, len));
+        } catch (err) {
+          cb(fail('write', err));
+        }
+        return;
+      }
+      let p: Promise<number>;
+      try {
+        p = vfs.write(fd, buf, len, pos);
+      } catch (err) {
+        cb(fail('write', err));
+        return;
+      }
+      p.then(cb, (err: unknown) => cb(fail('write', err)));
+    },
+
+    flush(_path, fd, cb) {
+      if (isControlFh(fd)) return cb(0);
+      done('flush', cb, () => vfs.flush(fd));
+    },
+
+    release(_path, fd, cb) {
+      if (isControlFh(fd)) {
+        control.release(fd);
+        return cb(0);
+      }
+      done('release', cb, () => vfs.release(fd));
+    },
+
+    fsync(_path, datasync, fd, cb) {
+      if (isControlFh(fd)) return cb(0);
+      done('fsync', cb, () => vfs.fsync(fd, datasync !== 0));
+    },
+
+    truncate(path, size, cb) {
+      if (isControlPath(path)) return sync('truncate', cb, () => control.truncate(path));
+      done('truncate', cb, () => vfs.truncate(path, size));
+    },
+
+    ftruncate(path, fd, size, cb) {
+      if (isControlFh(fd)) return sync('ftruncate', cb, () => control.truncate(path));
+      done('ftruncate', cb, () => vfs.ftruncate(fd, size));
+    },
+
+    unlink(path, cb) {
+      if (controlDenied(cb, path)) return;
+      done('unlink', cb, () => vfs.unlink(path));
+    },
+
+    mkdir(path, mode, cb) {
+      if (controlDenied(cb, path)) return;
+      done('mkdir', cb, () => vfs.mkdir(path, mode, caller));
+    },
+
+    rmdir(path, cb) {
+      if (controlDenied(cb, path)) return;
+      done('rmdir', cb, () => vfs.rmdir(path));
+    },
+
+    rename(src, dest, cb) {
+      if (controlDenied(cb, src, dest)) return;
+      done('rename', cb, () => vfs.rename(src, dest));
+    },
+
+    link(src, dest, cb) {
+      if (controlDenied(cb, src, dest)) return;
+      done('link', cb, () => vfs.link(src, dest));
+    },
+
+    symlink(target, path, cb) {
+      if (controlDenied(cb, path)) return;
+      done('symlink', cb, () => vfs.symlink(target, path, caller));
+    },
+
+    readlink(path, cb) {
+      if (isControlPath(path)) return cb(errnoOf('EINVAL'));
+      value('readlink', cb, () => vfs.readlink(path), id);
+    },
+
+    chmod(path, mode, cb) {
+      if (controlDenied(cb, path)) return;
+      done('chmod', cb, () => vfs.chmod(path, mode));
+    },
+
+    chown(path, uid, gid, cb) {
+      if (controlDenied(cb, path)) return;
+      done('chown', cb, () => vfs.chown(path, uid, gid));
+    },
+
+    utimens(path, atime, mtime, cb) {
+      if (isControlPath(path)) return cb(0); // `touch` on a control file: nothing to record
+      done('utimens', cb, () => vfs.utimens(path, atime, mtime));
+    },
+  };
+}
