@@ -1,0 +1,250 @@
+/**
+ * The LRU lists and page reclaim (mm/swap.c, mm/vmscan.c), reduced to the page cache.
+ *
+ * Two intrusive doubly linked lists thread through `page.lruPrev/lruNext`:
+ *
+ *   head (newest)                                             tail (oldest)
+ *   inactive:  [P12] <-> [P11] <-> [P3] <-> ... <-> [P0]   <- reclaim scans from here
+ *   active:    [P7]  <-> [P5]  <-> ...          <-> [P1]   <- refill takes from here
+ *
+ *   new page -------------------> inactive head                (lru_cache_add)
+ *   second touch (markPageAccessed on inactive+referenced) -> active head   (pgactivate)
+ *   inactive tail, PG_referenced -> active head (page_check_references)     (pgactivate)
+ *   inactive tail, clean+unlocked -> deleted from the cache, frame freed      (pgsteal)
+ *   inactive tail, locked/dirty/writeback -> rotated to the inactive head (never reclaimed)
+ *   inactive smaller than active -> active tail to inactive head           (pgdeactivate)
+ *
+ * The two-touch rule (mark_page_accessed):
+ *   inactive, unreferenced  -> referenced
+ *   inactive, referenced    -> active, unreferenced
+ *   active,   unreferenced  -> referenced
+ *   active,   referenced    -> (nothing)
+ *
+ * PG_lru says the page is on a list, PG_active which one. Every page in the page cache is
+ * on exactly one list from addToPageCacheLru until deleteFromPageCache.
+ *
+ * Reclaim is synchronous: it runs inside addToPageCacheLru when no frame is free. Pages are
+ * never reclaimed while locked (I/O in flight or someone owns them), dirty, or under
+ * writeback.
+ */
+
+import type { Stats } from '../stats/registry.js';
+import type { Trace } from '../stats/trace.js';
+import { PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_writeback, type Page, type PageOwner } from './page.js';
+
+/** Pages scanned per reclaim batch (the kernel's SWAP_CLUSTER_MAX). */
+export const SWAP_CLUSTER_MAX = 32;
+
+/** Reclaim skips these pages (rotates them): they are pinned. */
+const PG_PINNED = PG_locked | PG_dirty | PG_writeback;
+
+/** One intrusive list. Invariant: count = number of pages reachable from head. */
+export class LruList {
+  head: Page | undefined = undefined;
+  tail: Page | undefined = undefined;
+  count = 0;
+
+  addHead(page: Page): void {
+    page.lruPrev = undefined;
+    page.lruNext = this.head;
+    if (this.head) this.head.lruPrev = page;
+    else this.tail = page;
+    this.head = page;
+    this.count++;
+  }
+
+  remove(page: Page): void {
+    const { lruPrev: prev, lruNext: next } = page;
+    if (prev) prev.lruNext = next;
+    else this.head = next;
+    if (next) next.lruPrev = prev;
+    else this.tail = prev;
+    page.lruPrev = page.lruNext = undefined;
+    this.count--;
+  }
+
+  /** Pages from head (newest) to tail (oldest), for tests and debugging. */
+  *pages(): IterableIterator<Page> {
+    for (let p = this.head; p; p = p.lruNext) yield p;
+  }
+}
+
+/** How a page finds its LRU lists: an AddressSpace's `cache.lruvec`. */
+export interface LruOwner extends PageOwner {
+  readonly cache: { readonly lruvec: Lruvec };
+}
+
+/** struct lruvec: the file LRU lists of one page cache, and reclaim over them. */
+export class Lruvec {
+  readonly inactive = new LruList();
+  readonly active = new LruList();
+
+  /**
+   * @param evict deletes a clean, unlocked page from the page cache and frees its frame
+   *   (filemap's deleteFromPageCache, which also takes the page off these lists).
+   */
+  constructor(
+    readonly stats: Stats,
+    readonly trace: Trace,
+    private readonly evict: (page: Page) => void,
+  ) {}
+
+  get nrInactive(): number {
+    return this.inactive.count;
+  }
+  get nrActive(): number {
+    return this.active.count;
+  }
+  get nrPages(): number {
+    return this.inactive.count + this.active.count;
+  }
+
+  /** lru_cache_add: a new page goes to the inactive head. Context: page not on a list. */
+  lruCacheAdd(page: Page): void {
+    if (page.has(PG_lru)) throw new Error(`lruCacheAdd: page index=${page.index} is already on an LRU list`);
+    page.clear(PG_active | PG_referenced);
+    page.set(PG_lru);
+    this.inactive.addHead(page);
+  }
+
+  /** del_page_from_lru_list: take the page off its list (no-op when it is on none). */
+  del(page: Page): void {
+    if (!page.has(PG_lru)) return;
+    (page.has(PG_active) ? this.active : this.inactive).remove(page);
+    page.clear(PG_lru | PG_active);
+  }
+
+  /** activate_page: inactive -> active head (stats pgactivate). */
+  activatePage(page: Page): void {
+    if (!page.has(PG_lru) || page.has(PG_active)) return;
+    this.inactive.remove(page);
+    page.set(PG_active);
+    this.active.addHead(page);
+    this.stats.c.pgactivate++;
+  }
+
+  /** deactivate: active -> inactive head (stats pgdeactivate). PG_referenced is kept. */
+  deactivatePage(page: Page): void {
+    if (!page.has(PG_lru) || !page.has(PG_active)) return;
+    this.active.remove(page);
+    page.clear(PG_active);
+    this.inactive.addHead(page);
+    this.stats.c.pgdeactivate++;
+  }
+
+  /** Move a page already on the inactive list to its head (putback of a kept page). */
+  private rotate(page: Page): void {
+    this.inactive.remove(page);
+    this.inactive.addHead(page);
+  }
+
+  /**
+   * shrink_active_list: move up to `nrToScan` pages from the active tail to the inactive
+   * head. Returns the number moved.
+   */
+  shrinkActiveList(nrToScan: number): number {
+    let moved = 0;
+    while (moved < nrToScan && this.active.tail) {
+      this.deactivatePage(this.active.tail);
+      moved++;
+    }
+    return moved;
+  }
+
+  /**
+   * shrink_inactive_list + shrink_page_list: scan up to `nrToScan` pages from the inactive
+   * tail and free what can be freed. Per page (page_check_references, in spirit):
+   *   locked, dirty or writeback -> rotate to the inactive head (never reclaimed)
+   *   PG_referenced              -> clear it, activate (one more round on the active list)
+   *   otherwise                  -> delete from the page cache, free the frame (pgsteal)
+   * Returns the number of pages freed.
+   * Context: synchronous; must not be called with a page of the scan held by the caller
+   * unless that page is locked.
+   */
+  shrinkInactiveList(nrToScan: number): number {
+    let freed = 0;
+    for (let scanned = 0; scanned < nrToScan; scanned++) {
+      const page = this.inactive.tail;
+      if (page === undefined) break;
+      if ((page.flags & PG_PINNED) !== 0) {
+        this.rotate(page);
+        continue;
+      }
+      if (page.testClear(PG_referenced)) {
+        this.activatePage(page);
+        continue;
+      }
+      const owner = page.mapping;
+      this.evict(page); // off the LRU, out of the mapping, frame freed, ra_wasted if unread
+      this.stats.c.pgsteal++;
+      if (this.trace.enabled) this.trace.emit(`reclaim ino=${owner?.ino ?? 0} index=${page.index}`);
+      freed++;
+    }
+    return freed;
+  }
+
+  /**
+   * try_to_free_pages / shrink_node, simplified: reclaim until `nrToReclaim` frames were
+   * freed or nothing more can be (every page pinned). Refills the inactive list from the
+   * active tail whenever it is smaller than the active list (inactive_list_is_low).
+   * Returns the number of pages freed.
+   */
+  tryToFreePages(nrToReclaim: number = SWAP_CLUSTER_MAX): number {
+    let freed = 0;
+    // Each page is looked at a bounded number of times: a referenced page is activated
+    // once, deactivated once, and then freed or rotated. Three rounds over everything is
+    // enough to free a page if any can be freed; past that the lists are all pinned.
+    let budget = 3 * this.nrPages + SWAP_CLUSTER_MAX;
+    let stuck = false; // the last inactive batch freed nothing (all pinned or referenced)
+    while (freed < nrToReclaim && budget > 0) {
+      if (stuck || this.inactive.count < this.active.count || this.inactive.count === 0) {
+        const moved = this.shrinkActiveList(Math.min(SWAP_CLUSTER_MAX, this.active.count));
+        budget -= moved;
+      }
+      const scan = Math.min(SWAP_CLUSTER_MAX, this.inactive.count);
+      if (scan === 0) break;
+      const n = this.shrinkInactiveList(scan);
+      freed += n;
+      stuck = n === 0;
+      budget -= scan;
+    }
+    return freed;
+  }
+
+  /**
+   * A page reclaim cannot free because it is locked or under writeback, oldest first (for
+   * a caller that must wait for a frame). Dirty pages are excluded: nothing ends dirtiness
+   * without an owner.
+   */
+  findPinnedPage(): Page | undefined {
+    for (const list of [this.inactive, this.active]) {
+      for (let p = list.tail; p; p = p.lruPrev) if (p.has(PG_locked) || p.has(PG_writeback)) return p;
+    }
+    return undefined;
+  }
+}
+
+function lruvecOf(page: Page): Lruvec | undefined {
+  const owner = page.mapping;
+  if (owner !== undefined && 'cache' in owner) {
+    const lruvec = (owner as LruOwner).cache.lruvec;
+    if (lruvec instanceof Lruvec) return lruvec;
+  }
+  return undefined;
+}
+
+/**
+ * mark_page_accessed: the two-touch rule (see the table at the top of this file).
+ * Context: the read loop calls it once per page per read, only when the page changes
+ * (`prev_index != index || offset != prev_offset`).
+ */
+export function markPageAccessed(page: Page): void {
+  const flags = page.flags;
+  if ((flags & PG_active) === 0 && (flags & PG_referenced) !== 0) {
+    // Second touch while inactive: promote.
+    if ((flags & PG_lru) !== 0) lruvecOf(page)?.activatePage(page);
+    page.clear(PG_referenced);
+  } else if ((flags & PG_referenced) === 0) {
+    page.set(PG_referenced);
+  }
+}
