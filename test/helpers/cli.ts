@@ -1,0 +1,48 @@
+/**
+ * Run the real aheadfs command (`node bin/aheadfs.js`, which loads dist/) the way a user does.
+ */
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/aheadfs.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function assertBuilt(): void {
+  if (!existsSync(new URL('../../dist/cli/main.js', import.meta.url))) {
+    throw new Error('dist/ is not built: run `npm run build` (npm test does it through scripts/setup.sh)');
+  }
+}
+
+/** Run `aheadfs <args>`; never rejects for a non-zero exit. */
+export function aheadfs(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  assertBuilt();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, DEBUG: '' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Run a shell command line; rejects with its stderr on failure. */
+export function sh(cmd: string, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', ['-c', cmd], { cwd: opts.cwd, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd}: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}

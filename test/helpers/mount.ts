@@ -1,0 +1,110 @@
+/**
+ * withMount: a fresh store in a temp dir, mounted through the real CLI daemon, for one
+ * test body; ALWAYS unmounted afterwards, also when the body throws or the test times out:
+ *
+ *   mkdtemp -> aheadfs mkfs -> aheadfs mount (daemonized) -> body(mnt, ctx)
+ *        finally / t.teardown: aheadfs umount -> (still mounted?) fusermount -uz + kill -9
+ *                              the daemon -> rm -rf the temp dir
+ *
+ * Mountpoints are unique (/tmp/aheadfs-e2e-XXXXXX/mnt) so tests can run in parallel.
+ */
+
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { findMount, pidAlive } from '../../src/fuse/mounts.js';
+import { aheadfs, sh, type CliResult } from './cli.js';
+
+export interface MountOpts {
+  /** Store size for mkfs (default 256M). */
+  size?: string;
+  blockFileSize?: string;
+  /** Extra `aheadfs mount` options. */
+  mountArgs?: string[];
+}
+
+export interface MountCtx {
+  tmp: string;
+  store: string;
+  mnt: string;
+  /** Unmount with the CLI (asserts success). */
+  umount(): Promise<void>;
+  /** Mount again with the CLI (asserts success). */
+  mount(): Promise<void>;
+  /** The daemon's pid, from the store lock. */
+  daemonPid(): Promise<number | undefined>;
+  cli(args: string[]): Promise<CliResult>;
+}
+
+function explain(what: string, r: CliResult): Error {
+  return new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+}
+
+async function lockPid(store: string): Promise<number | undefined> {
+  const text = await readFile(join(store, 'lock'), 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.trim(), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Make sure nothing is left mounted on `mnt` and no daemon of `store` is left running. */
+export async function forceCleanup(store: string, mnt: string): Promise<void> {
+  if (await findMount(mnt)) {
+    await aheadfs(['umount', mnt, '--timeout', '30'], { timeoutMs: 40_000 });
+  }
+  if (await findMount(mnt)) {
+    await sh(`fusermount -uz ${JSON.stringify(mnt)}`).catch(() => undefined);
+  }
+  const pid = await lockPid(store);
+  if (pid !== undefined && pidAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+export async function withMount<T>(t: ExecutionContext, opts: MountOpts, body: (mnt: string, ctx: MountCtx) => Promise<T>): Promise<T> {
+  const tmp = await mkdtemp(join(tmpdir(), 'aheadfs-e2e-'));
+  const store = join(tmp, 'store');
+  const mnt = join(tmp, 'mnt');
+  await mkdir(mnt);
+
+  let cleaned = false;
+  const cleanup = async (): Promise<void> => {
+    if (cleaned) return;
+    cleaned = true;
+    await forceCleanup(store, mnt);
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  };
+  t.teardown(cleanup);
+
+  const ctx: MountCtx = {
+    tmp,
+    store,
+    mnt,
+    cli: (args) => aheadfs(args),
+    async mount() {
+      const r = await aheadfs(['mount', store, mnt, ...(opts.mountArgs ?? [])]);
+      if (r.code !== 0) {
+        const log = await readFile(join(store, 'aheadfs.log'), 'utf8').catch(() => '');
+        throw new Error(`${explain('aheadfs mount', r).message}\n--- aheadfs.log (tail) ---\n${log.split('\n').slice(-15).join('\n')}`);
+      }
+    },
+    async umount() {
+      const r = await aheadfs(['umount', mnt]);
+      if (r.code !== 0) throw explain('aheadfs umount', r);
+    },
+    daemonPid: () => lockPid(store),
+  };
+
+  try {
+    const mk = await aheadfs(['mkfs', store, '--size', opts.size ?? '256M', '--block-file-size', opts.blockFileSize ?? '64M']);
+    if (mk.code !== 0) throw explain('aheadfs mkfs', mk);
+    await ctx.mount();
+    return await body(mnt, ctx);
+  } finally {
+    await cleanup();
+  }
+}
