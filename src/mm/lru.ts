@@ -157,13 +157,13 @@ export class Lruvec {
    *   locked, dirty or writeback -> rotate to the inactive head (never reclaimed)
    *   PG_referenced              -> clear it, activate (one more round on the active list)
    *   otherwise                  -> delete from the page cache, free the frame (pgsteal)
-   * Returns the number of pages freed.
+   * Stops early once `nrToReclaim` pages were freed. Returns the number of pages freed.
    * Context: synchronous; must not be called with a page of the scan held by the caller
    * unless that page is locked.
    */
-  shrinkInactiveList(nrToScan: number): number {
+  shrinkInactiveList(nrToScan: number, nrToReclaim: number = Infinity): number {
     let freed = 0;
-    for (let scanned = 0; scanned < nrToScan; scanned++) {
+    for (let scanned = 0; scanned < nrToScan && freed < nrToReclaim; scanned++) {
       const page = this.inactive.tail;
       if (page === undefined) break;
       if ((page.flags & PG_PINNED) !== 0) {
@@ -203,7 +203,7 @@ export class Lruvec {
       }
       const scan = Math.min(SWAP_CLUSTER_MAX, this.inactive.count);
       if (scan === 0) break;
-      const n = this.shrinkInactiveList(scan);
+      const n = this.shrinkInactiveList(scan, nrToReclaim - freed);
       freed += n;
       stuck = n === 0;
       budget -= scan;
