@@ -14,9 +14,9 @@ export function counterTable(): string {
   const rows = COUNTER_NAMES.map((name) => {
     const c = COUNTERS[name];
     const kind = c.kind === 'gauge' ? ' (gauge)' : '';
-    return `| \`${name}\` | ${c.group} | ${c.unit}${kind} | ${c.doc.replace(/\|/g, '\\|')} |`;
+    return `| \`${name}\` | ${c.unit}${kind} | ${c.doc.replace(/\|/g, '\\|')} |`;
   });
-  return ['| name | group | unit | meaning |', '|---|---|---|---|', ...rows].join('\n') + '\n';
+  return ['| name | unit | meaning |', '|---|---|---|', ...rows].join('\n') + '\n';
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

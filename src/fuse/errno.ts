@@ -13,8 +13,22 @@ export function errnoOf(code: ErrorCode): number {
   return -ERRNO[code];
 }
 
+/**
+ * An FsError from another copy of errors.ts (src/ loaded through tsx beside dist/, or two
+ * installs) fails `instanceof`; its name and code still say what it is.
+ */
+function codeOf(err: unknown): ErrorCode | undefined {
+  if (err instanceof FsError) return err.code;
+  if (err instanceof Error && err.name === 'FsError') {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && Object.hasOwn(ERRNO, code)) return code as ErrorCode;
+  }
+  return undefined;
+}
+
 export function errnoFromError(err: unknown, log: (msg: string) => void, op: string): number {
-  if (err instanceof FsError) return -ERRNO[err.code];
+  const code = codeOf(err);
+  if (code !== undefined) return -ERRNO[code];
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
   log(`unexpected error in ${op}, replied EIO: ${detail}`);
   return -ERRNO.EIO;
