@@ -43,6 +43,8 @@ export class FakeFs implements AddressSpaceOperations {
   /** Reads started but not completed ('manual' mode). */
   readonly pending: Page[] = [];
   readonly written = new Map<number, Uint8Array>();
+  /** When set, bytes past the data read as this value instead of 0 (a filesystem that does not zero tails). */
+  tailGarbage: number | undefined = undefined;
 
   constructor(readonly baseSize: number) {}
 
@@ -58,7 +60,8 @@ export class FakeFs implements AddressSpaceOperations {
       return;
     }
     const start = page.index * PAGE_SIZE;
-    for (let i = 0; i < PAGE_SIZE; i++) page.data[i] = start + i < this.baseSize ? pattern(start + i) : 0;
+    const past = this.tailGarbage ?? 0;
+    for (let i = 0; i < PAGE_SIZE; i++) page.data[i] = start + i < this.baseSize ? pattern(start + i) : past;
   }
 
   /** End the read of `page`: uptodate or PG_error, then unlock (wakes the waiters). */
