@@ -47,6 +47,8 @@ export class FrameArena {
   /** Free frame numbers; [0, top) are free. */
   private readonly freeStack: Uint32Array;
   private top: number;
+  /** 1 while a frame is handed out: catches a double free at once, not as corruption later. */
+  private readonly inUse: Uint8Array;
   /** Lazily created views, one per frame. */
   private readonly views: (Uint8Array | undefined)[];
 
@@ -74,6 +76,7 @@ export class FrameArena {
     // Frame 0 on top: frames are handed out in ascending order on a fresh arena.
     for (let i = 0; i < this.nrFrames; i++) this.freeStack[i] = this.nrFrames - 1 - i;
     this.top = this.nrFrames;
+    this.inUse = new Uint8Array(this.nrFrames);
     this.views = new Array<Uint8Array | undefined>(this.nrFrames);
   }
 
@@ -85,7 +88,9 @@ export class FrameArena {
   /** Take a free frame; `undefined` when none is free (the caller reclaims and retries). */
   allocFrame(): number | undefined {
     if (this.top === 0) return undefined;
-    return this.freeStack[--this.top];
+    const n = this.freeStack[--this.top]!;
+    this.inUse[n] = 1;
+    return n;
   }
 
   /**
@@ -94,7 +99,8 @@ export class FrameArena {
    */
   freeFrame(n: number): void {
     if (!Number.isInteger(n) || n < 0 || n >= this.nrFrames) throw new RangeError(`freeFrame: no frame ${n}`);
-    if (this.top >= this.nrFrames) throw new Error(`freeFrame(${n}): every frame is already free (double free)`);
+    if (this.inUse[n] === 0) throw new Error(`freeFrame(${n}): the frame is already free (double free)`);
+    this.inUse[n] = 0;
     this.freeStack[this.top++] = n;
   }
 

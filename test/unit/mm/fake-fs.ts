@@ -46,7 +46,16 @@ export class FakeFs implements AddressSpaceOperations {
   /** When set, bytes past the data read as this value instead of 0 (a filesystem that does not zero tails). */
   tailGarbage: number | undefined = undefined;
 
-  constructor(readonly baseSize: number) {}
+  constructor(public baseSize: number) {}
+
+  /** What a real filesystem does on truncate: forget the data past `size` on the device. */
+  truncate(size: number): void {
+    this.baseSize = Math.min(this.baseSize, size);
+    for (const [index, data] of this.written) {
+      if (index * PAGE_SIZE >= size) this.written.delete(index);
+      else if ((index + 1) * PAGE_SIZE > size) data.fill(0, size - index * PAGE_SIZE);
+    }
+  }
 
   get readpageCalls(): number {
     return this.readpageIndexes.length;

@@ -50,8 +50,12 @@ test('bad sizes are EINVAL with a clear message', (t) => {
   t.regex(err!.message, /4 GiB/);
 });
 
-test('freeing more frames than exist is caught', (t) => {
+test('a double free is caught', (t) => {
   const a = new FrameArena(2 * 4096);
   t.throws(() => a.freeFrame(0), { message: /double free/ });
+  const f = a.allocFrame()!;
+  a.allocFrame();
+  a.freeFrame(f);
+  t.throws(() => a.freeFrame(f), { message: /double free/ });
   t.throws(() => a.freeFrame(7), { instanceOf: RangeError });
 });
