@@ -47,7 +47,7 @@ test('markPageAccessed: the two-touch rule', (t) => {
 });
 
 test('reclaim takes the oldest inactive page first', (t) => {
-  const { mapping, cache, stats, trace } = rig({ frames: 4 });
+  const { mapping, stats, trace } = rig({ frames: 4 });
   for (let i = 0; i < 4; i++) cached(mapping, i);
   trace.clear();
   t.truthy(cached(mapping, 4));
