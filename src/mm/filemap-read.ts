@@ -161,15 +161,18 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         case FIND_PAGE: {
           page = findGetPage(mapping, rd.index);
           if (page === undefined) {
-            // Not worth a page (nor a miss): the page lies wholly past EOF. (The kernel of
-            // the seed allocates and reads it, then stops at page_ok.)
-            const isize = mapping.host.size;
-            if (rd.index * PAGE_SIZE >= isize) {
+            const pastEof = rd.index * PAGE_SIZE >= mapping.host.size;
+            if (!pastEof) stats.c.pgcache_miss++;
+            // Called past EOF too, as the kernel does: it submits nothing there, but the
+            // decision may still move the window (e.g. the final read of `cat`), and later
+            // windows of this file depend on that state.
+            pageCacheSyncReadahead(mapping, ra, file, rd.index, rd.last - rd.index);
+            if (pastEof) {
+              // Not worth a page: the seed's kernel would allocate one, read it (a hole)
+              // and stop at page_ok; we stop here.
               step = OUT;
               continue;
             }
-            stats.c.pgcache_miss++;
-            pageCacheSyncReadahead(mapping, ra, file, rd.index, rd.last - rd.index);
             page = findGetPage(mapping, rd.index);
             if (page === undefined) {
               step = NO_CACHED_PAGE;

@@ -332,3 +332,15 @@ test('ra_hit and ra_wasted: pages read ahead and then read count as hits, droppe
   env.cache.dropCaches();
   t.is(env.stats.c.ra_wasted, 2 + 8, 'pages 2, 3 and 4..11 never read');
 });
+
+test('a read at EOF still moves the window, as in the kernel (no I/O, no line)', async (t) => {
+  const env = setup({ size: 64 * PAGE });
+  const f = open(env, 1);
+  await read(env, f, 0, 128 * KiB); // {0,64,32}: the whole file (pages 0..63), marker past EOF
+  t.is(await read(env, f, 64 * PAGE, 128 * KiB), 0, 'EOF');
+  // page 64 missing: 64 == start + size: sequential {64,32,32}; offset == start and
+  // size == async: readit merges next(32) -> {64,64,32}; all past EOF, nothing to read
+  t.deepEqual([f.ra.start, f.ra.size, f.ra.asyncSize], [64, 64, 32]);
+  t.deepEqual(windows(env), ['sync initial i=0 r=32 {0,64,32}']);
+  t.is(env.readpages.flat().length, 64);
+});
