@@ -253,6 +253,7 @@ export class RequestQueue {
     const now = this.now();
     rq.dispatchMs = now;
     this.inFlight++;
+    if (this.inFlight > this.stats.c.rq_inflight_max) this.stats.c.rq_inflight_max = this.inFlight;
     this.ds.accountStart(now);
     this.stats.c.rq_dispatch++;
     if (!this.congestedNow && this.congested()) {

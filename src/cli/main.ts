@@ -11,6 +11,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
+import { iostatCommand } from './iostat.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
 import { statsCommand } from './stats.js';
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount or stats (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats or iostat (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -39,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
       // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
       throw err ?? new UsageError(msg);
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

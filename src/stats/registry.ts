@@ -60,6 +60,7 @@ export const COUNTERS = {
   elv_merge: counter('block', 'bios', 'requests merged by the I/O scheduler'),
   rq_dispatch: counter('block', 'requests', 'requests dispatched to the device'),
   rq_complete: counter('block', 'requests', 'requests completed by the device'),
+  rq_inflight_max: counter('block', 'requests', 'most requests in flight on the device at once (a high-water mark)'),
   queue_congested: counter('block', 'events', 'times the queue reached 7/8 of nr_requests in flight'),
   wait_page: counter('block', 'waits', 'entries added to the page wait table'),
   wake_page: counter('block', 'wakes', 'wait entries woken because their page and bit matched'),

@@ -1,0 +1,63 @@
+/**
+ * `aheadfs iostat <mountpoint> [interval [count]]`: `iostat -x` rows for the aheadfs
+ * device, computed from two samples of `.aheadfs/diskstats` taken `interval` seconds
+ * apart (sysstat's formulas, src/block/diskstats.ts). Prints `count` rows (default 1):
+ *
+ *   Device       r/s     rkB/s   rrqm/s  %rrqm r_await rareq-sz   w/s ...  aqu-sz  %util
+ *   aheadfs   312.00  39936.00   120.00  27.78    0.41   128.00  0.00 ...    0.13  12.80
+ */
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Argv } from 'yargs';
+import { IOSTAT_X_COLUMNS, iostatX, type IostatX } from '../block/diskstats.js';
+import { UsageError } from '../errors.js';
+
+async function sample(mnt: string): Promise<number[]> {
+  let text: string;
+  try {
+    text = await readFile(join(mnt, '.aheadfs', 'diskstats'), 'utf8');
+  } catch {
+    throw new UsageError(`${mnt} is not a mounted aheadfs (no .aheadfs/diskstats)`);
+  }
+  return text.trim().split(/\s+/).map(Number);
+}
+
+export function formatIostatHeader(): string {
+  return ['Device'.padEnd(9), ...IOSTAT_X_COLUMNS.map(([h]) => h.padStart(9))].join(' ');
+}
+
+export function formatIostatRow(device: string, row: IostatX): string {
+  return [device.padEnd(9), ...IOSTAT_X_COLUMNS.map(([, k]) => row[k].toFixed(2).padStart(9))].join(' ');
+}
+
+export function iostatCommand(y: Argv): Argv {
+  return y.command(
+    'iostat <mountpoint> [interval] [count]',
+    'device figures like iostat -x, from two diskstats samples',
+    (c) =>
+      c
+        .positional('mountpoint', { type: 'string', demandOption: true })
+        .positional('interval', { type: 'number', default: 1, describe: 'seconds between samples' })
+        .positional('count', { type: 'number', default: 1, describe: 'rows to print' }),
+    async (argv) => {
+      const interval = argv.interval;
+      const count = argv.count;
+      if (!Number.isFinite(interval) || interval <= 0 || interval > 86400) throw new UsageError(`interval must be a number of seconds > 0, got ${String(argv.interval)}`);
+      if (!Number.isInteger(count) || count < 1) throw new UsageError(`count must be a whole number >= 1, got ${String(argv.count)}`);
+      const mnt = argv.mountpoint;
+      let prev = await sample(mnt);
+      let t0 = performance.now();
+      process.stdout.write(formatIostatHeader() + '\n');
+      for (let i = 0; i < count; i++) {
+        await sleep(interval * 1000);
+        const cur = await sample(mnt);
+        const t1 = performance.now();
+        process.stdout.write(formatIostatRow('aheadfs', iostatX(prev, cur, t1 - t0)) + '\n');
+        prev = cur;
+        t0 = t1;
+      }
+    },
+  );
+}

@@ -1,0 +1,40 @@
+/** Reading and writing a mount's `.aheadfs/` control files from tests. */
+
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type StatsSnapshot = Record<string, number>;
+
+export async function readStats(mnt: string): Promise<StatsSnapshot> {
+  return JSON.parse(await readFile(join(mnt, '.aheadfs', 'stats.json'), 'utf8')) as StatsSnapshot;
+}
+
+/** The 17 fields of `.aheadfs/diskstats`. */
+export async function readDiskstats(mnt: string): Promise<number[]> {
+  return (await readFile(join(mnt, '.aheadfs', 'diskstats'), 'utf8')).trim().split(/\s+/).map(Number);
+}
+
+export async function control(mnt: string, name: string, value: string): Promise<void> {
+  await writeFile(join(mnt, '.aheadfs', name), value);
+}
+
+export async function readControl(mnt: string, name: string): Promise<string> {
+  return readFile(join(mnt, '.aheadfs', name), 'utf8');
+}
+
+export const dropCaches = (mnt: string): Promise<void> => control(mnt, 'drop_caches', '1');
+export const clearTrace = (mnt: string): Promise<void> => control(mnt, 'trace', '0');
+
+const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+) reason=(\w+) t=\d+$/;
+
+/** The windows of the `ra` lines in the trace, as `{start,size,async}`. */
+export async function traceWindows(mnt: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const line of (await readControl(mnt, 'trace')).split('\n')) {
+    if (!line.startsWith('ra ')) continue;
+    const m = RA_LINE.exec(line);
+    if (!m) throw new Error(`malformed ra line: ${line}`);
+    out.push(`{${m[6]},${m[7]},${m[8]}}`);
+  }
+  return out;
+}
