@@ -1,0 +1,208 @@
+/**
+ * mkfs: make a store.
+ *
+ *   1. validate sizes and the target directory          (UsageError; nothing touched)
+ *   2. --force: remove blocks/ meta/ aheadfs.json aheadfs.log lock (and nothing else)
+ *   3. blocks/000000.blk ...  preallocated with fallocate(1), ftruncate if unsupported
+ *   4. meta/                  LMDB: root directory (ino 1), the whole device free
+ *   5. aheadfs.json           LAST, atomically: until it exists the directory is not a store
+ *
+ * A failure in 3-5 removes what this run created, so a refused or failed mkfs leaves no
+ * half store behind (and a crashed one leaves no aheadfs.json, i.e. no store).
+ */
+
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fsError, isFsError, toFsError, UsageError } from '../errors.js';
+import { DIR_SIZE, ROOT_INO, S_IFDIR } from './inode.js';
+import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
+import {
+  BLOCK_SIZE,
+  BLOCKS_DIR,
+  blockFileName,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  MAX_BLOCK_FILES,
+  META_DIR,
+  SUPERBLOCK_FILE,
+  writeSuperblock,
+  type Superblock,
+} from './superblock.js';
+
+const execFileAsync = promisify(execFile);
+
+/** What `--force` removes from an existing store; anything else in the directory stays. */
+export const STORE_ENTRIES = [BLOCKS_DIR, META_DIR, SUPERBLOCK_FILE, `${SUPERBLOCK_FILE}.tmp`, 'aheadfs.log', 'lock'] as const;
+
+/** Mode of the root directory of a new store (drwxr-xr-x). */
+const ROOT_MODE = S_IFDIR | 0o755;
+
+export interface MkfsOptions {
+  /** Device size in bytes: a positive multiple of blockFileSize. */
+  sizeBytes: number;
+  /** Bytes per block file: a positive multiple of 4096, at most sizeBytes. */
+  blockFileSize: number;
+  /** Replace an existing store (or use a non-empty directory). */
+  force?: boolean;
+  /** Called after each block file with bytes preallocated so far and the total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}
+
+/** Throws UsageError (one line) for bad sizes. Pure: touches nothing. */
+export function checkMkfsSizes(sizeBytes: number, blockFileSize: number): void {
+  for (const [name, v] of [
+    ['size', sizeBytes],
+    ['block file size', blockFileSize],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new UsageError(`${name} must be a positive whole number of bytes (got ${v})`);
+    if (v % BLOCK_SIZE !== 0) throw new UsageError(`${name} must be a multiple of ${BLOCK_SIZE} bytes (got ${v})`);
+  }
+  if (blockFileSize > sizeBytes) throw new UsageError(`block file size (${blockFileSize}) must not exceed the size (${sizeBytes})`);
+  if (sizeBytes % blockFileSize !== 0) {
+    throw new UsageError(`size (${sizeBytes}) must be a multiple of the block file size (${blockFileSize}); nothing is rounded for you`);
+  }
+  if (sizeBytes / blockFileSize > MAX_BLOCK_FILES) {
+    throw new UsageError(`${sizeBytes / blockFileSize} block files is too many (at most ${MAX_BLOCK_FILES}); use a larger block file size`);
+  }
+}
+
+/** Bytes the existing block files hold (freed by --force before we allocate). */
+async function existingBlockBytes(store: string): Promise<number> {
+  let total = 0;
+  try {
+    for (const name of await readdir(join(store, BLOCKS_DIR))) {
+      const st = await stat(join(store, BLOCKS_DIR, name)).catch(() => undefined);
+      if (st?.isFile()) total += st.blocks * 512;
+    }
+  } catch {
+    // no blocks/: nothing to count
+  }
+  return total;
+}
+
+/** Step 1 for the directory: refuse what we must not overwrite. Touches nothing. */
+async function checkTarget(store: string, opts: MkfsOptions): Promise<void> {
+  let entries: string[] | undefined;
+  try {
+    const st = await stat(store);
+    if (!st.isDirectory()) throw new UsageError(`${store} exists and is not a directory`);
+    entries = await readdir(store);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    if (code(err) !== 'ENOENT') throw new UsageError(`cannot use ${store}: ${(err as Error).message}`);
+  }
+  if (entries && entries.length > 0 && !opts.force) {
+    if (entries.includes(SUPERBLOCK_FILE)) throw new UsageError(`${store} already holds an aheadfs store; use --force to replace it`);
+    throw new UsageError(`${store} is not empty; use --force to make a store in it anyway`);
+  }
+  // Enough room? (the parent of a store that does not exist yet holds it)
+  let probe = store;
+  for (;;) {
+    try {
+      const fsStat = await statfs(probe);
+      const room = fsStat.bavail * fsStat.bsize + (opts.force ? await existingBlockBytes(store) : 0);
+      if (room < opts.sizeBytes) throw new UsageError(`not enough free space for ${opts.sizeBytes} bytes at ${store} (${room} available)`);
+      return;
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      const up = join(probe, '..');
+      if (code(err) !== 'ENOENT' || up === probe) return; // cannot tell: let the allocation decide
+      probe = up;
+    }
+  }
+}
+
+/**
+ * Preallocate one block file: `fallocate -l`, or ftruncate (sparse) when the command is
+ * missing or the filesystem does not support it. Any other failure (ENOSPC) is thrown.
+ */
+async function preallocate(file: string, bytes: number): Promise<void> {
+  const fh = await open(file, 'wx', 0o644);
+  await fh.close();
+  try {
+    await execFileAsync('fallocate', ['-l', String(bytes), file]);
+    return;
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+    const unsupported = code(err) === 'ENOENT' || /not supported/i.test(stderr);
+    if (!unsupported) {
+      if (/no space/i.test(stderr)) throw fsError('ENOSPC', `preallocating ${file}: ${stderr.trim()}`, err);
+      throw fsError('EIO', `preallocating ${file}: ${stderr.trim() || (err as Error).message}`, err);
+    }
+  }
+  const fh2 = await open(file, 'r+');
+  try {
+    await fh2.truncate(bytes);
+  } finally {
+    await fh2.close();
+  }
+}
+
+/** Step 4: the LMDB environment with the root directory and the whole device free. */
+async function formatMeta(store: string, blocks: number, now: number): Promise<void> {
+  const db = MetaDb.open(store, { create: true });
+  try {
+    const ws = new WriteSet();
+    ws.touchInode(ROOT_INO, { mode: ROOT_MODE, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, size: DIR_SIZE, nlink: 2, atimeMs: now, mtimeMs: now, ctimeMs: now });
+    ws.freeChanges([{ kind: 'put', start: 0, len: blocks }]);
+    ws.putMisc('nextIno', ROOT_INO + 1);
+    ws.putMisc('deviceBlocks', blocks);
+    ws.putMisc('schema', META_SCHEMA);
+    await db.commit(ws);
+    await db.flushed();
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * Make a store at `store` (created if missing). Bad sizes or a directory that must not be
+ * overwritten: UsageError before anything on disk changes. Returns the new superblock.
+ */
+export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock> {
+  checkMkfsSizes(opts.sizeBytes, opts.blockFileSize);
+  await checkTarget(store, opts);
+
+  if (opts.force) {
+    for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
+  }
+  const created: string[] = [];
+  const madeStore = (await mkdir(store, { recursive: true }).catch((err: unknown) => {
+    throw toFsError(err, `mkfs ${store}`);
+  })) !== undefined;
+  try {
+    await mkdir(join(store, BLOCKS_DIR));
+    created.push(BLOCKS_DIR);
+    const count = opts.sizeBytes / opts.blockFileSize;
+    for (let i = 0; i < count; i++) {
+      await preallocate(join(store, blockFileName(i)), opts.blockFileSize);
+      opts.onProgress?.((i + 1) * opts.blockFileSize, opts.sizeBytes);
+    }
+    created.push(META_DIR);
+    const now = Date.now();
+    await formatMeta(store, opts.sizeBytes / BLOCK_SIZE, now);
+    const sb: Superblock = {
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION,
+      uuid: randomUUID(),
+      blockSize: BLOCK_SIZE,
+      blockFileSize: opts.blockFileSize,
+      blockFileCount: count,
+      sizeBytes: opts.sizeBytes,
+      createdAt: new Date(now).toISOString(),
+    };
+    await writeSuperblock(store, sb);
+    return sb;
+  } catch (err) {
+    for (const name of created) await rm(join(store, name), { recursive: true, force: true }).catch(() => {});
+    if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
+    throw isFsError(err) ? err : toFsError(err, `mkfs ${store}`);
+  }
+}
