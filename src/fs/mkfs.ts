@@ -22,7 +22,7 @@ import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
 import {
   BLOCK_SIZE,
   BLOCKS_DIR,
-  blockFileName,
+  blockFilePath,
   FORMAT_NAME,
   FORMAT_VERSION,
   MAX_BLOCK_FILES,
@@ -182,7 +182,7 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock
     created.push(BLOCKS_DIR);
     const count = opts.sizeBytes / opts.blockFileSize;
     for (let i = 0; i < count; i++) {
-      await preallocate(join(store, blockFileName(i)), opts.blockFileSize);
+      await preallocate(join(store, blockFilePath(i)), opts.blockFileSize);
       opts.onProgress?.((i + 1) * opts.blockFileSize, opts.sizeBytes);
     }
     created.push(META_DIR);

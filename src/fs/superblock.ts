@@ -14,6 +14,7 @@
 
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { blockFileName } from '../block/device.js';
 import { fsError, isFsError } from '../errors.js';
 
 /** The filesystem block, the allocator's unit and the page size of the cache. */
@@ -41,9 +42,9 @@ export interface Superblock {
   readonly createdAt: string;
 }
 
-/** `blocks/000042.blk` for block file 42 (relative to the store). */
-export function blockFileName(index: number): string {
-  return join(BLOCKS_DIR, `${String(index).padStart(6, '0')}.blk`);
+/** `blocks/000042.blk` for block file 42, relative to the store (the device names the file). */
+export function blockFilePath(index: number): string {
+  return join(BLOCKS_DIR, blockFileName(index));
 }
 
 /** Device size in 4 KiB blocks. */

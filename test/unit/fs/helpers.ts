@@ -1,0 +1,74 @@
+/**
+ * Helpers for the src/fs unit tests: small stores in temp dirs, removed after the test.
+ */
+
+import type { ExecutionContext } from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isFsError, type ErrorCode } from '../../../src/errors.js';
+import { MetaStore } from '../../../src/fs/meta.js';
+import { mkfs } from '../../../src/fs/mkfs.js';
+import { readSuperblock, type Superblock } from '../../../src/fs/superblock.js';
+
+export const MiB = 1 << 20;
+/** 8 MiB store of 1 MiB block files: 2048 blocks. */
+export const SMALL = { sizeBytes: 8 * MiB, blockFileSize: 1 * MiB };
+export const SMALL_BLOCKS = SMALL.sizeBytes / 4096;
+
+/** A fresh temp directory, removed when the test ends. */
+export function tmpDir(t: ExecutionContext, prefix = 'aheadfs-fs-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** mkfs a small store in a temp dir. */
+export async function makeStore(t: ExecutionContext, opts = SMALL): Promise<{ store: string; sb: Superblock }> {
+  const store = path.join(tmpDir(t), 'store');
+  const sb = await mkfs(store, opts);
+  return { store, sb };
+}
+
+/** mkfs + open; the store is closed when the test ends. */
+export async function openStore(t: ExecutionContext, opts = SMALL): Promise<{ store: string; sb: Superblock; meta: MetaStore }> {
+  const { store, sb } = await makeStore(t, opts);
+  const meta = await MetaStore.open(store, sb);
+  t.teardown(() => meta.close());
+  return { store, sb, meta };
+}
+
+/** Close and reopen (the durable state only); closed when the test ends. */
+export async function reopen(t: ExecutionContext, store: string, meta: MetaStore): Promise<MetaStore> {
+  await meta.close();
+  const again = await MetaStore.open(store, await readSuperblock(store));
+  t.teardown(() => again.close());
+  return again;
+}
+
+/** Assert that `fn` rejects (or throws) an FsError with `code`. */
+export async function rejectsCode(t: ExecutionContext, fn: () => unknown, code: ErrorCode): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    t.true(isFsError(err, code), `expected ${code}, got ${String(err)}`);
+    return;
+  }
+  t.fail(`expected ${code}, but it succeeded`);
+}
+
+/** Every entry under `dir`, recursively, with its size (to prove nothing changed). */
+export function snapshotTree(dir: string): string[] {
+  if (!fs.existsSync(dir)) return ['<missing>'];
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(d, e.name);
+      const st = fs.statSync(p);
+      out.push(`${path.relative(dir, p)} ${e.isDirectory() ? 'dir' : st.size} ${st.mtimeMs}`);
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
