@@ -21,6 +21,16 @@
  * reaches `avail` only after that txn has committed and been flushed: before that, a
  * crash would bring the old file back, and its blocks must not hold another file's data.
  *
+ * Each file that allocates gets a soft *window*: the next WINDOW_BLOCKS free blocks after
+ * its last run (ext4's inode preallocation, but never binding). An allocation with no
+ * goal (a new file) skips the windows of other files while there is other room, so two
+ * files written side by side do not interleave; when space is short the windows are
+ * ignored.
+ *
+ *   file A run    A's window (soft)        file B's first run
+ *   |##########|.......................|########|
+ *              ^ A's goal: A continues here
+ *
  * Extents are kept in a sorted array with binary search; adjacent extents are always
  * merged. Allocation is O(number of free extents), which is fine for the stores this
  * project makes (a fragmented 1 GiB device has at most 131072 extents).
@@ -161,12 +171,16 @@ export class ExtentSet {
     return changes;
   }
 
+  /** Index of the first extent that ends after `block` (count if none). */
+  indexFrom(block: number): number {
+    const i = this.floor(block);
+    return i < 0 || this.starts[i]! + this.lens[i]! <= block ? i + 1 : i;
+  }
+
   /** Index of the first extent at or after `from` (wrapping) with len >= count, or -1. */
   findFit(count: number, fromBlock: number): number {
     const n = this.starts.length;
-    if (n === 0) return -1;
-    let first = this.floor(fromBlock);
-    if (first < 0 || this.starts[first]! + this.lens[first]! <= fromBlock) first += 1;
+    const first = this.indexFrom(fromBlock);
     for (let k = 0; k < n; k++) {
       const i = (first + k) % n;
       if (this.lens[i]! >= count) return i;
@@ -186,6 +200,11 @@ export class ExtentSet {
   }
 }
 
+/** Blocks after a file's last run kept out of other files' goal-less allocations (2 MiB). */
+export const WINDOW_BLOCKS = 512;
+/** Windows remembered (the most recent allocating files). */
+export const MAX_WINDOWS = 64;
+
 /**
  * The allocator of one device. Context: single-threaded (the event loop); every method is
  * synchronous, so a reservation is visible to the next caller at once.
@@ -197,6 +216,8 @@ export class Allocator {
   private readonly reserved = new ExtentSet();
   /** Next-fit cursor: where the last allocation ended. */
   private cursor = 0;
+  /** Soft windows by owner (an inode number), oldest first. */
+  private readonly windows = new Map<number, Run>();
 
   /** `free` is the content of the LMDB free db (disjoint runs, any order). */
   constructor(
@@ -238,13 +259,15 @@ export class Allocator {
    *
    *   1. at `goal` (the block right after the file's previous extent): as much as the free
    *      extent that contains `goal` has, so a sequential writer stays contiguous;
-   *   2. then next-fit: the first free extent from the cursor (wrapping) that holds all
-   *      that is left;
-   *   3. else the largest extents, one after the other (fragmentation: several runs).
+   *   2. then next-fit: the first free space from the cursor (wrapping) that holds all
+   *      that is left, outside other owners' windows;
+   *   3. then the same ignoring the windows;
+   *   4. else the largest extents, one after the other (fragmentation: several runs).
    *
-   * Throws FsError ENOSPC, reserving nothing, when fewer than `count` blocks are free.
+   * `owner` (the inode) gets a window after the last run. Throws FsError ENOSPC,
+   * reserving nothing, when fewer than `count` blocks are free.
    */
-  allocate(count: number, goal?: number): Run[] {
+  allocate(count: number, goal?: number, owner?: number): Run[] {
     if (!Number.isSafeInteger(count) || count <= 0) throw fsError('EINVAL', `allocate: bad block count ${count}`);
     if (count > this.avail.total) throw fsError('ENOSPC', `need ${count} blocks, ${this.avail.total} free`);
     const runs: Run[] = [];
@@ -262,6 +285,10 @@ export class Allocator {
       const e = this.avail.extentAt(goal);
       if (e) take(goal, Math.min(left, e.start + e.len - goal));
     }
+    if (left > 0) {
+      const start = this.fitOutsideWindows(left, owner);
+      if (start !== undefined) take(start, left);
+    }
     while (left > 0) {
       let i = this.avail.findFit(left, this.cursor);
       if (i >= 0) {
@@ -272,7 +299,43 @@ export class Allocator {
       const e = this.avail.at(i);
       take(e.start, Math.min(e.len, left));
     }
+    if (owner !== undefined) this.setWindow(owner, this.cursor);
     return runs;
+  }
+
+  /** First free space of `need` blocks from the cursor (wrapping) that no other owner's window covers. */
+  private fitOutsideWindows(need: number, owner: number | undefined): number | undefined {
+    const others = [...this.windows].filter(([o]) => o !== owner).map(([, w]) => w);
+    others.sort((a, b) => a.start - b.start);
+    const n = this.avail.count;
+    const first = this.avail.indexFrom(this.cursor);
+    for (let k = 0; k < n; k++) {
+      const e = this.avail.at((first + k) % n);
+      let pos = e.start;
+      const end = e.start + e.len;
+      for (const w of others) {
+        if (w.start + w.len <= pos) continue;
+        if (w.start >= end) break;
+        if (w.start - pos >= need) return pos;
+        pos = Math.max(pos, w.start + w.len);
+      }
+      if (end - pos >= need) return pos;
+    }
+    return undefined;
+  }
+
+  /** The free blocks from `from` (up to WINDOW_BLOCKS) become `owner`'s window. */
+  private setWindow(owner: number, from: number): void {
+    this.windows.delete(owner);
+    const e = this.avail.extentAt(from);
+    if (!e) return;
+    this.windows.set(owner, { start: from, len: Math.min(WINDOW_BLOCKS, e.start + e.len - from) });
+    if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+  }
+
+  /** `owner` is gone (its inode was freed): drop its window. */
+  forgetOwner(owner: number): void {
+    this.windows.delete(owner);
   }
 
   /** The write failed: give reserved runs back to `avail`. Throws if a run is not reserved. */

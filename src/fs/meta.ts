@@ -559,7 +559,7 @@ export class MetaStore {
     if ((fileBlock + count) * BLOCK_SIZE > MAX_FILE_SIZE) throw fsError('EFBIG', `block ${fileBlock + count} is past the largest file`);
     const last = this.lastReserved.get(ino);
     const goal = last && last.fileEnd === fileBlock ? last.devEnd : this.extents.get(ino)?.goalFor(fileBlock);
-    const runs = this.alloc.allocate(count, goal);
+    const runs = this.alloc.allocate(count, goal, ino);
     const end = runs[runs.length - 1]!;
     this.lastReserved.set(ino, { fileEnd: fileBlock + count, devEnd: end.start + end.len });
     return runs;
@@ -632,6 +632,7 @@ export class MetaStore {
     this.inodes.delete(ino);
     this.dirs.delete(ino);
     this.lastReserved.delete(ino);
+    this.alloc.forgetOwner(ino);
     ws.delInode(ino);
     await this.commit(ws, freed);
   }
