@@ -33,6 +33,6 @@ fi
 # 3. build: tsc to dist/ when any source is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src types tsconfig.json tsconfig.build.json -newer dist/.built -print -quit 2>/dev/null)" ]; then
   say "building (tsc)"
-  npx tsc -p tsconfig.build.json
+  ./node_modules/.bin/tsc -p tsconfig.build.json
   touch dist/.built
 fi

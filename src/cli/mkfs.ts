@@ -3,26 +3,12 @@
  */
 
 import type { Argv } from 'yargs';
+import { mkfs, type MkfsOptions } from '../fs/mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import { DEFAULT_BLOCK_FILE_SIZE, DEFAULT_STORE_SIZE } from './store.js';
 
-/**
- * TEMPORARY local shape of src/fs/mkfs.ts (being written): replace with a static import
- * once it lands.
- */
-export interface MkfsOptions {
-  sizeBytes: number;
-  blockFileSize: number;
-  force: boolean;
-  onProgress?: (done: number, total: number) => void;
-}
-type Mkfs = (store: string, options: MkfsOptions) => Promise<{ uuid?: string }>;
-
 export async function runMkfs(store: string, options: MkfsOptions): Promise<{ uuid?: string }> {
-  const spec = '../fs/mkfs.js';
-  const mod = (await import(spec)) as { mkfs?: Mkfs };
-  if (typeof mod.mkfs !== 'function') throw new Error('src/fs/mkfs.ts does not export mkfs');
-  return mod.mkfs(store, options);
+  return mkfs(store, options);
 }
 
 /** Progress on a terminal only: `mkfs: 12/16 block files`. */

@@ -19,7 +19,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AheadFuse } from './aheadfuse.js';
 import { ControlDir } from './control-dir.js';
-import { loadOpenFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
+import { openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
 import { openLog } from './log.js';
 import { acquireLock, findMount, releaseLock } from './mounts.js';
 import { makeOperations } from './ops.js';
@@ -99,7 +99,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     await acquireLock(lockPath, (pid) => log(`recovered a stale lock (pid ${pid ?? 'unknown'} is not running)`));
     locked = true;
-    const open = opts.openFilesystem ?? (await loadOpenFilesystem());
+    const open = opts.openFilesystem ?? openFilesystem;
     mfs = await open(store, { ...opts.mount, log });
     const ops = makeOperations({ vfs: mfs.vfs, control: new ControlDir(mfs.control, process.pid), log });
     const f = new AheadFuse(mnt, ops, { fuseDebug: opts.fuseDebug });

@@ -197,12 +197,10 @@ export function ondemandReadahead(
     }
 
     // Standalone, small random read: read as is, and do not pollute the readahead state.
-    const n = doPageCacheReadahead(mapping, file, offset, reqSize, 0, offset, reqSize);
-    if (n > 0) {
+    return doPageCacheReadahead(mapping, file, offset, reqSize, 0, offset, reqSize, () => {
       stats.c.ra_random++;
-      account(mapping, file, hitMarker, offset, reqSize, { start: offset, size: reqSize, asyncSize: 0 }, 'random', n);
-    }
-    return n;
+      announce(mapping, file, hitMarker, offset, reqSize, { start: offset, size: reqSize, asyncSize: 0 }, 'random');
+    });
   }
 
   // initial_readahead:
@@ -232,12 +230,16 @@ function readit(
     ra.size += ra.asyncSize;
   }
   // ra_submit
-  const n = doPageCacheReadahead(mapping, file, ra.start, ra.size, ra.asyncSize, offset, reqSize);
-  if (n > 0) account(mapping, file, hitMarker, offset, reqSize, ra, reason, n);
-  return n;
+  return doPageCacheReadahead(mapping, file, ra.start, ra.size, ra.asyncSize, offset, reqSize, () =>
+    announce(mapping, file, hitMarker, offset, reqSize, ra, reason),
+  );
 }
 
-function account(
+/**
+ * Count a decision that submits I/O and trace it: called once, just before the first
+ * batch of its window goes to the block layer, so the `ra` line precedes its `bio` lines.
+ */
+function announce(
   mapping: ReadaheadMapping,
   file: MmFile,
   hitMarker: boolean,
@@ -245,12 +247,10 @@ function account(
   reqSize: number,
   win: { start: number; size: number; asyncSize: number },
   reason: RaReason,
-  submitted: number,
 ): void {
   const { stats, trace } = mapping.cache;
   if (hitMarker) stats.c.ra_async++;
   else stats.c.ra_sync++;
-  stats.c.ra_pages += submitted;
   if (trace.enabled) {
     trace.emit(
       `ra ${hitMarker ? 'async' : 'sync'} ino=${mapping.ino} fh=${file.fh} index=${index} req=${reqSize} ` +
@@ -269,7 +269,8 @@ function account(
  * marks the page at position `nrToRead - lookaheadSize` of the window PG_readahead if it
  * is newly allocated. Pages outside the caller's own request [reqIndex, reqIndex+reqSize)
  * are flagged PG_raunread, so that ra_hit / ra_wasted can tell whether reading ahead paid.
- * Returns the number of pages submitted.
+ * `onFirstSubmit` runs once, before the first batch is submitted (not at all when every
+ * page was cached). Returns the number of pages submitted.
  */
 export function doPageCacheReadahead(
   mapping: ReadaheadMapping,
@@ -279,6 +280,7 @@ export function doPageCacheReadahead(
   lookaheadSize: number,
   reqIndex: PageIndex = start,
   reqSize: number = nrToRead,
+  onFirstSubmit?: () => void,
 ): number {
   const isize = mapping.host.size;
   if (isize === 0) return 0;
@@ -287,17 +289,20 @@ export function doPageCacheReadahead(
 
   let batch: Page[] = [];
   let submitted = 0;
+  const submit = (): void => {
+    if (submitted === 0) onFirstSubmit?.();
+    readPages(mapping, batch);
+    submitted += batch.length;
+    mapping.cache.stats.c.ra_pages += batch.length;
+    batch = [];
+  };
   for (let pageIdx = 0; pageIdx < nrToRead; pageIdx++) {
     const index = start + pageIdx;
     if (index > endIndex) break;
     if (mapping.pages.has(index)) {
       // Page already present? Kick off the current batch of contiguous pages before
       // continuing with the next batch.
-      if (batch.length) {
-        readPages(mapping, batch);
-        submitted += batch.length;
-        batch = [];
-      }
+      if (batch.length) submit();
       continue;
     }
     const page = addToPageCacheLru(mapping, index);
@@ -309,10 +314,7 @@ export function doPageCacheReadahead(
     }
     batch.push(page);
   }
-  if (batch.length) {
-    readPages(mapping, batch);
-    submitted += batch.length;
-  }
+  if (batch.length) submit();
   return submitted;
 }
 

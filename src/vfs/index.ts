@@ -1,0 +1,132 @@
+/**
+ * openFilesystem: assemble a mounted aheadfs from a store, bottom up.
+ *
+ *   BlockDevice (block files, O_DIRECT) <- RequestQueue (plug, scheduler, tags)
+ *        ^                                      ^
+ *   MetaStore (LMDB)  ->  AheadfsAops (pages -> bios)  <- PageCache (frames, LRU, waits)
+ *                                   ^                        ^
+ *                                   +------ AheadVfs --------+   <- src/fuse
+ *
+ * Everything here is in-process and usable without FUSE (tests open a store directly).
+ */
+
+import { join } from 'node:path';
+import { BlockDevice } from '../block/device.js';
+import { formatDiskstats } from '../block/diskstats.js';
+import { RequestQueue } from '../block/queue.js';
+import { AheadfsAops } from '../fs/aops.js';
+import { MetaStore } from '../fs/meta.js';
+import { readSuperblock } from '../fs/superblock.js';
+import { PageCache } from '../mm/filemap.js';
+import { PAGE_SHIFT } from '../mm/page.js';
+import type { BackingDevInfo } from '../mm/types.js';
+import { Stats } from '../stats/registry.js';
+import { Trace } from '../stats/trace.js';
+import { makeControlFiles, type ControlFiles } from './control.js';
+import { makeTunables } from './tunables.js';
+import type { Vfs } from './types.js';
+import { AheadVfs } from './vfs.js';
+
+export type { ControlFiles } from './control.js';
+
+export interface MountOptions {
+  cacheBytes: number;
+  readAheadKb: number;
+  maxSectorsKb: number;
+  nrRequests: number;
+  scheduler: 'none' | 'mq-deadline';
+  raPolicy: 'ondemand' | 'none';
+  readpages: boolean;
+  log: (msg: string) => void;
+}
+
+export const DEFAULT_MOUNT_OPTIONS: Omit<MountOptions, 'log'> = {
+  cacheBytes: 256 << 20,
+  readAheadKb: 128,
+  maxSectorsKb: 1280,
+  nrRequests: 64,
+  scheduler: 'mq-deadline',
+  raPolicy: 'ondemand',
+  readpages: true,
+};
+
+/** What the FUSE daemon serves. */
+export interface MountedFs {
+  vfs: Vfs;
+  stats: Stats;
+  trace: Trace;
+  control: ControlFiles;
+  superblock: { uuid: string; sizeBytes: number };
+}
+
+/** openFilesystem's result: the mounted parts plus the layers, for in-process use. */
+export interface OpenedFs extends MountedFs {
+  vfs: AheadVfs;
+  cache: PageCache;
+  queue: RequestQueue;
+}
+
+export async function openFilesystem(store: string, options: MountOptions): Promise<OpenedFs> {
+  const stats = new Stats();
+  const trace = new Trace();
+  const sb = await readSuperblock(store);
+  const device = await BlockDevice.open(
+    join(store, 'blocks'),
+    { blockFileSize: sb.blockFileSize, blockFileCount: sb.blockFileCount },
+    { stats, log: options.log },
+  );
+  let meta: MetaStore | undefined;
+  try {
+    const queue = new RequestQueue(device, {
+      nrRequests: options.nrRequests,
+      maxSectorsKb: options.maxSectorsKb,
+      scheduler: options.scheduler,
+      stats,
+      trace,
+      log: options.log,
+    });
+    meta = await MetaStore.open(store, sb);
+    const bdi: BackingDevInfo = {
+      raPages: options.raPolicy === 'none' ? 0 : options.readAheadKb >> (PAGE_SHIFT - 10),
+      ioPages: options.maxSectorsKb >> (PAGE_SHIFT - 10),
+      readCongested: () => queue.congested(),
+    };
+    const cache = new PageCache({ cacheBytes: options.cacheBytes, stats, trace, bdi });
+    cache.useReadahead = options.readpages;
+    const aops = new AheadfsAops(meta, queue);
+    const vfs = new AheadVfs(meta, cache, aops, device, stats);
+    const closeMeta = meta;
+    const shutdown = vfs.shutdown.bind(vfs);
+    vfs.shutdown = async () => {
+      await shutdown();
+      await queue.drain();
+      await device.flush();
+      await closeMeta.close();
+      await device.close();
+    };
+    const control = makeControlFiles({
+      stats,
+      trace,
+      tunables: makeTunables({ bdi, queue, cache, trace }),
+      diskstats: () => formatDiskstats(queue.diskstats()),
+      files: () => formatFiles(vfs, cache),
+      dropCaches: () => cache.dropCaches(),
+    });
+    return { vfs, stats, trace, control, cache, queue, superblock: { uuid: sb.uuid, sizeBytes: sb.sizeBytes } };
+  } catch (err) {
+    await meta?.close().catch(() => {});
+    await device.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** `.aheadfs/files`: one line per open file with its readahead state. */
+function formatFiles(vfs: AheadVfs, cache: PageCache): string {
+  const lines = ['# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages'];
+  for (const f of vfs.files.values()) {
+    const { start, size, asyncSize, raPages, prevPos } = f.ra;
+    const cached = cache.findMapping(f.ino)?.pages.size ?? 0;
+    lines.push(`${f.path} ${f.ino} ${f.fh} 0${f.flags.toString(8)} ${start} ${size} ${asyncSize} ${raPages} ${prevPos} ${cached}`);
+  }
+  return lines.join('\n') + '\n';
+}

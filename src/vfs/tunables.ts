@@ -1,0 +1,101 @@
+/**
+ * Tunables: the knobs under `<mnt>/.aheadfs/tunables/`, like /sys/block/<dev>/queue/*.
+ * Each reads as one line and takes a write of one value; a bad value is refused with
+ * EINVAL and changes nothing. They act on the live objects: the bdi (read_ahead_kb,
+ * io_pages), the request queue (nr_requests, max_sectors_kb, scheduler), the page cache
+ * (readpages) and the trace (trace).
+ *
+ * read_ahead_kb applies to files opened afterwards, like the kernel's per-device value
+ * (each open file copies ra_pages at open).
+ */
+
+import { fsError } from '../errors.js';
+import type { BackingDevInfo } from '../mm/types.js';
+import type { Trace } from '../stats/trace.js';
+
+/** Largest read_ahead_kb accepted: 64 MiB windows (the kernel accepts more; no device here needs it). */
+export const READ_AHEAD_KB_MAX = 65536;
+
+export interface TunableQueue {
+  setNrRequests(n: number): void;
+  setMaxSectorsKb(kb: number): void;
+  setScheduler(name: string): void;
+  readonly nrRequests: number;
+  readonly maxSectorsKb: number;
+  schedulerString(): string;
+}
+
+export interface Tunable {
+  readonly doc: string;
+  read(): string;
+  /** Throws FsError EINVAL for a bad value (nothing changed). */
+  write(value: string): void;
+}
+
+/** Parse a whole non-negative integer, or throw EINVAL naming the tunable. */
+export function parseTunableInt(name: string, text: string, min: number, max: number): number {
+  const s = text.trim();
+  if (!/^\d+$/.test(s)) throw fsError('EINVAL', `${name}: not a whole number: ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < min || n > max) throw fsError('EINVAL', `${name}: ${n} is out of range ${min}..${max}`);
+  return n;
+}
+
+function parseBool(name: string, text: string): boolean {
+  const s = text.trim();
+  if (s === '1' || s === 'on') return true;
+  if (s === '0' || s === 'off') return false;
+  throw fsError('EINVAL', `${name}: expected 0 or 1, got ${JSON.stringify(s)}`);
+}
+
+export interface TunableTargets {
+  bdi: BackingDevInfo;
+  queue: TunableQueue;
+  cache: { useReadahead: boolean };
+  trace: Trace;
+}
+
+export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Map<string, Tunable> {
+  const t = new Map<string, Tunable>();
+  t.set('read_ahead_kb', {
+    doc: 'maximum readahead window in KiB for files opened from now on (0 = readahead off)',
+    read: () => String(bdi.raPages * 4),
+    write: (v) => {
+      bdi.raPages = Math.floor(parseTunableInt('read_ahead_kb', v, 0, READ_AHEAD_KB_MAX) / 4);
+    },
+  });
+  t.set('max_sectors_kb', {
+    doc: 'largest request sent to the device in KiB; also the optimal I/O size (io_pages) readahead may use',
+    read: () => String(queue.maxSectorsKb),
+    write: (v) => {
+      const kb = parseTunableInt('max_sectors_kb', v, 0, Number.MAX_SAFE_INTEGER);
+      queue.setMaxSectorsKb(kb); // validates
+      bdi.ioPages = Math.floor(kb / 4);
+    },
+  });
+  t.set('nr_requests', {
+    doc: 'request tags of the queue: requests in flight at most',
+    read: () => String(queue.nrRequests),
+    write: (v) => queue.setNrRequests(parseTunableInt('nr_requests', v, 0, Number.MAX_SAFE_INTEGER)),
+  });
+  t.set('scheduler', {
+    doc: 'I/O scheduler: none or mq-deadline (the active one in brackets)',
+    read: () => queue.schedulerString(),
+    write: (v) => queue.setScheduler(v.trim()),
+  });
+  t.set('readpages', {
+    doc: "1: readahead batches use the filesystem's multi-page readahead; 0: readpage per page, merged by the plug",
+    read: () => (cache.useReadahead ? '1' : '0'),
+    write: (v) => {
+      cache.useReadahead = parseBool('readpages', v);
+    },
+  });
+  t.set('trace', {
+    doc: '1: record events in .aheadfs/trace; 0: off (costs nothing)',
+    read: () => (trace.enabled ? '1' : '0'),
+    write: (v) => {
+      trace.enabled = parseBool('trace', v);
+    },
+  });
+  return t;
+}

@@ -1,0 +1,358 @@
+/**
+ * The vfs: open files (struct file), path walk, and the namespace operations, on top of
+ * the metadata store (src/fs) and the page cache (src/mm).
+ *
+ *   FUSE handle (fh) ──> OpenFile { ino, flags, ra: file_ra_state, mapping }
+ *                                               │
+ *   inode ──> AddressSpace (one per inode, shared by every open of it) ──> pages
+ *
+ * Each open gets its own file_ra_state (ra_pages copied from the bdi at open, prev_pos -1),
+ * exactly like the kernel's struct file; the page cache is shared.
+ *
+ * An unlinked file that is still open keeps its inode and blocks until the last release
+ * (POSIX): `orphans` holds such inodes.
+ */
+
+import { fsError, isFsError } from '../errors.js';
+import { AheadfsAops } from '../fs/aops.js';
+import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
+import { filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
+import { PAGE_SIZE } from '../mm/page.js';
+import { fileRaStateInit, type MmFile } from '../mm/types.js';
+import type { Stats } from '../stats/registry.js';
+import type { Attr, Caller, ReadCallback, StatFs, Vfs } from './types.js';
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+const O_TRUNC = 0o1000;
+const O_EXCL = 0o200;
+export const NAME_MAX = 255;
+
+/** struct file: one per FUSE handle. */
+export interface OpenFile extends MmFile {
+  readonly fh: number;
+  readonly ino: number;
+  readonly flags: number;
+  path: string;
+  readonly mapping: AddressSpace;
+}
+
+export interface FlushDevice {
+  flush(): Promise<void>;
+}
+
+export class AheadVfs implements Vfs {
+  readonly files = new Map<number, OpenFile>();
+  private nextFh = 1;
+  /** Open count per inode, for unlinked-but-open files. */
+  private readonly openCount = new Map<number, number>();
+  /** Inodes with no name left that are still open: freed at their last release. */
+  private readonly orphans = new Set<number>();
+
+  constructor(
+    private readonly meta: MetaStore,
+    readonly cache: PageCache,
+    private readonly aops: AheadfsAops,
+    private readonly device: FlushDevice,
+    private readonly stats: Stats,
+  ) {
+    stats.gauge('open_files', () => this.files.size);
+  }
+
+  // --- path walk -----------------------------------------------------------------------
+
+  private split(path: string): string[] {
+    if (!path.startsWith('/')) throw fsError('EINVAL', `not an absolute path: ${path}`);
+    const parts = path.split('/').filter((p) => p.length > 0);
+    for (const p of parts) if (Buffer.byteLength(p) > NAME_MAX) throw fsError('ENAMETOOLONG', p.slice(0, 32) + '...');
+    return parts;
+  }
+
+  private walk(parts: string[], path: string): number {
+    let ino = ROOT_INO;
+    for (const name of parts) {
+      const dir = this.meta.getInode(ino);
+      if ((dir.mode & S_IFMT) !== S_IFDIR) throw fsError('ENOTDIR', path);
+      const next = this.meta.lookup(ino, name);
+      if (next === undefined) throw fsError('ENOENT', path);
+      ino = next;
+    }
+    return ino;
+  }
+
+  private resolve(path: string): number {
+    return this.walk(this.split(path), path);
+  }
+
+  /** The parent directory's inode and the last name of `path`. */
+  private parentOf(path: string): { parent: number; name: string } {
+    const parts = this.split(path);
+    const name = parts.pop();
+    if (name === undefined) throw fsError('EEXIST', '/');
+    const parent = this.walk(parts, path);
+    if ((this.meta.getInode(parent).mode & S_IFMT) !== S_IFDIR) throw fsError('ENOTDIR', path);
+    return { parent, name };
+  }
+
+  private mappingOf(ino: number, inode: Inode = this.meta.getInode(ino)): AddressSpace {
+    return this.cache.mapping({ ino, size: inode.size }, this.aops);
+  }
+
+  /** i_size: the page cache's host is the authority while a mapping exists. */
+  private sizeOf(ino: number, inode: Inode): number {
+    return this.cache.findMapping(ino)?.host.size ?? inode.size;
+  }
+
+  private attr(ino: number): Attr {
+    const inode = this.meta.getInode(ino);
+    const size = this.sizeOf(ino, inode);
+    return {
+      ino,
+      mode: inode.mode,
+      nlink: inode.nlink,
+      uid: inode.uid,
+      gid: inode.gid,
+      size,
+      blocks: this.meta.blockCount(ino) * (BLOCK_SIZE / 512),
+      blksize: BLOCK_SIZE,
+      atimeMs: inode.atimeMs,
+      mtimeMs: inode.mtimeMs,
+      ctimeMs: inode.ctimeMs,
+    };
+  }
+
+  // --- attributes and directories ------------------------------------------------------
+
+  async getattr(path: string): Promise<Attr> {
+    return this.attr(this.resolve(path));
+  }
+
+  async fgetattr(fh: number): Promise<Attr> {
+    return this.attr(this.file(fh).ino);
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    return this.meta.readdir(this.resolve(path));
+  }
+
+  async access(path: string, _mode: number): Promise<void> {
+    this.resolve(path); // permissions are checked by the kernel (default_permissions)
+  }
+
+  async statfs(): Promise<StatFs> {
+    const s = this.meta.statfs();
+    return {
+      bsize: BLOCK_SIZE,
+      frsize: BLOCK_SIZE,
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bfree,
+      files: s.files,
+      ffree: s.ffree,
+      favail: s.ffree,
+      namemax: NAME_MAX,
+    };
+  }
+
+  // --- open files ----------------------------------------------------------------------
+
+  private file(fh: number): OpenFile {
+    const f = this.files.get(fh);
+    if (!f) throw fsError('EBADF', `no open file with handle ${fh}`);
+    return f;
+  }
+
+  private openIno(ino: number, flags: number, path: string): number {
+    const inode = this.meta.getInode(ino);
+    if ((inode.mode & S_IFMT) === S_IFDIR && (flags & O_ACCMODE) !== 0) throw fsError('EISDIR', path);
+    const fh = this.nextFh++;
+    const file: OpenFile = { fh, ino, flags, path, mapping: this.mappingOf(ino, inode), ra: fileRaStateInit(this.cache.bdi.raPages) };
+    this.files.set(fh, file);
+    this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
+    return fh;
+  }
+
+  async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
+    const { parent, name } = this.parentOf(path);
+    const existing = this.meta.lookup(parent, name);
+    if (existing !== undefined) {
+      if (flags & O_EXCL) throw fsError('EEXIST', path);
+      if (flags & O_TRUNC) await this.truncateIno(existing, 0);
+      return this.openIno(existing, flags, path);
+    }
+    const ino = await this.meta.create(parent, name, (mode & ~S_IFMT) | S_IFREG, caller.uid, caller.gid);
+    return this.openIno(ino, flags, path);
+  }
+
+  async mknod(path: string, mode: number, caller: Caller): Promise<void> {
+    if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG) throw fsError('EPERM', `only regular files: ${path}`);
+    const { parent, name } = this.parentOf(path);
+    await this.meta.create(parent, name, (mode & ~S_IFMT) | S_IFREG, caller.uid, caller.gid);
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    const ino = this.resolve(path);
+    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) await this.truncateIno(ino, 0);
+    return this.openIno(ino, flags, path);
+  }
+
+  /** The hot path: no await, the page loop calls back (synchronously when all is cached). */
+  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback): void {
+    const file = this.files.get(fh);
+    if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
+    this.stats.c.read_calls++;
+    filemapRead(file.mapping, file, buf, pos, len, (err, n) => {
+      this.stats.c.read_bytes += n;
+      done(err, n);
+    });
+  }
+
+  async write(fh: number, buf: Uint8Array, len: number, pos: number): Promise<number> {
+    const file = this.file(fh);
+    if ((file.flags & O_ACCMODE) !== O_WRONLY && (file.flags & O_ACCMODE) !== O_RDWR) throw fsError('EBADF', 'not open for writing');
+    this.stats.c.write_calls++;
+    const n = await filemapWrite(file.mapping, file, buf, pos, len);
+    this.stats.c.write_bytes += n;
+    return n;
+  }
+
+  async flush(fh: number): Promise<void> {
+    this.file(fh);
+  }
+
+  async fsync(fh: number, _datasync: boolean): Promise<void> {
+    this.file(fh);
+    await this.device.flush(); // data was written through; make it durable
+    await this.meta.sync();
+  }
+
+  async release(fh: number): Promise<void> {
+    const file = this.file(fh);
+    this.files.delete(fh);
+    const left = (this.openCount.get(file.ino) ?? 1) - 1;
+    if (left > 0) {
+      this.openCount.set(file.ino, left);
+      return;
+    }
+    this.openCount.delete(file.ino);
+    if (this.orphans.delete(file.ino)) await this.evictInode(file.ino);
+  }
+
+  // --- size ----------------------------------------------------------------------------
+
+  async truncate(path: string, size: number): Promise<void> {
+    await this.truncateIno(this.resolve(path), size);
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    await this.truncateIno(this.file(fh).ino, size);
+  }
+
+  private async truncateIno(ino: number, size: number): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) throw fsError('EINVAL', `bad size ${size}`);
+    const inode = this.meta.getInode(ino);
+    if ((inode.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', `inode ${ino}`);
+    const mapping = this.mappingOf(ino, inode);
+    const old = mapping.host.size;
+    if (size < old && size % PAGE_SIZE !== 0) {
+      // Zero the tail of the new last block on disk too, so that a later extension
+      // reads zeros there and never the old bytes.
+      const end = Math.min(old, size - (size % PAGE_SIZE) + PAGE_SIZE);
+      const zeros = new Uint8Array(end - size);
+      await filemapWrite(mapping, { fh: 0, ra: fileRaStateInit(0) }, zeros, size, zeros.length);
+    }
+    mapping.host.size = size;
+    await truncateInodePages(mapping, size);
+    await this.meta.truncate(ino, size);
+  }
+
+  // --- namespace -----------------------------------------------------------------------
+
+  /** An inode lost a name: free it now, or at its last release if it is open. */
+  private async dropLink(ino: number, nlink: number): Promise<void> {
+    if (nlink > 0) return;
+    if (this.openCount.has(ino)) this.orphans.add(ino);
+    else await this.evictInode(ino);
+  }
+
+  private async evictInode(ino: number): Promise<void> {
+    const mapping = this.cache.findMapping(ino);
+    if (mapping) {
+      await truncateInodePages(mapping, 0);
+      this.cache.forgetMapping(ino);
+    }
+    await this.meta.freeInode(ino);
+  }
+
+  async unlink(path: string): Promise<void> {
+    const { parent, name } = this.parentOf(path);
+    const { ino, nlink } = await this.meta.unlink(parent, name);
+    await this.dropLink(ino, nlink);
+  }
+
+  async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
+    const { parent, name } = this.parentOf(path);
+    await this.meta.mkdir(parent, name, (mode & ~S_IFMT) | S_IFDIR, caller.uid, caller.gid);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const { parent, name } = this.parentOf(path);
+    await this.meta.rmdir(parent, name);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = this.parentOf(from);
+    const dst = this.parentOf(to);
+    const replaced = await this.meta.rename(src.parent, src.name, dst.parent, dst.name);
+    if (replaced) await this.dropLink(replaced.ino, replaced.nlink);
+    for (const f of this.files.values()) if (f.path === from) f.path = to;
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    const ino = this.resolve(existing);
+    const { parent, name } = this.parentOf(newPath);
+    await this.meta.link(ino, parent, name);
+  }
+
+  async symlink(target: string, path: string, caller: Caller): Promise<void> {
+    const { parent, name } = this.parentOf(path);
+    await this.meta.symlink(parent, name, target, caller.uid, caller.gid);
+  }
+
+  async readlink(path: string): Promise<string> {
+    return this.meta.readlink(this.resolve(path));
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    const ino = this.resolve(path);
+    const inode = this.meta.getInode(ino);
+    await this.meta.setattr(ino, { mode: (inode.mode & S_IFMT) | (mode & ~S_IFMT) });
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    const ino = this.resolve(path);
+    // -1 (as unsigned 32-bit too) means "leave unchanged", as in chown(2)
+    const keep = (v: number): boolean => v === -1 || v === 0xffffffff;
+    await this.meta.setattr(ino, { ...(keep(uid) ? {} : { uid }), ...(keep(gid) ? {} : { gid }) });
+  }
+
+  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    await this.meta.setattr(this.resolve(path), { atimeMs, mtimeMs });
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------
+
+  async shutdown(): Promise<void> {
+    for (const fh of [...this.files.keys()]) {
+      try {
+        await this.release(fh);
+      } catch (err) {
+        if (!isFsError(err)) throw err;
+      }
+    }
+  }
+}
