@@ -4,6 +4,7 @@
  * (i.e. committed). The parent kills it with SIGKILL at a random moment.
  *
  *   ack create <name> <ino>     ack unlink <name>     ack size <name> <bytes>
+ *   start unlink <name>         (printed before the unlink: it may or may not commit)
  */
 
 import { MetaStore, ROOT_INO } from '../../../src/fs/meta.js';
@@ -30,9 +31,10 @@ async function worker(w: number): Promise<void> {
     }
     if (i >= 2) {
       const old = `w${w}-${i - 2}`;
+      say(`start unlink ${old}`);
       const { ino: gone, nlink } = await meta.unlink(ROOT_INO, old);
-      if (nlink === 0 && i % 5 !== 0) await meta.freeInode(gone); // every 5th stays an orphan
       say(`ack unlink ${old}`);
+      if (nlink === 0 && i % 5 !== 0) await meta.freeInode(gone); // every 5th stays an orphan
     }
   }
 }

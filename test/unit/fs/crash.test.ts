@@ -19,8 +19,8 @@ function runAndKill(store: string, acks: number): Promise<string[]> {
       buf += d.toString();
       const parts = buf.split('\n');
       buf = parts.pop()!;
-      for (const l of parts) if (l.startsWith('ack ')) lines.push(l);
-      if (lines.length >= acks) child.kill('SIGKILL');
+      for (const l of parts) if (l.startsWith('ack ') || l.startsWith('start ')) lines.push(l);
+      if (lines.filter((l) => l.startsWith('ack ')).length >= acks) child.kill('SIGKILL');
     });
     child.on('exit', (code, signal) => {
       if (signal === 'SIGKILL') resolve(lines);
@@ -37,16 +37,21 @@ for (const acks of [40, 400]) {
     // what the child was told had committed
     const expectLive = new Map<string, number>();
     const size = new Map<string, number>();
+    const unlinked = new Set<string>();
     for (const l of lines) {
-      const [, op, name, arg] = l.split(' ');
-      if (op === 'create') expectLive.set(name!, Number(arg));
-      if (op === 'size') size.set(name!, Number(arg));
-      if (op === 'unlink') expectLive.delete(name!);
+      const [kind, op, name, arg] = l.split(' ');
+      if (kind === 'ack' && op === 'create') expectLive.set(name!, Number(arg));
+      if (kind === 'ack' && op === 'size') size.set(name!, Number(arg));
+      if (op === 'unlink') {
+        expectLive.delete(name!); // started: it may have committed without its ack being read
+        if (kind === 'ack') unlinked.add(name!);
+      }
     }
 
     // open runs the consistency check (mapped + free == device) and frees orphans
     const meta = await MetaStore.open(store, sb);
     t.teardown(() => meta.close());
+    for (const name of unlinked) t.is(meta.lookup(ROOT_INO, name), undefined, `${name} was unlinked`);
     for (const [name, ino] of expectLive) {
       t.is(meta.lookup(ROOT_INO, name), ino, `${name} was acknowledged`);
       // a later size change may have committed without its ack being read: at least as new
