@@ -5,6 +5,7 @@
  */
 
 import test from 'ava';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { dropCaches, readStats } from '../helpers/control.js';
@@ -34,12 +35,17 @@ test('a second read of a cached file does not touch the disk; drop_caches makes 
 });
 
 test('a file 4x the cache size reads back right, and the cache stays within its size', async (t) => {
-  await withMount(t, { size: '256M', mountArgs: ['--cache-size', '16M'] }, async (mnt) => {
+  await withMount(t, { size: '256M', mountArgs: ['--cache-size', '16M'] }, async (mnt, ctx) => {
     const file = join(mnt, 'big.bin');
     const want = await writeRandomFile(file, 64 * MiB);
     await dropCaches(mnt);
     t.is(await sha256File(file), want);
     t.is(await sha256File(file, 4096), want);
+    // Memory stays bounded by the cache: the daemon's resident set < cache + 150 MiB.
+    const pid = await ctx.daemonPid();
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const rssKiB = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
+    t.true(rssKiB > 0 && rssKiB * 1024 < 16 * MiB + 150 * MiB, `daemon RSS ${(rssKiB / 1024).toFixed(1)} MiB`);
     const s = await readStats(mnt);
     t.is(s.pages_total, (16 * MiB) / 4096);
     t.true(s.pages_cached! <= s.pages_total!, `pages_cached ${s.pages_cached} <= pages_total ${s.pages_total}`);
