@@ -362,6 +362,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           if ((page.flags & PG_raunread) !== 0) {
             page.flags &= ~PG_raunread;
             stats.c.ra_hit++;
+            if (page.raOwner !== undefined) mapping.cache.raAccount?.(page.raOwner, 'hit', 1);
           }
 
           const n = Math.min(nr, len - rd.written);

@@ -42,6 +42,9 @@ export { filemapWrite, truncateInodePages } from './filemap-write.js';
 /** Pages drop_caches and forgetMapping leave alone. */
 const PINNED = PG_locked | PG_dirty | PG_writeback;
 
+/** Which per-handle readahead figure `PageCache.raAccount` bumps. */
+export type RaAccountKind = 'submitted' | 'hit' | 'wasted';
+
 export interface PageCacheOptions {
   /** Bytes of page cache: a positive multiple of 4 KiB, at most 4 GiB. */
   cacheBytes: number;
@@ -56,6 +59,11 @@ export class PageCache {
   readonly bdi: BackingDevInfo;
   /** The `readpages` tunable: when false, readPages calls readpage per page even if aops.readahead exists. */
   useReadahead = true;
+  /**
+   * Per-handle readahead figures: called beside ra_pages / ra_hit / ra_wasted with the
+   * handle that submitted the pages (`page.raOwner`). Set by the vfs; must not allocate.
+   */
+  raAccount: ((fh: number, kind: RaAccountKind, n: number) => void) | undefined = undefined;
   readonly frames: FrameArena;
   readonly lruvec: Lruvec;
   readonly waitTable: PageWaitTable;
@@ -196,7 +204,10 @@ export function deleteFromPageCache(page: Page): void {
   const { cache } = mapping;
   if (mapping.pages.get(page.index) === page) mapping.pages.delete(page.index);
   cache.lruvec.del(page);
-  if (page.testClear(PG_raunread)) cache.stats.c.ra_wasted++;
+  if (page.testClear(PG_raunread)) {
+    cache.stats.c.ra_wasted++;
+    if (page.raOwner !== undefined) cache.raAccount?.(page.raOwner, 'wasted', 1);
+  }
   notePageDetached(page, mapping);
   page.mapping = undefined;
   cache.frames.freeFrame(page.frame);

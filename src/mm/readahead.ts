@@ -294,6 +294,7 @@ export function doPageCacheReadahead(
     readPages(mapping, batch);
     submitted += batch.length;
     mapping.cache.stats.c.ra_pages += batch.length;
+    mapping.cache.raAccount?.(file.fh, 'submitted', batch.length);
     batch = [];
   };
   for (let pageIdx = 0; pageIdx < nrToRead; pageIdx++) {

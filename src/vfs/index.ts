@@ -95,6 +95,14 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     cache.useReadahead = options.readpages;
     const aops = new AheadfsAops(meta, queue);
     const vfs = new AheadVfs(meta, cache, aops, device, stats);
+    // Per-handle readahead figures (`files`): one map lookup, no allocation.
+    cache.raAccount = (fh, kind, n) => {
+      const f = vfs.files.get(fh);
+      if (f === undefined) return; // the handle was released meanwhile
+      if (kind === 'submitted') f.raSubmitted += n;
+      else if (kind === 'hit') f.raHit += n;
+      else f.raWasted += n;
+    };
     const closeMeta = meta;
     const shutdown = vfs.shutdown.bind(vfs);
     vfs.shutdown = async () => {
@@ -120,13 +128,20 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
   }
 }
 
-/** `.aheadfs/files`: one line per open file with its readahead state. */
+/**
+ * `.aheadfs/files`: one line per open file: its file_ra_state, the pages of its inode in
+ * the cache, and this handle's readahead figures (pages submitted; of its read-ahead
+ * pages, those read later and those dropped unread).
+ */
 function formatFiles(vfs: AheadVfs, cache: PageCache): string {
-  const lines = ['# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages'];
+  const lines = ['# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted'];
   for (const f of vfs.files.values()) {
     const { start, size, asyncSize, raPages, prevPos } = f.ra;
     const cached = cache.findMapping(f.ino)?.pages.size ?? 0;
-    lines.push(`${f.path} ${f.ino} ${f.fh} 0${f.flags.toString(8)} ${start} ${size} ${asyncSize} ${raPages} ${prevPos} ${cached}`);
+    lines.push(
+      `${f.path} ${f.ino} ${f.fh} 0${f.flags.toString(8)} ${start} ${size} ${asyncSize} ${raPages} ${prevPos} ${cached} ` +
+        `${f.raSubmitted} ${f.raHit} ${f.raWasted}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -39,6 +39,10 @@ export interface OpenFile extends MmFile {
   readonly flags: number;
   path: string;
   readonly mapping: AddressSpace;
+  /** Pages this handle's readahead submitted, and of its read-ahead pages those read later / dropped unread. */
+  raSubmitted: number;
+  raHit: number;
+  raWasted: number;
 }
 
 export interface FlushDevice {
@@ -170,7 +174,7 @@ export class AheadVfs implements Vfs {
     const inode = this.meta.getInode(ino);
     if ((inode.mode & S_IFMT) === S_IFDIR && (flags & O_ACCMODE) !== 0) throw fsError('EISDIR', path);
     const fh = this.nextFh++;
-    const file: OpenFile = { fh, ino, flags, path, mapping: this.mappingOf(ino, inode), ra: fileRaStateInit(this.cache.bdi.raPages) };
+    const file: OpenFile = { fh, ino, flags, path, mapping: this.mappingOf(ino, inode), ra: fileRaStateInit(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0 };
     this.files.set(fh, file);
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
     return fh;

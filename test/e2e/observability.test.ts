@@ -1,0 +1,124 @@
+/**
+ * Observability through a real mount: `.aheadfs/files` shows a held-open file's ra state
+ * and per-handle figures, tracing can be switched off, and the `stats`, `trace` and
+ * related CLI commands print what the control files hold.
+ */
+
+import test from 'ava';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeRandomFile } from '../helpers/files.js';
+import { clearTrace, control, dropCaches, readControl } from '../helpers/control.js';
+import { sh } from '../helpers/cli.js';
+import { withMount } from '../helpers/mount.js';
+
+const MiB = 1 << 20;
+
+const FILES_HEADER = '# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted';
+
+interface FilesRow {
+  path: string;
+  ino: number;
+  fh: number;
+  flags: string;
+  raStart: number;
+  raSize: number;
+  raAsync: number;
+  raPages: number;
+  prevPos: number;
+  cached: number;
+  raSubmitted: number;
+  raHit: number;
+  raWasted: number;
+}
+
+function parseFiles(text: string): FilesRow[] {
+  const lines = text.trimEnd().split('\n');
+  if (lines[0] !== FILES_HEADER) throw new Error(`unexpected files header: ${lines[0]}`);
+  return lines.slice(1).map((line) => {
+    const [path, ino, fh, flags, ...rest] = line.split(' ');
+    const n = rest.map(Number);
+    if (n.length !== 9 || n.some((v) => !Number.isInteger(v))) throw new Error(`malformed files line: ${line}`);
+    return {
+      path: path!,
+      ino: Number(ino),
+      fh: Number(fh),
+      flags: flags!,
+      raStart: n[0]!,
+      raSize: n[1]!,
+      raAsync: n[2]!,
+      raPages: n[3]!,
+      prevPos: n[4]!,
+      cached: n[5]!,
+      raSubmitted: n[6]!,
+      raHit: n[7]!,
+      raWasted: n[8]!,
+    };
+  });
+}
+
+test('files: a file held open while it reads shows its ra state and its own readahead figures', async (t) => {
+  await withMount(t, { size: '256M' }, async (mnt) => {
+    const file = join(mnt, 'held.bin');
+    await writeRandomFile(file, 1 * MiB);
+    await dropCaches(mnt);
+    t.deepEqual(parseFiles(await readControl(mnt, 'files')), [], 'nothing open');
+
+    const fh = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(4096);
+      for (let i = 0; i < 64; i++) await fh.read(buf, 0, 4096, i * 4096); // 64 sequential 4 KiB reads
+      const rows = parseFiles(await readControl(mnt, 'files'));
+      t.is(rows.length, 1, 'one open file');
+      const row = rows[0]!;
+      t.is(row.path, '/held.bin');
+      t.true(row.ino > 0);
+      t.true(row.fh > 0);
+      t.regex(row.flags, /^0[0-7]+$/, 'octal open flags');
+      t.is(Number.parseInt(row.flags, 8) & 3, 0, 'O_RDONLY');
+      t.is(row.raPages, 32, 'read_ahead_kb 128');
+      t.true(row.raSize > 0, 'a window was set up');
+      // prev_pos = prev_index << 12 | prev_offset, as the kernel keeps it: page 63, offset 0 (wrapped)
+      t.is(row.prevPos, 63 * 4096, 'prev_pos names the last page read');
+      t.true(row.cached >= 64, 'the pages read (and ahead) are cached');
+      t.true(row.raSubmitted >= row.cached - 1, 'this handle read its pages ahead');
+      t.true(row.raHit > 0, 'reads found pages read ahead by this handle');
+      t.true(row.raHit <= 63, 'page 0 was read on demand, not ahead');
+      t.is(row.raWasted, 0);
+
+      // drop_caches drops the unread window: wasted, and charged to this handle.
+      await dropCaches(mnt);
+      const after = parseFiles(await readControl(mnt, 'files'))[0]!;
+      // submitted = page 0 (the first read's own page) + pages read ahead (hit or wasted)
+      t.is(after.raWasted, row.raSubmitted - 1 - row.raHit, 'every read-ahead page not read was wasted');
+    } finally {
+      await fh.close();
+    }
+    t.deepEqual(parseFiles(await readControl(mnt, 'files')), [], 'closed again');
+  });
+});
+
+test('tunables/trace = 0 leaves the trace empty during reads; 1 turns it back on', async (t) => {
+  await withMount(t, { size: '256M' }, async (mnt) => {
+    const file = join(mnt, 'seq.bin');
+    await writeRandomFile(file, 1 * MiB);
+    await dropCaches(mnt);
+    await control(mnt, 'tunables/trace', '0');
+    t.is((await readControl(mnt, 'tunables/trace')).trim(), '0');
+    await clearTrace(mnt);
+    await sh(`dd if=${file} of=/dev/null bs=4k status=none`);
+    t.is(await readControl(mnt, 'trace'), '', 'nothing traced while off');
+
+    await control(mnt, 'tunables/trace', '1');
+    await dropCaches(mnt);
+    await sh(`dd if=${file} of=/dev/null bs=4k status=none`);
+    const lines = (await readControl(mnt, 'trace')).trimEnd().split('\n');
+    t.true(lines.length > 0);
+    for (const line of lines) t.regex(line, / t=\d+$/, 'every line ends with t=<µs>');
+    const kinds = new Set(lines.map((l) => l.split(' ')[0]));
+    for (const k of ['ra', 'bio', 'plug', 'rq']) t.true(kinds.has(k), `a ${k} line`);
+
+    const err = await control(mnt, 'tunables/trace', 'maybe').catch((e: NodeJS.ErrnoException) => e);
+    t.is((err as NodeJS.ErrnoException | undefined)?.code, 'EINVAL');
+  });
+});
