@@ -35,17 +35,7 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
   /** Run a vfs call that resolves to nothing; reply 0 or the errno. */
   function done(op: string, cb: Fuse.DoneCallback, call: () => Promise<void>): void {
-    let p: Promise<void>;
-    try {
-      p = call();
-    } catch (err) {
-      cb(fail(op, err));
-      return;
-    }
-    p.then(
-      () => cb(0),
-      (err: unknown) => cb(fail(op, err)),
-    );
+    value<void, undefined>(op, (code: number) => cb(code), call, () => undefined);
   }
 
   /** Run a vfs call that resolves to a value; reply (0, value) or the errno. */
