@@ -116,7 +116,7 @@ test('tunables/trace = 0 leaves the trace empty during reads; 1 turns it back on
     t.true(lines.length > 0);
     for (const line of lines) t.regex(line, / t=\d+$/, 'every line ends with t=<µs>');
     const kinds = new Set(lines.map((l) => l.split(' ')[0]));
-    for (const k of ['ra', 'bio', 'plug', 'rq']) t.true(kinds.has(k), `a ${k} line`);
+    for (const k of ['read', 'ra', 'bio', 'plug', 'rq']) t.true(kinds.has(k), `a ${k} line`);
 
     const err = await control(mnt, 'tunables/trace', 'maybe').catch((e: NodeJS.ErrnoException) => e);
     t.is((err as NodeJS.ErrnoException | undefined)?.code, 'EINVAL');
