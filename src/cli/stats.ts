@@ -1,17 +1,27 @@
 /**
- * `aheadfs stats <mountpoint> [--json]`: the counters of `.aheadfs/stats`, grouped as in
- * the registry, one small table per group:
+ * `aheadfs stats <mountpoint> [--json] [--watch SECONDS]`: the counters of
+ * `.aheadfs/stats`, grouped as in the registry, one small table per group:
  *
  *   vfs
  *     read_calls            1024  calls
  *     read_bytes       134217728  bytes   (128 MiB)
+ *
+ * With `--watch N` the tables are redrawn every N seconds until Ctrl-C, with the rate of
+ * each counter over the last interval (delta / dt) beside its value:
+ *
+ *     read_bytes       134217728  bytes   (128 MiB)    33554432.0/s
  */
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
 import { COUNTERS, type CounterGroup, type CounterName } from '../stats/registry.js';
 import { formatSize } from './size.js';
+
+/** Longest --watch interval accepted (a day, as iostat's interval). */
+export const WATCH_MAX_SECONDS = 86400;
 
 function isCounter(name: string): name is CounterName {
   return Object.hasOwn(COUNTERS, name);
@@ -27,7 +37,26 @@ export function parseStats(text: string): Map<string, number> {
   return out;
 }
 
-export function formatStatsTable(values: Map<string, number>): string {
+/**
+ * Rates per second between two samples taken `dtMs` apart: counters only (a gauge's
+ * delta is no rate), and not for high-water marks.
+ */
+export function statsRates(prev: Map<string, number>, cur: Map<string, number>, dtMs: number): Map<string, number> {
+  const out = new Map<string, number>();
+  if (dtMs <= 0) return out;
+  for (const [name, value] of cur) {
+    if (isCounter(name) && (COUNTERS[name].kind !== 'counter' || name === 'rq_inflight_max')) continue;
+    const before = prev.get(name);
+    if (before !== undefined) out.set(name, ((value - before) * 1000) / dtMs);
+  }
+  return out;
+}
+
+function formatRate(r: number): string {
+  return `${r.toFixed(1)}/s`;
+}
+
+export function formatStatsTable(values: Map<string, number>, rates?: Map<string, number>): string {
   const groups = new Map<CounterGroup | 'other', { name: string; value: number; unit: string }[]>();
   for (const [name, value] of values) {
     const group = isCounter(name) ? COUNTERS[name].group : 'other';
@@ -38,13 +67,18 @@ export function formatStatsTable(values: Map<string, number>): string {
   const rows = [...groups.values()].flat();
   const nameW = Math.max(...rows.map((r) => r.name.length), 4);
   const valW = Math.max(...rows.map((r) => String(r.value).length), 1);
+  const human = (r: { value: number; unit: string }): string => (r.unit === 'bytes' && r.value >= 1024 ? `  (${formatSize(r.value)})` : '');
+  const left = (r: { name: string; value: number; unit: string }): string => `  ${r.name.padEnd(nameW)}  ${String(r.value).padStart(valW)}  ${r.unit}${human(r)}`;
+  const leftW = Math.max(...rows.map((r) => left(r).length));
+  const rateW = rates ? Math.max(0, ...[...rates.values()].map((v) => formatRate(v).length)) : 0;
   const lines: string[] = [];
   for (const [group, rs] of groups) {
     if (lines.length) lines.push('');
     lines.push(group);
     for (const r of rs) {
-      const human = r.unit === 'bytes' && r.value >= 1024 ? `  (${formatSize(r.value)})` : '';
-      lines.push(`  ${r.name.padEnd(nameW)}  ${String(r.value).padStart(valW)}  ${r.unit}${human}`.trimEnd());
+      const rate = rates?.get(r.name);
+      const tail = rate === undefined ? '' : `  ${formatRate(rate).padStart(rateW)}`;
+      lines.push(`${rate === undefined ? left(r) : left(r).padEnd(leftW)}${tail}`.trimEnd());
     }
   }
   return lines.join('\n') + '\n';
@@ -57,8 +91,14 @@ export function statsCommand(y: Argv): Argv {
     (c) =>
       c
         .positional('mountpoint', { type: 'string', demandOption: true })
-        .option('json', { type: 'boolean', default: false, describe: 'print .aheadfs/stats.json as is' }),
+        .option('json', { type: 'boolean', default: false, describe: 'print .aheadfs/stats.json as is' })
+        .option('watch', { type: 'number', requiresArg: true, describe: 'redraw every SECONDS with per-second rates, until Ctrl-C' }),
     async (argv) => {
+      const watch = argv.watch;
+      if (watch !== undefined && !(Number.isFinite(watch) && watch > 0 && watch <= WATCH_MAX_SECONDS)) {
+        throw new UsageError(`--watch must be a number of seconds > 0 (at most ${WATCH_MAX_SECONDS}), got ${Number.isNaN(watch) ? 'something that is not a number' : String(watch)}`);
+      }
+      if (watch !== undefined && argv.json) throw new UsageError('--watch and --json do not go together');
       const dir = join(argv.mountpoint, '.aheadfs');
       const read = (name: string): Promise<string> =>
         readFile(join(dir, name), 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -69,7 +109,24 @@ export function statsCommand(y: Argv): Argv {
         process.stdout.write(text.endsWith('\n') ? text : text + '\n');
         return;
       }
-      process.stdout.write(formatStatsTable(parseStats(await read('stats'))));
+      if (watch === undefined) {
+        process.stdout.write(formatStatsTable(parseStats(await read('stats'))));
+        return;
+      }
+      // Redraw until Ctrl-C (SIGINT ends the process, as with watch(1) and iostat).
+      const tty = process.stdout.isTTY === true;
+      let prev = parseStats(await read('stats'));
+      let t0 = performance.now();
+      process.stdout.write(formatStatsTable(prev));
+      for (;;) {
+        await sleep(watch * 1000);
+        const cur = parseStats(await read('stats'));
+        const t1 = performance.now();
+        const header = `every ${watch}s, rates over the last ${((t1 - t0) / 1000).toFixed(2)}s  (Ctrl-C to stop)\n\n`;
+        process.stdout.write((tty ? '\x1b[H\x1b[2J' : '\n') + header + formatStatsTable(cur, statsRates(prev, cur, t1 - t0)));
+        prev = cur;
+        t0 = t1;
+      }
     },
   );
 }

@@ -9,7 +9,8 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeRandomFile } from '../helpers/files.js';
 import { clearTrace, control, dropCaches, readControl } from '../helpers/control.js';
-import { sh } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, sh } from '../helpers/cli.js';
 import { withMount } from '../helpers/mount.js';
 
 const MiB = 1 << 20;
@@ -120,5 +121,68 @@ test('tunables/trace = 0 leaves the trace empty during reads; 1 turns it back on
 
     const err = await control(mnt, 'tunables/trace', 'maybe').catch((e: NodeJS.ErrnoException) => e);
     t.is((err as NodeJS.ErrnoException | undefined)?.code, 'EINVAL');
+  });
+});
+
+/** `name value` pairs of the human tables of `aheadfs stats`. */
+function parseStatsTables(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^  (\w+)\s+(-?\d+)(?:\s|$)/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+test('stats --json parses and matches the stats tables; bad --watch values exit 2 with one line', async (t) => {
+  await withMount(t, { size: '256M' }, async (mnt, ctx) => {
+    const file = join(mnt, 'a.bin');
+    await writeRandomFile(file, 1 * MiB);
+    await sh(`dd if=${file} of=/dev/null bs=4k status=none`);
+    const json = await ctx.cli(['stats', mnt, '--json']);
+    t.is(json.code, 0, json.stderr);
+    const snap = JSON.parse(json.stdout) as Record<string, number>;
+    const table = await ctx.cli(['stats', mnt]);
+    t.is(table.code, 0, table.stderr);
+    for (const group of ['vfs', 'pagecache', 'readahead', 'block', 'device']) t.regex(table.stdout, new RegExp(`^${group}$`, 'm'));
+    const rows = parseStatsTables(table.stdout);
+    t.deepEqual([...rows.keys()].sort(), Object.keys(snap).sort(), 'the same names');
+    for (const [name, value] of rows) t.is(value, snap[name], name); // an idle mount: nothing moves between the two
+    t.true(snap.read_bytes! >= MiB);
+
+    for (const bad of ['0', '-1', 'abc', '1e9']) {
+      const r = await ctx.cli(['stats', mnt, '--watch', bad]);
+      t.is(r.code, 2, `--watch ${bad}`);
+      t.is(r.stdout, '');
+      t.regex(r.stderr, /^aheadfs: --watch must be a number of seconds > 0.*\n$/, `--watch ${bad}: one line`);
+    }
+  });
+});
+
+test('stats --watch redraws with per-second rates until interrupted', async (t) => {
+  await withMount(t, { size: '256M' }, async (mnt) => {
+    const file = join(mnt, 'w.bin');
+    await writeRandomFile(file, 4 * MiB);
+    const child = spawn(process.execPath, [BIN, 'stats', mnt, '--watch', '0.3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 3; i++) {
+        await dropCaches(mnt);
+        await sh(`dd if=${file} of=/dev/null bs=64k status=none`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await new Promise((r) => setTimeout(r, 400));
+    } finally {
+      child.kill('SIGINT');
+    }
+    await exited;
+    const draws = out.split(/^every 0\.3s, rates over the last /m);
+    t.true(draws.length >= 3, `at least two redraws (got ${draws.length - 1})`);
+    t.regex(out, /^  read_bytes\s+\d+\s+bytes.*\s\d+\.\d\/s$/m, 'a rate beside read_bytes');
+    t.regex(out, /^  pages_free\s+\d+\s+pages$/m, 'no rate for a gauge');
+    const rates = [...out.matchAll(/^  disk_read_bytes\s+\d+\s+bytes.*\s(\d+\.\d)\/s$/gm)].map((m) => Number(m[1]));
+    t.true(rates.some((r) => r > 0), 'the device read something during the watch');
   });
 });
