@@ -15,6 +15,7 @@ import { iostatCommand } from './iostat.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
 import { statsCommand } from './stats.js';
+import { traceCommand } from './trace.js';
 import { umountCommand } from './umount.js';
 
 function fail(err: unknown): never {
@@ -30,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats or iostat (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat or trace (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -40,7 +41,7 @@ export async function main(argv: string[]): Promise<void> {
       // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
       throw err ?? new UsageError(msg);
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

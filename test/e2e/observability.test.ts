@@ -186,3 +186,60 @@ test('stats --watch redraws with per-second rates until interrupted', async (t) 
     t.true(rates.some((r) => r > 0), 'the device read something during the watch');
   });
 });
+
+test('trace --kind ra prints only the ra lines of a dd: the seed windows; unknown kinds exit 2', async (t) => {
+  await withMount(t, { size: '256M' }, async (mnt, ctx) => {
+    const file = join(mnt, 'seq.bin');
+    await writeRandomFile(file, 1 * MiB); // 256 pages
+    await dropCaches(mnt);
+    await clearTrace(mnt);
+    await sh(`dd if=${file} of=/dev/null bs=4k status=none`);
+    const r = await ctx.cli(['trace', mnt, '--kind', 'ra']);
+    t.is(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    for (const line of lines) t.regex(line, /^ra (sync|async) ino=\d+ fh=\d+ index=\d+ req=\d+ start=\d+ size=\d+ async=\d+ reason=\w+ t=\d+$/);
+    const windows = lines.map((l) => {
+      const m = / start=(\d+) size=(\d+) async=(\d+) /.exec(l)!;
+      return `{${m[1]},${m[2]},${m[3]}}`;
+    });
+    const want = ['{0,4,3}', '{4,8,8}', '{12,16,16}', '{28,32,32}'];
+    for (let start = 60; start < 256; start += 32) want.push(`{${start},32,32}`);
+    t.deepEqual(windows, want);
+
+    const all = await ctx.cli(['trace', mnt]);
+    t.true(all.stdout.split('\n').length > lines.length, 'without --kind every line');
+    const two = await ctx.cli(['trace', mnt, '--kind', 'ra,read']);
+    const kinds = new Set(two.stdout.trimEnd().split('\n').map((l) => l.split(' ')[0]));
+    t.deepEqual([...kinds].sort(), ['ra', 'read']);
+
+    for (const bad of [['--kind', 'ra,bogus'], ['--kind', ',']]) {
+      const b = await ctx.cli(['trace', mnt, ...bad]);
+      t.is(b.code, 2, bad.join(' '));
+      t.regex(b.stderr, /^aheadfs: .*\n$/, 'one line');
+    }
+  });
+});
+
+test('trace --follow prints each new line once, as it comes', async (t) => {
+  await withMount(t, { size: '256M' }, async (mnt) => {
+    const file = join(mnt, 'f.bin');
+    await writeRandomFile(file, 1 * MiB);
+    await clearTrace(mnt);
+    const child = spawn(process.execPath, [BIN, 'trace', mnt, '--follow', '--kind', 'read'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    try {
+      for (let i = 0; i < 3; i++) {
+        await sh(`dd if=${file} of=/dev/null bs=64k count=4 status=none`); // 4 reads each
+        await new Promise((r) => setTimeout(r, 450));
+      }
+    } finally {
+      child.kill('SIGINT');
+    }
+    await exited;
+    const lines = out.trimEnd().split('\n');
+    t.is(lines.length, 12, 'three dd runs of 4 reads, each line once');
+    for (const line of lines) t.regex(line, /^read ino=\d+ fh=\d+ pos=\d+ len=65536 t=\d+$/);
+  });
+});
