@@ -1,0 +1,275 @@
+/**
+ * The pure parts of the bench: fio JSON -> figures, medians and pair-by-pair ratios, the
+ * text table and the SVG chart. No I/O here (unit-tested in test/unit/bench.test.ts).
+ */
+
+const MiB = 1 << 20;
+
+/** What one fio run (one job, or a group-reported set of jobs) measured. */
+export interface FioFigures {
+  /** Bytes per second, reads + writes. */
+  bwBytes: number;
+  iops: number;
+  /** Completion latency percentiles in microseconds (of the direction that did the I/O). */
+  p50Us: number;
+  p99Us: number;
+  ioBytes: number;
+}
+
+/** One run of one target in one scenario: fio's figures plus what the daemon's counters say. */
+export interface RunFigures extends FioFigures {
+  /** Daemon CPU time during the run (utime + stime), seconds; undefined if not known. */
+  cpuSec?: number;
+  /** Device bytes read / bytes delivered (aheadfs only). */
+  amplification?: number;
+  raPages?: number;
+  raHit?: number;
+  raWasted?: number;
+}
+
+interface FioDir {
+  bw_bytes?: number;
+  iops?: number;
+  io_bytes?: number;
+  clat_ns?: { percentile?: Record<string, number> };
+}
+interface FioJob {
+  read?: FioDir;
+  write?: FioDir;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** fio's --output-format=json text (it may print warnings before the JSON) -> figures. */
+export function parseFioJson(text: string): FioFigures {
+  const start = text.indexOf('{');
+  if (start < 0) throw new Error(`fio printed no JSON: ${text.slice(0, 200)}`);
+  const doc: unknown = JSON.parse(text.slice(start));
+  if (!isRecord(doc) || !Array.isArray(doc.jobs) || doc.jobs.length === 0) throw new Error('fio JSON has no jobs');
+  let bw = 0;
+  let iops = 0;
+  let io = 0;
+  // Latency: take the percentiles of the direction with the most I/O (of the first job:
+  // with --group_reporting there is one).
+  let best: { io: number; pct: Record<string, number> } | undefined;
+  for (const j of doc.jobs as FioJob[]) {
+    for (const d of [j.read, j.write]) {
+      if (!d) continue;
+      bw += d.bw_bytes ?? 0;
+      iops += d.iops ?? 0;
+      io += d.io_bytes ?? 0;
+      const pct = d.clat_ns?.percentile;
+      if (pct && (d.io_bytes ?? 0) > 0 && (best === undefined || (d.io_bytes ?? 0) > best.io)) best = { io: d.io_bytes ?? 0, pct };
+    }
+  }
+  const p = (k: string): number => (best ? (best.pct[k] ?? 0) / 1000 : 0);
+  return { bwBytes: bw, iops, ioBytes: io, p50Us: p('50.000000'), p99Us: p('99.000000') };
+}
+
+export function median(xs: readonly number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** Ratios a[i]/b[i] of the same repetition, then their median (NaN when none is defined). */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const r: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (b[i]! > 0 && Number.isFinite(a[i]!)) r.push(a[i]! / b[i]!);
+  return median(r);
+}
+
+/** The median of every figure over repetitions (undefined figures stay undefined). */
+export function medianFigures(runs: readonly RunFigures[]): RunFigures {
+  const m = (get: (r: RunFigures) => number | undefined): number | undefined => {
+    const xs = runs.map(get).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const out: RunFigures = {
+    bwBytes: m((r) => r.bwBytes) ?? Number.NaN,
+    iops: m((r) => r.iops) ?? Number.NaN,
+    p50Us: m((r) => r.p50Us) ?? Number.NaN,
+    p99Us: m((r) => r.p99Us) ?? Number.NaN,
+    ioBytes: m((r) => r.ioBytes) ?? Number.NaN,
+  };
+  const opt: [keyof RunFigures, (r: RunFigures) => number | undefined][] = [
+    ['cpuSec', (r) => r.cpuSec],
+    ['amplification', (r) => r.amplification],
+    ['raPages', (r) => r.raPages],
+    ['raHit', (r) => r.raHit],
+    ['raWasted', (r) => r.raWasted],
+  ];
+  for (const [k, get] of opt) {
+    const v = m(get);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** Device bytes read per byte delivered; undefined when nothing was delivered. */
+export function amplification(deviceBytes: number, deliveredBytes: number): number | undefined {
+  return deliveredBytes > 0 ? deviceBytes / deliveredBytes : undefined;
+}
+
+/** utime + stime (clock ticks) from the text of /proc/<pid>/stat. */
+export function cpuTicksFromStat(stat: string): number {
+  // "pid (comm) S ppid ..." : comm may hold spaces and parentheses; fields after ')' start at 3.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+  // rest[0] is field 3 (state); utime is field 14, stime field 15.
+  const utime = Number(rest[14 - 3]);
+  const stime = Number(rest[15 - 3]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`bad /proc stat line: ${stat.slice(0, 80)}`);
+  return utime + stime;
+}
+
+// --- the results document -------------------------------------------------------------
+
+export type TargetName = 'aheadfs' | 'ra-off' | 'null-fuse' | 'o_direct';
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  /** Per target: every repetition, and the median. */
+  targets: Partial<Record<TargetName, { runs: RunFigures[]; median: RunFigures }>>;
+  /** Throughput ratios, pair by pair per repetition, median. */
+  ratios: { vsNull?: number; vsRaOff?: number; vsDirect?: number };
+}
+
+export interface MicroFigures {
+  fileBytes: number;
+  reads: number;
+  traceOnPagesPerSec: number;
+  traceOffPagesPerSec: number;
+  copyPagesPerSec: number;
+}
+
+export interface BenchDoc {
+  date: string;
+  mode: 'quick' | 'full';
+  machine: { cpus: number; cpuModel: string; memBytes: number; kernel: string; node: string; fio: string };
+  repetitions: number;
+  config: Record<string, string | number>;
+  scenarios: ScenarioResult[];
+  micro?: MicroFigures;
+}
+
+export function scenarioRatios(targets: ScenarioResult['targets']): ScenarioResult['ratios'] {
+  const bw = (t: TargetName): number[] | undefined => targets[t]?.runs.map((r) => r.bwBytes);
+  const a = bw('aheadfs');
+  const out: ScenarioResult['ratios'] = {};
+  if (!a) return out;
+  const n = bw('null-fuse');
+  const o = bw('ra-off');
+  const d = bw('o_direct');
+  if (n) out.vsNull = pairedRatio(a, n);
+  if (o) out.vsRaOff = pairedRatio(a, o);
+  if (d) out.vsDirect = pairedRatio(a, d);
+  return out;
+}
+
+// --- the table -------------------------------------------------------------------------
+
+const fmt = (v: number | undefined, digits: number): string => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits));
+const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
+const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
+
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'vs null', 'vs ra-off'] as const;
+
+/** One row per scenario and target (medians); the ratio columns on the aheadfs row. */
+export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
+  const rows: string[][] = [];
+  const order: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
+  for (const s of doc.scenarios) {
+    for (const t of order) {
+      const r = s.targets[t]?.median;
+      if (!r) continue;
+      const isA = t === 'aheadfs';
+      rows.push([
+        s.id,
+        t,
+        fmt(r.bwBytes / MiB, 1),
+        fmtInt(r.iops),
+        fmtInt(r.p50Us),
+        fmtInt(r.p99Us),
+        fmt(r.cpuSec, 2),
+        fmt(r.amplification, 2),
+        fmtInt(r.raPages),
+        fmtInt(r.raHit),
+        fmtInt(r.raWasted),
+        isA ? fmtRatio(s.ratios.vsNull) : '',
+        isA ? fmtRatio(s.ratios.vsRaOff) : '',
+      ]);
+    }
+  }
+  return rows;
+}
+
+/** A plain text table, columns padded; numbers right-aligned. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = (s: string): boolean => /^[-\d.]+x?$/.test(s);
+  const line = (r: readonly string[]): string =>
+    r
+      .map((c, i) => (i >= 2 && (numeric(c) || c === '') ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The same table as Markdown (for the README). */
+export function formatMarkdown(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (r: readonly string[]): string => `| ${r.join(' | ')} |`;
+  return [line(header), line(header.map((_h, i) => (i >= 2 ? '---:' : '---'))), ...rows.map(line)].join('\n');
+}
+
+// --- the chart -------------------------------------------------------------------------
+
+const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', o_direct: '#7f7f7f' };
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Grouped horizontal bars of median throughput per scenario, one bar per target, each
+ * scenario scaled to its own largest bar (scenarios differ by orders of magnitude); the
+ * MiB/s figure is written on each bar.
+ */
+export function renderSvg(doc: Pick<BenchDoc, 'scenarios' | 'date' | 'mode'>): string {
+  const order: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
+  const barH = 14;
+  const gap = 10;
+  const labelW = 150;
+  const plotW = 460;
+  const top = 40;
+  let y = top;
+  const parts: string[] = [];
+  for (const s of doc.scenarios) {
+    const present = order.filter((t) => s.targets[t]);
+    const max = Math.max(...present.map((t) => s.targets[t]!.median.bwBytes), 1);
+    parts.push(`<text x="4" y="${y + 11}" font-size="11">${esc(s.id)}</text>`);
+    for (const t of present) {
+      const v = s.targets[t]!.median.bwBytes;
+      const w = Number.isFinite(v) ? Math.max(1, (v / max) * plotW) : 0;
+      parts.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[t]}"/>`);
+      parts.push(`<text x="${labelW + w + 4}" y="${y + 10}" font-size="10">${esc(t)} ${fmt(v / MiB, 1)} MiB/s</text>`);
+      y += barH;
+    }
+    y += gap;
+  }
+  const width = labelW + plotW + 160;
+  const height = y + 10;
+  const legend = order.map((t, i) => `<rect x="${labelW + i * 110}" y="18" width="10" height="10" fill="${COLORS[t]}"/><text x="${labelW + i * 110 + 14}" y="27" font-size="11">${t}</text>`).join('');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="4" y="13" font-size="12" font-weight="bold">aheadfs bench ${esc(doc.date)} (${doc.mode}): median throughput, bars scaled per scenario</text>`,
+    legend,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,369 @@
+/**
+ * npm run bench [-- --quick] [--reps N] [--out DIR]: fio against aheadfs and its baselines,
+ * side by side in one run.
+ *
+ *   mkdtemp under /var/tmp (a real disk)
+ *     store-on  (mkfs, mount: readahead on, the defaults)      -> target aheadfs
+ *     store-off (mkfs, mount --ra-policy none)                  -> target ra-off
+ *     nullfs    (same fuse-native binding and mount options)    -> target null-fuse
+ *     store-on/blocks/000000.blk read with fio --direct=1       -> target o_direct
+ *   for each scenario, for each repetition: every target once, in turn (A, B, C, A, B, C)
+ *     aheadfs targets: drop_caches, snapshot stats.json + /proc/<daemon>/stat, fio, snapshot
+ *   medians, ratios per repetition -> table on stdout, bench-results/<date>.json and .svg
+ *   finally (also on SIGINT/SIGTERM): unmount everything, stop nullfs, remove the temp dir
+ */
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findMount } from '../fuse/mounts.js';
+import {
+  amplification,
+  cpuTicksFromStat,
+  formatMarkdown,
+  formatTable,
+  medianFigures,
+  parseFioJson,
+  renderSvg,
+  scenarioRatios,
+  TABLE_HEADER,
+  tableRows,
+  type BenchDoc,
+  type RunFigures,
+  type ScenarioResult,
+  type TargetName,
+} from './figures.js';
+import { runMicro } from './micro.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'aheadfs.js');
+const NULLFS = fileURLToPath(new URL('./nullfs.js', import.meta.url));
+const MiB = 1 << 20;
+const CLK_TCK = 100;
+
+interface Mode {
+  name: 'quick' | 'full';
+  reps: number;
+  /** Bytes per data file (f0..f3). */
+  fileBytes: number;
+  /** Seconds: the cap of every timed fio job. */
+  runtime: number;
+  writeBytes: number;
+  microMiB: number;
+  microReads: number;
+}
+
+const QUICK: Mode = { name: 'quick', reps: 2, fileBytes: 32 * MiB, runtime: 2, writeBytes: 32 * MiB, microMiB: 64, microReads: 1_000_000 };
+const FULL: Mode = { name: 'full', reps: 5, fileBytes: 128 * MiB, runtime: 8, writeBytes: 64 * MiB, microMiB: 64, microReads: 3_000_000 };
+
+function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
+  return new Promise((res, rej) => {
+    execFile(cmd, args, { maxBuffer: 64 << 20, timeout: timeoutMs, env: { ...process.env, DEBUG: '' } }, (err, stdout, stderr) => {
+      if (err) rej(new Error(`${cmd} ${args.join(' ')}: ${(stderr || err.message).trim().slice(0, 500)}`));
+      else res(stdout);
+    });
+  });
+}
+
+const aheadfs = (...args: string[]): Promise<string> => run(process.execPath, [BIN, ...args]);
+const say = (s: string): void => void process.stderr.write(`bench: ${s}\n`);
+
+// --- targets ----------------------------------------------------------------------------
+
+interface Target {
+  name: TargetName;
+  /** Directory the data files f0..f3 live in (FUSE targets). */
+  dir?: string;
+  /** Daemon pid (for CPU time). */
+  pid?: number;
+  /** aheadfs: the mountpoint (control files). */
+  mnt?: string;
+}
+
+async function daemonPid(store: string): Promise<number> {
+  const pid = Number.parseInt((await readFile(join(store, 'lock'), 'utf8')).trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no daemon pid in ${store}/lock`);
+  return pid;
+}
+
+async function cpuTicks(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  return cpuTicksFromStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+type Counters = Record<string, number>;
+async function counters(mnt: string): Promise<Counters> {
+  const doc: unknown = JSON.parse(await readFile(join(mnt, '.aheadfs', 'stats.json'), 'utf8'));
+  const out: Counters = {};
+  if (typeof doc === 'object' && doc !== null) {
+    // stats.json may be flat or grouped; take every numeric leaf by its own name.
+    const walk = (o: object): void => {
+      for (const [k, v] of Object.entries(o)) {
+        if (typeof v === 'number') out[k] = v;
+        else if (typeof v === 'object' && v !== null) walk(v as object);
+      }
+    };
+    walk(doc);
+  }
+  return out;
+}
+
+const dropCaches = (mnt: string): Promise<void> => writeFile(join(mnt, '.aheadfs', 'drop_caches'), '1\n');
+
+// --- scenarios --------------------------------------------------------------------------
+
+interface Scenario {
+  id: string;
+  title: string;
+  targets: TargetName[];
+  /** fio arguments for a target (without --output-format). */
+  fio(t: Target): string[];
+  /** Cold cache before the (measured) run. */
+  cold: boolean;
+  /** Run once unmeasured first, measure the second (cached re-read). */
+  warm: boolean;
+}
+
+function scenarios(m: Mode, blockFile: string, scratch: string): Scenario[] {
+  // Cold reads are capped by size AND runtime, never time_based on a FUSE file: fio would
+  // wrap around and re-read cached pages. Random reads without time_based touch each block
+  // once (fio's random map). The O_DIRECT block file has no cache: it may loop (time_based).
+  const rt = [`--runtime=${m.runtime}`];
+  const size = `--size=${m.fileBytes}`;
+  const f0 = (t: Target): string[] => (t.name === 'o_direct' ? [`--filename=${blockFile}`, '--direct=1', '--time_based'] : [`--filename=${join(t.dir!, 'f0')}`]);
+  const all: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
+  const base = ['--ioengine=psync', '--group_reporting'];
+  return [
+    { id: 'seq-read-4k', title: 'cold sequential read, bs=4k, 1 job', targets: all, cold: true, warm: false, fio: (t) => ['--name=seq4k', '--rw=read', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'seq-read-128k', title: 'cold sequential read, bs=128k, 1 job', targets: all, cold: true, warm: false, fio: (t) => ['--name=seq128k', '--rw=read', '--bs=128k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'rand-read-4k', title: 'cold random read, bs=4k, 1 job, qd1', targets: all, cold: true, warm: false, fio: (t) => ['--name=rand4k', '--rw=randread', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
+    {
+      id: 'rand-read-4k-qd16',
+      title: 'cold random read, bs=4k, libaio iodepth=16 (O_DIRECT open)',
+      targets: all,
+      cold: true,
+      warm: false,
+      fio: (t) => ['--name=rand4kqd16', '--rw=randread', '--bs=4k', size, ...rt, '--ioengine=libaio', '--iodepth=16', '--direct=1', '--group_reporting', ...f0(t).filter((a) => a !== '--direct=1')],
+    },
+    {
+      id: 'seq-read-4x',
+      title: 'cold sequential read, bs=128k, 4 readers (separate files)',
+      targets: all,
+      cold: true,
+      warm: false,
+      fio: (t) =>
+        t.name === 'o_direct'
+          ? ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', `--size=${Math.floor(16 * MiB)}`, '--offset_increment=16M', ...rt, ...base, ...f0(t)]
+          : ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', size, ...rt, ...base, `--directory=${t.dir!}`, '--filename_format=f$jobnum'],
+    },
+    { id: 'cached-read-4k', title: 'cached re-read, bs=4k (second pass reported)', targets: ['aheadfs', 'null-fuse'], cold: true, warm: true, fio: (t) => ['--name=cached4k', '--rw=read', '--bs=4k', size, ...base, ...f0(t)] },
+    { id: 'cached-read-128k', title: 'cached re-read, bs=128k (second pass reported)', targets: ['aheadfs', 'null-fuse'], cold: true, warm: true, fio: (t) => ['--name=cached128k', '--rw=read', '--bs=128k', size, ...base, ...f0(t)] },
+    {
+      id: 'seq-write-128k',
+      title: 'sequential write, bs=128k, new file',
+      targets: ['aheadfs', 'null-fuse', 'o_direct'],
+      cold: false,
+      warm: false,
+      fio: (t) => ['--name=write128k', '--rw=write', '--bs=128k', `--size=${m.writeBytes}`, ...rt, ...base, '--unlink=1', ...(t.name === 'o_direct' ? [`--filename=${scratch}`, '--direct=1'] : [`--filename=${join(t.dir!, 'w0')}`])],
+    },
+  ];
+}
+
+async function fio(args: string[]): Promise<RunFigures> {
+  return parseFioJson(await run('fio', ['--output-format=json', ...args]));
+}
+
+async function runOne(s: Scenario, t: Target): Promise<RunFigures> {
+  if (t.mnt && s.cold) await dropCaches(t.mnt);
+  if (s.warm) await fio(s.fio(t));
+  const c0 = t.mnt ? await counters(t.mnt) : undefined;
+  const cpu0 = await cpuTicks(t.pid);
+  const fig = await fio(s.fio(t));
+  const cpu1 = await cpuTicks(t.pid);
+  const c1 = t.mnt ? await counters(t.mnt) : undefined;
+  const out: RunFigures = { ...fig };
+  if (cpu0 !== undefined && cpu1 !== undefined) out.cpuSec = (cpu1 - cpu0) / CLK_TCK;
+  if (c0 && c1) {
+    const d = (k: string): number => (c1[k] ?? 0) - (c0[k] ?? 0);
+    const amp = amplification(d('disk_read_bytes'), d('read_bytes'));
+    if (amp !== undefined) out.amplification = amp;
+    out.raPages = d('ra_pages');
+    out.raHit = d('ra_hit');
+    out.raWasted = d('ra_wasted');
+  }
+  return out;
+}
+
+// --- set-up and teardown ----------------------------------------------------------------
+
+class Bench {
+  readonly mounts: { store?: string; mnt: string; kind: 'aheadfs' | 'null' }[] = [];
+  nullChild: ChildProcess | undefined;
+  tmp = '';
+  private cleaned = false;
+
+  async mountAheadfs(name: string, size: number, extra: string[]): Promise<Target & { store: string }> {
+    const store = join(this.tmp, `store-${name}`);
+    const mnt = join(this.tmp, `mnt-${name}`);
+    await mkdir(mnt);
+    await aheadfs('mkfs', store, '--size', String(size), '--block-file-size', String(64 * MiB));
+    this.mounts.push({ store, mnt, kind: 'aheadfs' });
+    await aheadfs('mount', store, mnt, ...extra);
+    return { name: 'aheadfs', dir: mnt, mnt, store, pid: await daemonPid(store) };
+  }
+
+  async mountNull(files: number, bytes: number): Promise<Target> {
+    const mnt = join(this.tmp, 'mnt-null');
+    await mkdir(mnt);
+    this.mounts.push({ mnt, kind: 'null' });
+    const child = spawn(process.execPath, [NULLFS, mnt, String(files), String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.nullChild = child;
+    await new Promise<void>((res, rej) => {
+      let buf = '';
+      child.stdout!.setEncoding('utf8');
+      child.stdout!.on('data', (d: string) => {
+        buf += d;
+        if (buf.includes('ready\n')) res();
+      });
+      child.on('exit', (code) => rej(new Error(`nullfs exited (${code}) before mounting`)));
+    });
+    return { name: 'null-fuse', dir: mnt, pid: child.pid };
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    for (const m of this.mounts.reverse()) {
+      try {
+        if (m.kind === 'aheadfs') {
+          if (await findMount(m.mnt)) await aheadfs('umount', m.mnt).catch((err: unknown) => say(`umount ${m.mnt}: ${String(err)}`));
+        } else if (this.nullChild && this.nullChild.exitCode === null) {
+          const exited = new Promise<void>((res) => this.nullChild!.once('exit', () => res()));
+          this.nullChild.kill('SIGTERM');
+          await Promise.race([exited, new Promise((res) => setTimeout(res, 10_000))]);
+        }
+        if (await findMount(m.mnt)) await run('fusermount', ['-uz', m.mnt]).catch(() => undefined);
+        if (m.store) {
+          const pid = await daemonPid(m.store).catch(() => undefined);
+          if (pid !== undefined) {
+            try {
+              process.kill(pid, 0);
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+        }
+      } catch (err) {
+        say(`cleanup of ${m.mnt}: ${String(err)}`);
+      }
+    }
+    if (this.nullChild && this.nullChild.exitCode === null) this.nullChild.kill('SIGKILL');
+    if (this.tmp) await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+async function machine(): Promise<BenchDoc['machine']> {
+  const fioVersion = (await run('fio', ['--version']).catch(() => 'unknown')).trim();
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memBytes: totalmem(), kernel: release(), node: process.version, fio: fioVersion };
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const mode = { ...(argv.includes('--quick') ? QUICK : FULL) };
+  const repsAt = argv.indexOf('--reps');
+  if (repsAt >= 0) mode.reps = Math.max(1, Number(argv[repsAt + 1]));
+  const outAt = argv.indexOf('--out');
+  const outDir = outAt >= 0 && argv[outAt + 1] ? argv[outAt + 1]! : join(ROOT, 'bench-results');
+  const tmpRoot = process.env.AHEADFS_BENCH_TMP ?? '/var/tmp';
+  const t0 = Date.now();
+
+  const bench = new Bench();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    say(`${sig}: cleaning up`);
+    void bench.cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const doc: BenchDoc = {
+    date: new Date().toISOString(),
+    mode: mode.name,
+    machine: await machine(),
+    repetitions: mode.reps,
+    config: {},
+    scenarios: [],
+  };
+  try {
+    bench.tmp = await mkdtemp(join(tmpRoot, 'aheadfs-bench-'));
+    const storeBytes = Math.ceil((4 * mode.fileBytes + 2 * mode.writeBytes + 64 * MiB) / (64 * MiB)) * 64 * MiB;
+    say(`${mode.name} mode, ${mode.reps} repetitions, files of ${mode.fileBytes / MiB} MiB, stores of ${storeBytes / MiB} MiB in ${bench.tmp}`);
+    const on = await bench.mountAheadfs('on', storeBytes, []);
+    const off = { ...(await bench.mountAheadfs('off', storeBytes, ['--ra-policy', 'none'])), name: 'ra-off' as const };
+    const nul = await bench.mountNull(4, mode.fileBytes);
+    // The data files, written through each aheadfs mount (4 writers side by side).
+    for (const t of [on, off]) {
+      await fio(['--name=layout', '--rw=write', '--bs=1M', `--size=${mode.fileBytes}`, '--numjobs=4', `--directory=${t.dir!}`, '--filename_format=f$jobnum', '--ioengine=psync', '--group_reporting']);
+    }
+    const blockFile = join(on.store, 'blocks', '000000.blk');
+    const direct: Target = { name: 'o_direct' };
+    const targets: Record<TargetName, Target> = { aheadfs: on, 'ra-off': off, 'null-fuse': nul, o_direct: direct };
+    doc.config = {
+      fileMiB: mode.fileBytes / MiB,
+      writeMiB: mode.writeBytes / MiB,
+      runtimeSec: mode.runtime,
+      cacheSize: '256M (default)',
+      readAheadKb: '128 (default)',
+      blockFile: '64 MiB block files; o_direct reads store-on/blocks/000000.blk, writes a scratch file in the same directory',
+    };
+
+    for (const s of scenarios(mode, blockFile, join(bench.tmp, 'scratch.bin'))) {
+      say(`${s.id}: ${s.title}`);
+      const runs: Partial<Record<TargetName, RunFigures[]>> = {};
+      for (let r = 0; r < mode.reps; r++) {
+        for (const name of s.targets) {
+          const fig = await runOne(s, targets[name]);
+          (runs[name] ??= []).push(fig);
+        }
+      }
+      const res: ScenarioResult = { id: s.id, title: s.title, targets: {}, ratios: {} };
+      for (const [name, rs] of Object.entries(runs) as [TargetName, RunFigures[]][]) res.targets[name] = { runs: rs, median: medianFigures(rs) };
+      res.ratios = scenarioRatios(res.targets);
+      doc.scenarios.push(res);
+    }
+  } finally {
+    await bench.cleanup();
+  }
+
+  say('in-process micro-benchmark (cached 4 KiB vfs.read, no FUSE)');
+  const mOn = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: true });
+  const mOff = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: false });
+  doc.micro = { fileBytes: mOn.fileBytes, reads: mOn.reads, traceOnPagesPerSec: mOn.pagesPerSec, traceOffPagesPerSec: mOff.pagesPerSec, copyPagesPerSec: Math.max(mOn.copyPagesPerSec, mOff.copyPagesPerSec) };
+
+  const rows = tableRows(doc);
+  const stamp = doc.date.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, `${stamp}.json`), JSON.stringify(doc, null, 2) + '\n');
+  await writeFile(join(outDir, `${stamp}.svg`), renderSvg(doc));
+  await writeFile(join(outDir, `${stamp}.md`), formatMarkdown(TABLE_HEADER, rows) + '\n');
+  const mic = doc.micro;
+  process.stdout.write(
+    `\naheadfs bench ${doc.date} (${doc.mode}, ${doc.repetitions} repetitions, medians; ratios = median of per-repetition ratios)\n` +
+      `machine: ${doc.machine.cpus} x ${doc.machine.cpuModel}, ${(doc.machine.memBytes / 2 ** 30).toFixed(1)} GiB, Linux ${doc.machine.kernel}, node ${doc.machine.node}, ${doc.machine.fio}\n\n` +
+      formatTable(TABLE_HEADER, rows) +
+      `\n\nin-process cached 4 KiB reads (${mic.fileBytes / MiB} MiB file, ${mic.reads} reads): ` +
+      `${(mic.traceOnPagesPerSec / 1e6).toFixed(2)} M pages/s with trace on (default), ${(mic.traceOffPagesPerSec / 1e6).toFixed(2)} M with trace off; ` +
+      `plain copy floor ${(mic.copyPagesPerSec / 1e6).toFixed(2)} M/s\n` +
+      `\nwrote ${join(outDir, stamp)}.{json,svg,md} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
