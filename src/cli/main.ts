@@ -14,6 +14,7 @@ import { UsageError } from '../errors.js';
 import { iostatCommand } from './iostat.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
+import { plotCommand } from './plot.js';
 import { statsCommand } from './stats.js';
 import { traceCommand } from './trace.js';
 import { umountCommand } from './umount.js';
@@ -31,7 +32,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat or trace (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace or plot (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<void> {
       // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
       throw err ?? new UsageError(msg);
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

@@ -1,0 +1,61 @@
+/**
+ * `aheadfs plot <mountpoint|trace-file> -o FILE.svg|FILE.png [--ino N] [--x time|read]
+ * [--windows N]`: a chart of one file's readahead windows and reads (src/plot/chart.ts),
+ * from a mount's `.aheadfs/trace` or from a saved copy of it (`cp mnt/.aheadfs/trace t.txt`).
+ */
+
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
+import { chartData, chartSpec, PLOT_MAX_WINDOWS, renderSvg, svgToPng } from '../plot/chart.js';
+import { parseTrace } from '../plot/parse.js';
+
+/** The trace text of a mountpoint (its `.aheadfs/trace`) or of a trace file. */
+export async function readTraceSource(source: string): Promise<string> {
+  const st = await stat(source).catch(() => undefined);
+  if (st === undefined) throw new UsageError(`${source}: no such file or directory`);
+  const path = st.isDirectory() ? join(source, '.aheadfs', 'trace') : source;
+  return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (st.isDirectory()) throw new UsageError(`${source} is not a mounted aheadfs (no .aheadfs/trace)`);
+    throw new Error(`cannot read ${path}: ${err.message}`);
+  });
+}
+
+export interface PlotRequest {
+  source: string;
+  output: string;
+  ino?: number;
+  x?: 'time' | 'read';
+  maxWindows?: number;
+}
+
+/** Render the chart to `output` (.svg or .png). Returns what was charted. */
+export async function plotTrace(req: PlotRequest): Promise<{ ino: number; windows: number; reads: number }> {
+  const ext = extname(req.output).toLowerCase();
+  if (ext !== '.svg' && ext !== '.png') throw new UsageError(`-o must name a .svg or .png file, got ${JSON.stringify(req.output)}`);
+  const data = chartData(parseTrace(await readTraceSource(req.source)), { ino: req.ino, x: req.x, maxWindows: req.maxWindows });
+  const svg = await renderSvg(chartSpec(data, { subtitle: `from ${req.source}` }));
+  await writeFile(req.output, ext === '.svg' ? svg : svgToPng(svg));
+  return { ino: data.ino, windows: data.windows.length, reads: data.reads.length };
+}
+
+export function plotCommand(y: Argv): Argv {
+  return y.command(
+    'plot <source>',
+    'chart one file\'s readahead windows and reads from a trace (a mountpoint or a saved trace file)',
+    (c) =>
+      c
+        .positional('source', { type: 'string', demandOption: true, describe: 'mountpoint, or a file holding a copy of .aheadfs/trace' })
+        .option('output', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'FILE.svg or FILE.png' })
+        .option('ino', { type: 'number', requiresArg: true, describe: 'inode to chart (default: the one with the most ra lines)' })
+        .option('x', { choices: ['time', 'read'] as const, default: 'time' as const, describe: 'across: µs from the first line, or read number' })
+        .option('windows', { type: 'number', default: PLOT_MAX_WINDOWS, requiresArg: true, describe: 'chart the first N windows (0: all)' }),
+    async (argv) => {
+      if (argv.ino !== undefined && !(Number.isInteger(argv.ino) && argv.ino > 0)) throw new UsageError(`--ino must be an inode number, got ${String(argv.ino)}`);
+      if (!(Number.isInteger(argv.windows) && argv.windows >= 0)) throw new UsageError(`--windows must be a whole number >= 0, got ${String(argv.windows)}`);
+      const r = await plotTrace({ source: argv.source, output: argv.output, ino: argv.ino, x: argv.x, maxWindows: argv.windows });
+      process.stdout.write(`${argv.output}: inode ${r.ino}, ${r.windows} readahead windows, ${r.reads} reads\n`);
+    },
+  );
+}
