@@ -1,0 +1,119 @@
+import test from 'ava';
+import {
+  amplification,
+  cpuTicksFromStat,
+  formatMarkdown,
+  formatTable,
+  median,
+  medianFigures,
+  pairedRatio,
+  parseFioJson,
+  renderSvg,
+  scenarioRatios,
+  TABLE_HEADER,
+  tableRows,
+  type RunFigures,
+  type ScenarioResult,
+} from '../../src/bench/figures.js';
+
+const fioDoc = (read: object, write: object = { bw_bytes: 0, iops: 0, io_bytes: 0 }): string =>
+  JSON.stringify({ 'fio version': 'fio-3.33', jobs: [{ jobname: 'x', read, write }] });
+
+test('parseFioJson: throughput, IOPS and clat percentiles of the direction that did the I/O', (t) => {
+  const text = fioDoc({ bw_bytes: 50 << 20, iops: 12800, io_bytes: 100 << 20, clat_ns: { percentile: { '50.000000': 52224, '99.000000': 428032 } } });
+  const f = parseFioJson(text);
+  t.is(f.bwBytes, 50 << 20);
+  t.is(f.iops, 12800);
+  t.is(f.ioBytes, 100 << 20);
+  t.is(f.p50Us, 52.224);
+  t.is(f.p99Us, 428.032);
+});
+
+test('parseFioJson: skips warnings before the JSON; writes are figures too', (t) => {
+  const text = 'fio: some warning\n' + fioDoc({ bw_bytes: 0, iops: 0, io_bytes: 0 }, { bw_bytes: 1000, iops: 10, io_bytes: 5000, clat_ns: { percentile: { '50.000000': 2000, '99.000000': 9000 } } });
+  const f = parseFioJson(text);
+  t.is(f.bwBytes, 1000);
+  t.is(f.p50Us, 2);
+  t.is(f.p99Us, 9);
+});
+
+test('parseFioJson: no JSON or no jobs is an error', (t) => {
+  t.throws(() => parseFioJson('fio: failed'));
+  t.throws(() => parseFioJson('{"jobs": []}'));
+});
+
+test('median of odd, even, empty and non-finite input', (t) => {
+  t.is(median([3, 1, 2]), 2);
+  t.is(median([4, 1, 3, 2]), 2.5);
+  t.true(Number.isNaN(median([])));
+  t.is(median([Number.NaN, 5]), 5);
+});
+
+test('pairedRatio: ratio per repetition, then the median (not the ratio of medians)', (t) => {
+  const a = [10, 100, 40];
+  const b = [5, 100, 10];
+  t.is(pairedRatio(a, b), 2); // ratios 2, 1, 4
+  t.not(pairedRatio(a, b), median(a) / median(b)); // 40 / 10 = 4
+  t.true(Number.isNaN(pairedRatio([1], [0])));
+});
+
+test('medianFigures keeps optional figures only when present', (t) => {
+  const r = (bw: number, extra: Partial<RunFigures> = {}): RunFigures => ({ bwBytes: bw, iops: bw / 10, p50Us: 1, p99Us: 2, ioBytes: bw, ...extra });
+  const m = medianFigures([r(10, { cpuSec: 1 }), r(30, { cpuSec: 3 }), r(20, { cpuSec: 2 })]);
+  t.is(m.bwBytes, 20);
+  t.is(m.cpuSec, 2);
+  t.is(m.amplification, undefined);
+});
+
+test('amplification and cpu ticks from /proc/<pid>/stat', (t) => {
+  t.is(amplification(110, 100), 1.1);
+  t.is(amplification(5, 0), undefined);
+  // comm with a space and a parenthesis; utime=1234 (field 14), stime=56 (field 15)
+  const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 56 0 0 20 0 11 0 100 0 0';
+  t.is(cpuTicksFromStat(stat), 1290);
+});
+
+function scenario(): ScenarioResult {
+  const r = (bw: number, extra: Partial<RunFigures> = {}): RunFigures => ({ bwBytes: bw * (1 << 20), iops: bw * 256, p50Us: 50, p99Us: 400, ioBytes: 1, ...extra });
+  const targets: ScenarioResult['targets'] = {
+    aheadfs: { runs: [r(45, { amplification: 1 }), r(50, { amplification: 1 })], median: r(47.5, { amplification: 1, cpuSec: 0.5, raPages: 8192, raHit: 8191, raWasted: 0 }) },
+    'ra-off': { runs: [r(15), r(20)], median: r(17.5) },
+    'null-fuse': { runs: [r(90), r(100)], median: r(95) },
+  };
+  return { id: 'seq-read-4k', title: 't', targets, ratios: scenarioRatios(targets) };
+}
+
+test('scenarioRatios pairs repetitions of aheadfs with each baseline', (t) => {
+  const s = scenario();
+  t.is(s.ratios.vsNull, 0.5); // 45/90 and 50/100
+  t.is(s.ratios.vsRaOff, (3 + 2.5) / 2);
+  t.is(s.ratios.vsDirect, undefined);
+});
+
+test('table: one row per target, ratios on the aheadfs row, aligned columns', (t) => {
+  const rows = tableRows({ scenarios: [scenario()] });
+  t.deepEqual(
+    rows.map((r) => r[1]),
+    ['aheadfs', 'ra-off', 'null-fuse'],
+  );
+  t.is(rows[0]![2], '47.5');
+  t.is(rows[0]![7], '1.00');
+  t.is(rows[0]![11], '0.50x');
+  t.is(rows[0]![12], '2.75x');
+  t.is(rows[1]![11], '');
+  t.is(rows[2]![7], '-');
+  const text = formatTable(TABLE_HEADER, rows).split('\n');
+  t.is(text.length, 2 + rows.length);
+  t.true(text[0]!.startsWith('scenario'));
+  t.regex(text[1]!, /^-+ +-+/);
+  const md = formatMarkdown(TABLE_HEADER, rows).split('\n');
+  t.is(md[0], `| ${TABLE_HEADER.join(' | ')} |`);
+  t.true(md[1]!.includes('---:'));
+});
+
+test('svg: a well-formed document with one bar per target', (t) => {
+  const svg = renderSvg({ scenarios: [scenario()], date: '2026-01-01', mode: 'quick' });
+  t.true(svg.startsWith('<svg'));
+  t.true(svg.trimEnd().endsWith('</svg>'));
+  t.is((svg.match(/<rect x="150" y="\d+"/g) ?? []).length, 3 + 1); // 3 bars + the first legend swatch at x=150
+});
