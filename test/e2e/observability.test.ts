@@ -5,12 +5,13 @@
  */
 
 import test from 'ava';
-import { open } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeRandomFile } from '../helpers/files.js';
 import { clearTrace, control, dropCaches, readControl } from '../helpers/control.js';
 import { spawn } from 'node:child_process';
-import { BIN, sh } from '../helpers/cli.js';
+import { aheadfs, BIN, sh } from '../helpers/cli.js';
 import { withMount } from '../helpers/mount.js';
 
 const MiB = 1 << 20;
@@ -242,4 +243,20 @@ test('trace --follow prints each new line once, as it comes', async (t) => {
     t.is(lines.length, 12, 'three dd runs of 4 reads, each line once');
     for (const line of lines) t.regex(line, /^read ino=\d+ fh=\d+ pos=\d+ len=65536 t=\d+$/);
   });
+});
+
+test('mkfs shows a progress bar on a terminal and nothing on stderr otherwise', async (t) => {
+  const tmp = await mkdtemp(join(tmpdir(), 'aheadfs-mkfs-'));
+  try {
+    const quiet = await aheadfs(['mkfs', join(tmp, 'a'), '--size', '256M', '--block-file-size', '16M']);
+    t.is(quiet.code, 0, quiet.stderr);
+    t.is(quiet.stderr, '', 'not a terminal: quiet');
+    t.regex(quiet.stdout, /^created store .*16 block files of 16 MiB/);
+    // script(1) gives the command a pseudo-terminal
+    const tty = await sh(`script -qec ${JSON.stringify(`${process.execPath} ${BIN} mkfs ${join(tmp, 'b')} --size 256M --block-file-size 16M`)} /dev/null`);
+    t.regex(tty, /mkfs \[.*\] 100% \| 256 MiB\/256 MiB preallocated/);
+    t.regex(tty, /created store /);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 });
