@@ -16,6 +16,16 @@ import { withMount } from '../helpers/mount.js';
 
 const MiB = 1 << 20;
 
+/** Poll `ok` every 50 ms until it holds or `ms` passed (a loaded machine starts node slowly). */
+async function waitFor(ok: () => boolean, ms = 20_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
 const FILES_HEADER = '# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted';
 
 interface FilesRow {
@@ -168,19 +178,21 @@ test('stats --watch redraws with per-second rates until interrupted', async (t) 
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const redraws = (): number => out.split(/^every 0\.3s, rates over the last /m).length - 1;
     try {
+      t.true(await waitFor(() => /^device$/m.test(out)), 'the first table');
       for (let i = 0; i < 3; i++) {
         await dropCaches(mnt);
         await sh(`dd if=${file} of=/dev/null bs=64k status=none`);
-        await new Promise((r) => setTimeout(r, 300));
+        const seen = redraws();
+        await waitFor(() => redraws() > seen); // at least one redraw after this read
       }
-      await new Promise((r) => setTimeout(r, 400));
+      await waitFor(() => redraws() >= 4);
     } finally {
       child.kill('SIGINT');
     }
     await exited;
-    const draws = out.split(/^every 0\.3s, rates over the last /m);
-    t.true(draws.length >= 3, `at least two redraws (got ${draws.length - 1})`);
+    t.true(redraws() >= 3, `at least three redraws (got ${redraws()})`);
     t.regex(out, /^  read_bytes\s+\d+\s+bytes.*\s\d+\.\d\/s$/m, 'a rate beside read_bytes');
     t.regex(out, /^  pages_free\s+\d+\s+pages$/m, 'no rate for a gauge');
     const rates = [...out.matchAll(/^  disk_read_bytes\s+\d+\s+bytes.*\s(\d+\.\d)\/s$/gm)].map((m) => Number(m[1]));
@@ -230,11 +242,13 @@ test('trace --follow prints each new line once, as it comes', async (t) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    const count = (): number => out.split('\n').filter((l) => l.startsWith('read ')).length;
     try {
-      for (let i = 0; i < 3; i++) {
+      for (let i = 1; i <= 3; i++) {
         await sh(`dd if=${file} of=/dev/null bs=64k count=4 status=none`); // 4 reads each
-        await new Promise((r) => setTimeout(r, 450));
+        t.true(await waitFor(() => count() >= 4 * i), `the reads of dd ${i} came out`);
       }
+      await new Promise((r) => setTimeout(r, 1000)); // several more polls: nothing printed twice
     } finally {
       child.kill('SIGINT');
     }
