@@ -8,7 +8,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
-import { chartData, chartSpec, PLOT_MAX_WINDOWS, renderSvg, svgToPng } from '../plot/chart.js';
+import { PLOT_MAX_WINDOWS } from '../plot/defaults.js';
 import { parseTrace } from '../plot/parse.js';
 
 /** The trace text of a mountpoint (its `.aheadfs/trace`) or of a trace file. */
@@ -34,6 +34,8 @@ export interface PlotRequest {
 export async function plotTrace(req: PlotRequest): Promise<{ ino: number; windows: number; reads: number }> {
   const ext = extname(req.output).toLowerCase();
   if (ext !== '.svg' && ext !== '.png') throw new UsageError(`-o must name a .svg or .png file, got ${JSON.stringify(req.output)}`);
+  // vega is loaded only here: importing it at start-up would slow every aheadfs command.
+  const { chartData, chartSpec, renderSvg, svgToPng } = await import('../plot/chart.js');
   const data = chartData(parseTrace(await readTraceSource(req.source)), { ino: req.ino, x: req.x, maxWindows: req.maxWindows });
   const svg = await renderSvg(chartSpec(data, { subtitle: `from ${req.source}` }));
   await writeFile(req.output, ext === '.svg' ? svg : svgToPng(svg));

@@ -23,6 +23,7 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { PAGE_SHIFT } from '../mm/page.js';
+import { PLOT_MAX_WINDOWS } from './defaults.js';
 import { busiestInode, type ParsedTrace } from './parse.js';
 
 export type PlotAxis = 'time' | 'read';
@@ -38,8 +39,7 @@ export interface ChartOptions {
   subtitle?: string;
 }
 
-/** Default `maxWindows`: enough to see the ramp-up and the steady state. */
-export const PLOT_MAX_WINDOWS = 100;
+export { PLOT_MAX_WINDOWS };
 const WIDTH = 900;
 const HEIGHT = 480;
 const BAR_PX = 5;
