@@ -26,6 +26,10 @@ const MNT = join(ROOT, 'mount');
 const FILE = join(MNT, 'demo.bin');
 const SIZE = 128 << 20;
 const MiB = 1 << 20;
+// Written next to the store so a user can open them after the demo.
+const TRACE_FILE = join(ROOT, 'data', 'demo-trace.txt');
+const CHART_SVG = join(ROOT, 'data', 'readahead.svg');
+const CHART_PNG = join(ROOT, 'data', 'readahead.png');
 
 const say = (s) => process.stdout.write(s + '\n');
 
@@ -41,6 +45,11 @@ async function aheadfs(...args) {
 async function isMounted(path) {
   const mounts = await readFile('/proc/self/mounts', 'utf8');
   return mounts.split('\n').some((l) => l.split(' ')[1] === path);
+}
+
+/** The 17 fields of .aheadfs/diskstats (/sys/block/<dev>/stat order). */
+async function diskstats() {
+  return (await readFile(join(MNT, '.aheadfs', 'diskstats'), 'utf8')).trim().split(/\s+/).map(Number);
 }
 
 async function stats() {
@@ -110,16 +119,39 @@ async function main() {
     const wms = Number(process.hrtime.bigint() - t0) / 1e6;
     say(`wrote ${fmtBytes(SIZE)} to ${FILE} in ${(wms / 1000).toFixed(2)} s, sha256 ${want.slice(0, 16)}...`);
 
-    // 2. cold read with dd bs=4k
+    // 2. the story: a cold dd bs=4k of the first 4 MiB, traced; its readahead windows and a chart
+    await writeFile(join(MNT, '.aheadfs', 'drop_caches'), '1\n');
+    await writeFile(join(MNT, '.aheadfs', 'tunables', 'trace'), '2\n'); // the reads too, for the chart
+    await writeFile(join(MNT, '.aheadfs', 'trace'), '0\n');
+    await run('dd', [`if=${FILE}`, 'of=/dev/null', 'bs=4k', 'count=1024', 'status=none']);
+    const traceText = await readFile(join(MNT, '.aheadfs', 'trace'), 'utf8');
+    await writeFile(join(MNT, '.aheadfs', 'tunables', 'trace'), '1\n');
+    await writeFile(TRACE_FILE, traceText);
+    const windows = traceText
+      .split('\n')
+      .map((l) => /^ra (sync|async) .* index=(\d+) req=\d+ start=(\d+) size=(\d+) async=(\d+) reason=(\w+)/.exec(l))
+      .filter((m) => m !== null);
+    say(`\nreadahead windows of a cold dd bs=4k ({start,size,async} in pages, as the kernel's file_ra_state):`);
+    for (const m of windows.slice(0, 8)) say(`  read of page ${m[2].padStart(3)} -> ${m[1].padEnd(5)} {${m[3]},${m[4]},${m[5]}}  ${m[6]}`);
+    if (windows.length > 8) say(`  ... then {+32,32,32} at every marker (${windows.length} windows for 4 MiB)`);
+    for (const out of [CHART_SVG, CHART_PNG]) await aheadfs('plot', TRACE_FILE, '-o', out);
+    say(`chart of these windows: ${CHART_SVG} (and .png)`);
+
+    // 3. cold read of the whole file with dd bs=4k
     await writeFile(join(MNT, '.aheadfs', 'drop_caches'), '1\n');
     const s0 = await stats();
+    const d0 = await diskstats();
     const dd = await shaOf(`dd if=${FILE} bs=4k status=none`);
     const s1 = await stats();
+    const d1 = await diskstats();
     // 3. read again with cat (whatever the cache kept)
     const cat = await shaOf(`cat ${FILE}`);
     const s2 = await stats();
 
     report('dd bs=4k after drop_caches (cold)', delta(s0, s1), dd.ms);
+    const reads = d1[0] - d0[0];
+    const kib = (d1[2] - d0[2]) / 2;
+    say(`  device (diskstats)           ${reads} reads, ${d1[1] - d0[1]} merges, avg request ${(kib / Math.max(reads, 1)).toFixed(1)} KiB, ${d1[3] - d0[3]} ms reading`);
     report('cat afterwards', delta(s1, s2), cat.ms);
     say(`\n  block files opened with O_DIRECT: ${s2.direct_io ? 'yes' : 'no (buffered fallback, see data/store/aheadfs.log)'}`);
 

@@ -18,10 +18,16 @@ export type TraceKind = 'read' | 'ra' | 'bio' | 'plug' | 'wait' | 'wake' | 'recl
 
 export class Trace {
   enabled = true;
+  /**
+   * Also record one `read` line per FUSE read (tunables/trace = 2). Off by default: it is
+   * the only event on the cached read path, and formatting a line per read costs more
+   * than the read itself (see README, Performance).
+   */
+  reads = false;
   private readonly lines: (string | undefined)[];
   private head = 0;
   private count = 0;
-  private readonly t0 = process.hrtime.bigint();
+  private readonly t0 = performance.now();
 
   constructor(readonly capacity = TRACE_CAPACITY) {
     this.lines = new Array<string | undefined>(capacity);
@@ -29,7 +35,7 @@ export class Trace {
 
   /** Microseconds since the trace started (monotonic). */
   nowUs(): number {
-    return Number((process.hrtime.bigint() - this.t0) / 1000n);
+    return Math.round((performance.now() - this.t0) * 1000);
   }
 
   emit(line: string): void {

@@ -91,10 +91,13 @@ export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Map<
     },
   });
   t.set('trace', {
-    doc: '1: record events in .aheadfs/trace; 0: off (costs nothing)',
-    read: () => (trace.enabled ? '1' : '0'),
+    doc: '1: record events in .aheadfs/trace; 2: also one `read` line per FUSE read; 0: off (costs nothing)',
+    read: () => (!trace.enabled ? '0' : trace.reads ? '2' : '1'),
     write: (v) => {
-      trace.enabled = parseBool('trace', v);
+      const level = v.trim();
+      if (level !== '0' && level !== '1' && level !== '2') throw fsError('EINVAL', `trace: expected 0, 1 or 2, got ${JSON.stringify(level)}`);
+      trace.enabled = level !== '0';
+      trace.reads = level === '2';
     },
   });
   return t;

@@ -209,7 +209,7 @@ export class AheadVfs implements Vfs {
     const file = this.files.get(fh);
     if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
     this.stats.c.read_calls++;
-    if (this.cache.trace.enabled) this.cache.trace.emit(`read ino=${file.ino} fh=${fh} pos=${pos} len=${len}`);
+    if (this.cache.trace.reads) this.cache.trace.emit(`read ino=${file.ino} fh=${fh} pos=${pos} len=${len}`);
     filemapRead(file.mapping, file, buf, pos, len, (err, n) => {
       this.stats.c.read_bytes += n;
       done(err, n);

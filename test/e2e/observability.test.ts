@@ -124,6 +124,15 @@ test('tunables/trace = 0 leaves the trace empty during reads; 1 turns it back on
     await control(mnt, 'tunables/trace', '1');
     await dropCaches(mnt);
     await sh(`dd if=${file} of=/dev/null bs=4k status=none`);
+    const level1 = (await readControl(mnt, 'trace')).trimEnd().split('\n');
+    t.false(level1.some((l) => l.startsWith('read ')), 'level 1: no per-read lines');
+    t.true(level1.some((l) => l.startsWith('ra ')));
+
+    await control(mnt, 'tunables/trace', '2');
+    t.is((await readControl(mnt, 'tunables/trace')).trim(), '2');
+    await clearTrace(mnt);
+    await dropCaches(mnt);
+    await sh(`dd if=${file} of=/dev/null bs=4k status=none`);
     const lines = (await readControl(mnt, 'trace')).trimEnd().split('\n');
     t.true(lines.length > 0);
     for (const line of lines) t.regex(line, / t=\d+$/, 'every line ends with t=<µs>');
@@ -202,6 +211,7 @@ test('stats --watch redraws with per-second rates until interrupted', async (t) 
 
 test('trace --kind ra prints only the ra lines of a dd: the seed windows; unknown kinds exit 2', async (t) => {
   await withMount(t, { size: '256M' }, async (mnt, ctx) => {
+    await control(mnt, 'tunables/trace', '2'); // with one `read` line per FUSE read
     const file = join(mnt, 'seq.bin');
     await writeRandomFile(file, 1 * MiB); // 256 pages
     await dropCaches(mnt);
@@ -235,6 +245,7 @@ test('trace --kind ra prints only the ra lines of a dd: the seed windows; unknow
 
 test('trace --follow prints each new line once, as it comes', async (t) => {
   await withMount(t, { size: '256M' }, async (mnt) => {
+    await control(mnt, 'tunables/trace', '2'); // with one `read` line per FUSE read
     const file = join(mnt, 'f.bin');
     await writeRandomFile(file, 1 * MiB);
     await clearTrace(mnt);
