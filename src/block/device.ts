@@ -27,6 +27,7 @@
  * disk_errors). Nothing here throws synchronously out of an async method.
  */
 
+import { dbg } from '../stats/debug.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsError, isFsError, type FsError } from '../errors.js';
@@ -238,6 +239,7 @@ export class BlockDevice {
       }
     }
     const dev = new BlockDevice(blocksDir, geom, fds, directIo, opts.stats);
+    dbg.block('opened %d block files of %d bytes in %s, %s', blockFileCount, geom.blockFileSize, blocksDir, directIo ? 'O_DIRECT' : 'buffered');
     opts.stats.gauge('direct_io', () => (dev.directIo ? 1 : 0));
     return dev;
   }

@@ -31,6 +31,7 @@
  *   rq scheduler from=<name> to=<name> moved=<n>
  */
 
+import { dbg } from '../stats/debug.js';
 import { fsError, type ErrorCode } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
@@ -157,6 +158,7 @@ export class RequestQueue {
     const now = this.now();
     for (const rq of moved) this.elevator.insert(rq, now);
     if (this.trace.enabled) this.trace.emit(`rq scheduler from=${old.name} to=${wanted} moved=${moved.length}`);
+    dbg.block('scheduler %s -> %s, %d queued requests moved', old.name, wanted, moved.length);
     this.runQueue();
   }
 

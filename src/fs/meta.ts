@@ -25,6 +25,7 @@
  * Everything is loaded at open (fine for up to a few million inodes and extents).
  */
 
+import { dbg } from '../stats/debug.js';
 import { fsError } from '../errors.js';
 import { Allocator, type Run } from './alloc.js';
 import { ExtentMap, type BlockMapping, type Extent } from './extents.js';
@@ -149,6 +150,7 @@ export class MetaStore {
   /** Inodes with no name left (unlinked while open, then a crash): free them now. */
   private async recoverOrphans(): Promise<void> {
     const orphans = [...this.inodes.values()].filter((i) => i.nlink === 0 && i.ino !== ROOT_INO);
+    dbg.fs('metadata loaded: %d inodes, %d orphans to free', this.inodes.size, orphans.length);
     await Promise.all(orphans.map((i) => this.freeInode(i.ino)));
   }
 

@@ -15,6 +15,7 @@
  * `report` writes to a pipe to the parent, which waits for the one status line.
  */
 
+import { dbg } from '../stats/debug.js';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AheadFuse } from './aheadfuse.js';
@@ -108,6 +109,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     mounted = true;
     // The mount answers when a lookup through the kernel reaches us and comes back.
     await stat(join(mnt, '.aheadfs', 'stats'));
+    dbg.fuse('mounted %s on %s with fuse options %s', store, mnt, f.optionString());
     log(`mounted ${store} on ${mnt} (uuid ${mfs.superblock.uuid}, ${mfs.superblock.sizeBytes} bytes; ${describeOptions(opts.mount)}; fuse ${f.optionString()})`);
   } catch (err) {
     const msg = errMsg(err) === 'fuse failed' ? `libfuse could not mount ${mnt} (see ${join(store, 'aheadfs.log')})` : errMsg(err);

@@ -28,6 +28,7 @@
  * writeback.
  */
 
+import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
 import { PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_writeback, type Page, type PageOwner } from './page.js';
@@ -208,6 +209,7 @@ export class Lruvec {
       stuck = n === 0;
       budget -= scan;
     }
+    if (dbg.mm.enabled) dbg.mm('reclaim: wanted %d, freed %d (active %d, inactive %d)', nrToReclaim, freed, this.active.count, this.inactive.count);
     return freed;
   }
 

@@ -31,6 +31,7 @@
  */
 
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
+import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
 import { addToPageCacheLru, type AddressSpace } from './filemap.js';
 import { PG_raunread, PG_readahead, PageWriteback, type Page, type PageIndex } from './page.js';
@@ -249,6 +250,7 @@ function announce(
   reason: RaReason,
 ): void {
   const { stats, trace } = mapping.cache;
+  if (dbg.ra.enabled) dbg.ra('%s ino=%d index=%d req=%d -> {%d,%d,%d} %s', hitMarker ? 'async' : 'sync', mapping.ino, index, reqSize, win.start, win.size, win.asyncSize, reason);
   if (hitMarker) stats.c.ra_async++;
   else stats.c.ra_sync++;
   if (trace.enabled) {

@@ -13,6 +13,7 @@
  * (POSIX): `orphans` holds such inodes.
  */
 
+import { dbg } from '../stats/debug.js';
 import { fsError, isFsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
@@ -176,6 +177,7 @@ export class AheadVfs implements Vfs {
     const fh = this.nextFh++;
     const file: OpenFile = { fh, ino, flags, path, mapping: this.mappingOf(ino, inode), ra: fileRaStateInit(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0 };
     this.files.set(fh, file);
+    if (dbg.vfs.enabled) dbg.vfs('open %s ino=%d fh=%d flags=0%s ra_pages=%d', path, ino, fh, flags.toString(8), file.ra.raPages);
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
     return fh;
   }
@@ -280,8 +282,10 @@ export class AheadVfs implements Vfs {
   /** An inode lost a name: free it now, or at its last release if it is open. */
   private async dropLink(ino: number, nlink: number): Promise<void> {
     if (nlink > 0) return;
-    if (this.openCount.has(ino)) this.orphans.add(ino);
-    else await this.evictInode(ino);
+    if (this.openCount.has(ino)) {
+      dbg.vfs('inode %d unlinked while open: freed at its last release', ino);
+      this.orphans.add(ino);
+    } else await this.evictInode(ino);
   }
 
   private async evictInode(ino: number): Promise<void> {

@@ -22,13 +22,13 @@ export function assertBuilt(): void {
 }
 
 /** Run `aheadfs <args>`; never rejects for a non-zero exit. */
-export function aheadfs(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function aheadfs(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
   assertBuilt();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, DEBUG: '' } },
+      { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, DEBUG: '', ...opts.env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });

@@ -22,6 +22,8 @@ export interface MountOpts {
   blockFileSize?: string;
   /** Extra `aheadfs mount` options. */
   mountArgs?: string[];
+  /** Extra environment for the mount daemon (e.g. DEBUG; the CLI otherwise runs with DEBUG empty). */
+  env?: Record<string, string>;
 }
 
 export interface MountCtx {
@@ -86,7 +88,7 @@ export async function withMount<T>(t: ExecutionContext, opts: MountOpts, body: (
     mnt,
     cli: (args) => aheadfs(args),
     async mount() {
-      const r = await aheadfs(['mount', store, mnt, ...(opts.mountArgs ?? [])]);
+      const r = await aheadfs(['mount', store, mnt, ...(opts.mountArgs ?? [])], { env: opts.env ?? {} });
       if (r.code !== 0) {
         const log = await readFile(join(store, 'aheadfs.log'), 'utf8').catch(() => '');
         throw new Error(`${explain('aheadfs mount', r).message}\n--- aheadfs.log (tail) ---\n${log.split('\n').slice(-15).join('\n')}`);
