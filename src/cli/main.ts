@@ -40,7 +40,10 @@ export async function main(argv: string[]): Promise<void> {
     .wrap(null)
     .fail((msg, err) => {
       // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
-      throw err ?? new UsageError(msg);
+      // yargs' own validation errors (YError: a missing option value, an unknown
+      // argument) are bad input too.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(msg ?? err?.message ?? 'bad arguments');
     });
   for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand]) cli = add(cli);
   await cli.parseAsync();

@@ -102,7 +102,8 @@ export function statsCommand(y: Argv): Argv {
       const dir = join(argv.mountpoint, '.aheadfs');
       const read = (name: string): Promise<string> =>
         readFile(join(dir, name), 'utf8').catch((err: NodeJS.ErrnoException) => {
-          throw new Error(`cannot read ${join(dir, name)}: ${err.code === 'ENOENT' ? `${argv.mountpoint} is not an aheadfs mount` : err.message}`);
+          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${argv.mountpoint} is not a mounted aheadfs (no .aheadfs/${name})`);
+          throw new Error(`cannot read ${join(dir, name)}: ${err.message}`);
         });
       if (argv.json) {
         const text = await read('stats.json');

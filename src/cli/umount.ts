@@ -48,8 +48,8 @@ async function pidFromProc(mnt: string): Promise<number | undefined> {
 export async function unmount(mountpoint: string, timeoutMs: number): Promise<string> {
   const mnt = resolve(mountpoint);
   const m = await findMount(mnt);
-  if (!m) throw new Error(`${mnt} is not mounted`);
-  if (!isAheadfsMount(m)) throw new Error(`${mnt} is not an aheadfs mount (it is ${m.fstype})`);
+  if (!m) throw new UsageError(`${mnt} is not mounted`);
+  if (!isAheadfsMount(m)) throw new UsageError(`${mnt} is not an aheadfs mount (it is ${m.fstype})`);
 
   const pid = (await pidFromMount(mnt)) ?? (await pidFromProc(mnt));
   if (pid !== undefined && pidAlive(pid)) {

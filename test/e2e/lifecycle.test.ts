@@ -118,6 +118,12 @@ test('bad CLI input exits 2 with one line and changes nothing', async (t) => {
   oneLine(t, await aheadfs(['mount', store]), 2, /both <store> and <mountpoint>/);
   oneLine(t, await aheadfs(['frobnicate']), 2, /Unknown argument|unknown/i);
   oneLine(t, await aheadfs([]), 2, /give a command/);
+  // commands that read a mount, given a directory that is not one
+  oneLine(t, await aheadfs(['stats', mnt]), 2, /not a mounted aheadfs/);
+  oneLine(t, await aheadfs(['stats', mnt, '--watch']), 2, /watch/);
+  oneLine(t, await aheadfs(['umount', mnt]), 2, /not mounted/);
+  oneLine(t, await aheadfs(['iostat', mnt]), 2, /not a mounted aheadfs/);
+  oneLine(t, await aheadfs(['trace', mnt]), 2, /not a mounted aheadfs/);
 
   t.is((await aheadfs(['mkfs', store, '--size', '64M', '--block-file-size', '16M'])).code, 0);
   const sb = await readFile(join(store, 'aheadfs.json'), 'utf8');
