@@ -7,21 +7,14 @@
  *   aheadfs   312.00  39936.00   120.00  27.78    0.41   128.00  0.00 ...    0.13  12.80
  */
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { IOSTAT_X_COLUMNS, iostatX, type IostatX } from '../block/diskstats.js';
 import { UsageError } from '../errors.js';
 
 async function sample(mnt: string): Promise<number[]> {
-  let text: string;
-  try {
-    text = await readFile(join(mnt, '.aheadfs', 'diskstats'), 'utf8');
-  } catch {
-    throw new UsageError(`${mnt} is not a mounted aheadfs (no .aheadfs/diskstats)`);
-  }
-  return text.trim().split(/\s+/).map(Number);
+  return (await readControlFile(mnt, 'diskstats')).trim().split(/\s+/).map(Number);
 }
 
 export function formatIostatHeader(): string {

@@ -4,8 +4,9 @@
  * from a mount's `.aheadfs/trace` or from a saved copy of it (`cp mnt/.aheadfs/trace t.txt`).
  */
 
+import { readControlFile } from './control.js';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname } from 'node:path';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { PLOT_MAX_WINDOWS } from '../plot/defaults.js';
@@ -15,10 +16,9 @@ import { parseTrace } from '../plot/parse.js';
 export async function readTraceSource(source: string): Promise<string> {
   const st = await stat(source).catch(() => undefined);
   if (st === undefined) throw new UsageError(`${source}: no such file or directory`);
-  const path = st.isDirectory() ? join(source, '.aheadfs', 'trace') : source;
-  return readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (st.isDirectory()) throw new UsageError(`${source} is not a mounted aheadfs (no .aheadfs/trace)`);
-    throw new Error(`cannot read ${path}: ${err.message}`);
+  if (st.isDirectory()) return readControlFile(source, 'trace');
+  return readFile(source, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read ${source}: ${err.message}`);
   });
 }
 

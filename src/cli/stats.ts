@@ -12,8 +12,7 @@
  *     read_bytes       134217728  bytes   (128 MiB)    33554432.0/s
  */
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
@@ -99,12 +98,7 @@ export function statsCommand(y: Argv): Argv {
         throw new UsageError(`--watch must be a number of seconds > 0 (at most ${WATCH_MAX_SECONDS}), got ${Number.isNaN(watch) ? 'something that is not a number' : String(watch)}`);
       }
       if (watch !== undefined && argv.json) throw new UsageError('--watch and --json do not go together');
-      const dir = join(argv.mountpoint, '.aheadfs');
-      const read = (name: string): Promise<string> =>
-        readFile(join(dir, name), 'utf8').catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${argv.mountpoint} is not a mounted aheadfs (no .aheadfs/${name})`);
-          throw new Error(`cannot read ${join(dir, name)}: ${err.message}`);
-        });
+      const read = (name: string): Promise<string> => readControlFile(argv.mountpoint, name);
       if (argv.json) {
         const text = await read('stats.json');
         process.stdout.write(text.endsWith('\n') ? text : text + '\n');

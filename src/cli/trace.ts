@@ -11,8 +11,7 @@
  *   poll 2: ... t=105  t=105  t=105  t=120   prints the third t=105 and t=120
  */
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
@@ -92,16 +91,8 @@ export function traceCommand(y: Argv): Argv {
         .option('kind', { type: 'string', array: true, requiresArg: true, describe: `only these kinds (comma-separated): ${TRACE_KINDS.join(',')}` }),
     async (argv) => {
       const kinds = parseKinds(argv.kind);
-      const path = join(argv.mountpoint, '.aheadfs', 'trace');
       const read = async (): Promise<string[]> => {
-        let text: string;
-        try {
-          text = await readFile(path, 'utf8');
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT' || code === 'ENOTDIR') throw new UsageError(`${argv.mountpoint} is not a mounted aheadfs (no .aheadfs/trace)`);
-          throw new Error(`cannot read ${path}: ${(err as Error).message}`);
-        }
+        const text = await readControlFile(argv.mountpoint, 'trace');
         return text === '' ? [] : text.replace(/\n$/, '').split('\n');
       };
       // `aheadfs trace ... | head` closes the pipe early: that is not an error.

@@ -145,6 +145,15 @@ function waitForPage(rd: ReadIocb, page: Page, resumeAt: Step, how: 'unlocked' |
 }
 
 /**
+ * readpage_error: the page could not be read. This open file's readahead shrinks
+ * (shrink_readahead_size_eio) and the read ends with EIO (or with the bytes copied so far).
+ */
+function readpageError(rd: ReadIocb): void {
+  shrinkReadaheadSizeEio(rd.file.ra, rd.mapping.cache.stats);
+  rd.error = fsError('EIO', `read error at page ${rd.index} of inode ${rd.mapping.ino}`);
+}
+
+/**
  * The loop. `step` is where to start: FIND_PAGE for a new read, the saved state after a
  * wake-up. Returns when the read finished (done called) or is waiting.
  */
@@ -220,8 +229,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           if (PageError(page)) {
             // The I/O this read waited for failed: every waiter gets EIO (no retry storm);
             // the next read that finds the page unlocked will retry it.
-            shrinkReadaheadSizeEio(ra, stats);
-            rd.error = fsError('EIO', `read error at page ${rd.index} of inode ${mapping.ino}`);
+            readpageError(rd);
             step = OUT;
             continue;
           }
@@ -291,8 +299,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           }
           if (!PageUptodate(page)) {
             unlockPage(page);
-            shrinkReadaheadSizeEio(ra, stats);
-            rd.error = fsError('EIO', `read error at page ${rd.index} of inode ${mapping.ino}`);
+            readpageError(rd);
             step = OUT;
             continue;
           }

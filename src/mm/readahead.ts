@@ -143,89 +143,81 @@ export function ondemandReadahead(
   // hardware I/O size.
   if (reqSize > maxPages && bdi.ioPages > maxPages) maxPages = Math.min(reqSize, bdi.ioPages);
 
-  decide: {
-    // Start of file.
-    if (offset === 0) {
-      reason = 'initial';
-      break decide;
-    }
-
-    // It's the expected callback offset, assume sequential access: ramp up the size and
-    // push the window forward.
-    if (offset === ra.start + ra.size - ra.asyncSize || offset === ra.start + ra.size) {
-      ra.start += ra.size;
-      ra.size = getNextRaSize(ra.size, maxPages);
-      ra.asyncSize = ra.size;
-      return readit(mapping, ra, file, hitMarker, offset, reqSize, maxPages, 'sequential');
-    }
-
-    // Hit a marked page without valid readahead state (e.g. interleaved reads). Ask the
-    // page cache for the old async size: the distance to the first hole after the marker.
-    if (hitMarker) {
-      const start = pageCacheNextHole(mapping, offset + 1, maxPages);
-      if (start - offset > maxPages) {
-        stats.c.ra_marker_bail++; // no hole within reach: the window is still ahead of us
-        return 0;
-      }
-      ra.start = start;
-      ra.size = getNextRaSize(start - offset + reqSize, maxPages);
-      ra.asyncSize = ra.size;
-      return readit(mapping, ra, file, hitMarker, offset, reqSize, maxPages, 'marker');
-    }
-
-    // Oversize read.
-    if (reqSize > maxPages) {
-      reason = 'oversize';
-      break decide;
-    }
-
-    // Sequential cache miss: this read starts on the page where the previous one ended
-    // (unaligned reads) or on the next one. A fresh file (prevPos -1) is never sequential
-    // here, as the kernel's unsigned arithmetic makes it.
-    if (ra.prevPos >= 0) {
-      const prevIndex = Math.floor(ra.prevPos / 2 ** PAGE_SHIFT);
-      const delta = offset - prevIndex;
-      if (delta === 0 || delta === 1) {
+  // The kernel's two labels as labelled blocks: `break initialReadahead` is its
+  // `goto initial_readahead`, `break readit` its `goto readit`.
+  readit: {
+    initialReadahead: {
+      // Start of file.
+      if (offset === 0) {
         reason = 'initial';
-        break decide;
+        break initialReadahead;
       }
+
+      // It's the expected callback offset, assume sequential access: ramp up the size and
+      // push the window forward.
+      if (offset === ra.start + ra.size - ra.asyncSize || offset === ra.start + ra.size) {
+        ra.start += ra.size;
+        ra.size = getNextRaSize(ra.size, maxPages);
+        ra.asyncSize = ra.size;
+        reason = 'sequential';
+        break readit;
+      }
+
+      // Hit a marked page without valid readahead state (e.g. interleaved reads). Ask the
+      // page cache for the old async size: the distance to the first hole after the marker.
+      if (hitMarker) {
+        const start = pageCacheNextHole(mapping, offset + 1, maxPages);
+        if (start - offset > maxPages) {
+          stats.c.ra_marker_bail++; // no hole within reach: the window is still ahead of us
+          return 0;
+        }
+        ra.start = start;
+        ra.size = getNextRaSize(start - offset + reqSize, maxPages);
+        ra.asyncSize = ra.size;
+        reason = 'marker';
+        break readit;
+      }
+
+      // Oversize read.
+      if (reqSize > maxPages) {
+        reason = 'oversize';
+        break initialReadahead;
+      }
+
+      // Sequential cache miss: this read starts on the page where the previous one ended
+      // (unaligned reads) or on the next one. A fresh file (prevPos -1) is never sequential
+      // here, as the kernel's unsigned arithmetic makes it.
+      if (ra.prevPos >= 0) {
+        const delta = offset - Math.floor(ra.prevPos / 2 ** PAGE_SHIFT);
+        if (delta === 0 || delta === 1) {
+          reason = 'initial';
+          break initialReadahead;
+        }
+      }
+
+      // Look for the traces (cached history pages) a sequential stream leaves behind.
+      if (tryContextReadahead(mapping, ra, offset, reqSize, maxPages)) {
+        stats.c.ra_context++;
+        reason = 'context';
+        break readit;
+      }
+
+      // Standalone, small random read: read as is, and do not pollute the readahead state.
+      return doPageCacheReadahead(mapping, file, offset, reqSize, 0, offset, reqSize, () => {
+        stats.c.ra_random++;
+        announce(mapping, file, hitMarker, offset, reqSize, { start: offset, size: reqSize, asyncSize: 0 }, 'random');
+      });
     }
 
-    // Look for the traces (cached history pages) a sequential stream leaves behind.
-    if (tryContextReadahead(mapping, ra, offset, reqSize, maxPages)) {
-      stats.c.ra_context++;
-      return readit(mapping, ra, file, hitMarker, offset, reqSize, maxPages, 'context');
-    }
-
-    // Standalone, small random read: read as is, and do not pollute the readahead state.
-    return doPageCacheReadahead(mapping, file, offset, reqSize, 0, offset, reqSize, () => {
-      stats.c.ra_random++;
-      announce(mapping, file, hitMarker, offset, reqSize, { start: offset, size: reqSize, asyncSize: 0 }, 'random');
-    });
+    // initial_readahead:
+    ra.start = offset;
+    ra.size = getInitRaSize(reqSize, maxPages);
+    ra.asyncSize = ra.size > reqSize ? ra.size - reqSize : ra.size;
   }
 
-  // initial_readahead:
-  ra.start = offset;
-  ra.size = getInitRaSize(reqSize, maxPages);
-  ra.asyncSize = ra.size > reqSize ? ra.size - reqSize : ra.size;
-  return readit(mapping, ra, file, hitMarker, offset, reqSize, maxPages, reason);
-}
-
-/**
- * readit: will this read hit the marker of the window it just set up (a window that is
- * all async, starting right here)? Then trigger that hit now and merge the next window
- * into this one (v4.10–v4.18: the merged size is not capped at the maximum). Then submit.
- */
-function readit(
-  mapping: ReadaheadMapping,
-  ra: FileRaState,
-  file: MmFile,
-  hitMarker: boolean,
-  offset: PageIndex,
-  reqSize: number,
-  maxPages: number,
-  reason: RaReason,
-): number {
+  // readit: will this read hit the marker of the window it just set up (a window that is
+  // all async, starting right here)? Then trigger that hit now and merge the next window
+  // into this one (v4.10–v4.18: the merged size is not capped at the maximum).
   if (offset === ra.start && ra.size === ra.asyncSize) {
     ra.asyncSize = getNextRaSize(ra.size, maxPages);
     ra.size += ra.asyncSize;
