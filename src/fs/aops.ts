@@ -21,7 +21,7 @@ import type { RequestQueue } from '../block/queue.js';
 import { fsError, toFsError } from '../errors.js';
 import { PG_dirty, PG_error, PG_uptodate, PG_writeback, type Page } from '../mm/page.js';
 import type { AddressSpaceLike, AddressSpaceOperations } from '../mm/types.js';
-import { endPageWriteback, unlockPage } from '../mm/wait.js';
+import { endPageWriteback, runIoCompletion, unlockPage } from '../mm/wait.js';
 import { BLOCK_SIZE, type MetaStore } from './meta.js';
 
 /** 4 KiB blocks are 8 sectors of 512 bytes. */
@@ -75,10 +75,13 @@ export class AheadfsAops implements AddressSpaceOperations {
         for (const p of run) zeroFill(p);
         continue;
       }
-      const bio = bioAlloc('read', m.devBlock * SECTORS_PER_BLOCK, run.map((p) => p.data), (b: Bio) => {
-        const ok = b.status === undefined;
-        for (const p of run) endRead(p, ok);
-      });
+      // mpage_end_io: every page of the bio is unlocked before any waiter resumes.
+      const bio = bioAlloc('read', m.devBlock * SECTORS_PER_BLOCK, run.map((p) => p.data), (b: Bio) =>
+        runIoCompletion(() => {
+          const ok = b.status === undefined;
+          for (const p of run) endRead(p, ok);
+        }),
+      );
       this.queue.submitBio(bio);
     }
   }
@@ -129,14 +132,16 @@ export class AheadfsAops implements AddressSpaceOperations {
       done.push(
         new Promise<boolean>((resolve) => {
           this.queue.submitBio(
-            bioAlloc('write', w.devBlock * SECTORS_PER_BLOCK, w.pages.map((p) => p.data), (b: Bio) => {
-              const ok = b.status === undefined;
-              for (const p of w.pages) {
-                if (!ok) p.set(PG_dirty | PG_error);
-                endPageWriteback(p);
-              }
-              resolve(ok);
-            }),
+            bioAlloc('write', w.devBlock * SECTORS_PER_BLOCK, w.pages.map((p) => p.data), (b: Bio) =>
+              runIoCompletion(() => {
+                const ok = b.status === undefined;
+                for (const p of w.pages) {
+                  if (!ok) p.set(PG_dirty | PG_error);
+                  endPageWriteback(p);
+                }
+                resolve(ok);
+              }),
+            ),
           );
         }),
       );

@@ -28,6 +28,12 @@
  * Every entry is removed from its bucket before its callback runs: no callback is lost,
  * none runs twice.
  *
+ * Wakes from an I/O completion are different (`runIoCompletion`): there the callbacks
+ * are queued and run once the whole completion has finished, as the kernel's async
+ * waiters are (wake_page_function queues io_uring task work; a sleeping reader only
+ * becomes runnable). A 32-page bio then resumes its reader once, with every page
+ * unlocked, instead of 32 times, page by page, from inside the unlock loop.
+ *
  * One table per PageCache (tests run several caches in one process); a page finds its
  * table through its owner (`page.mapping.cache.waitTable`). A page deleted from the cache
  * while locked (truncate locks, deletes, then unlocks) has lost `page.mapping`: its owner
@@ -268,14 +274,59 @@ export function waitOnPageWritebackAsync(page: Page, cb: WaitCallback): void {
 // ---------------------------------------------------------------------------------------
 // Waking
 
+/** > 0 while a completion handler runs (runIoCompletion); wakes then queue their callbacks. */
+let completionDepth = 0;
+/** Callbacks woken during the current completion, in wake order (the task work). */
+let taskWork: WaitCallback[] = [];
+
+/**
+ * Run an I/O completion handler (a bio's end_io) "in interrupt context": the waiters its
+ * unlocks wake are not resumed inside it but right after it returns, in wake order (the
+ * kernel's task work). Nested calls join the outermost one.
+ *
+ * Context: the block layer's bio completion. If the handler or a callback throws, every
+ * queued callback still runs and the first error is rethrown at the end.
+ */
+export function runIoCompletion(handler: () => void): void {
+  completionDepth++;
+  let firstError: unknown;
+  let failed = false;
+  try {
+    handler();
+  } catch (err) {
+    failed = true;
+    firstError = err;
+  } finally {
+    completionDepth--;
+  }
+  if (completionDepth === 0) {
+    // Taken off the queue first: a callback runs outside any completion, so the wakes it
+    // causes run at once (or are drained by a completion it runs itself).
+    const work = taskWork;
+    taskWork = [];
+    for (const fn of work) {
+      try {
+        fn();
+      } catch (err) {
+        if (!failed) {
+          failed = true;
+          firstError = err;
+        }
+      }
+    }
+  }
+  if (failed) throw firstError;
+}
+
 /**
  * wake_up_page_bit: `bit` was just cleared on `page`. Walk the page's bucket: take out and
  * call every entry waiting for this (page, bit) (stats wake_page), count every other entry
  * as spurious (stats wake_spurious). PG_waiters is cleared when no entry for the page
  * remains. Nothing is walked when PG_waiters is clear.
  *
- * Context: the bit is already clear. Callbacks run synchronously, after the walk; if one
- * throws, the others still run and the first error is rethrown at the end.
+ * Context: the bit is already clear. Callbacks run synchronously, after the walk (or, in
+ * an I/O completion, after the completion); if one throws, the others still run and the
+ * first error is rethrown at the end.
  */
 export function wakeUpPageBit(page: Page, bit: number): void {
   if ((page.flags & PG_waiters) === 0) return;
@@ -307,6 +358,10 @@ export function wakeUpPageBit(page: Page, bit: number): void {
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.
+  if (completionDepth > 0) {
+    for (const e of woken) taskWork.push(e.func);
+    return;
+  }
   let firstError: unknown;
   let failed = false;
   for (const e of woken) {

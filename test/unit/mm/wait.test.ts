@@ -8,6 +8,7 @@ import {
   lockPageAsync,
   pageWaitBucket,
   PAGE_WAIT_TABLE_SIZE,
+  runIoCompletion,
   trylockPage,
   unlockPage,
   waitOnPageLockedAsync,
@@ -220,4 +221,64 @@ test('a page deleted while locked still wakes its waiters on unlock (truncate: l
   t.is(p.mapping, undefined);
   unlockPage(p);
   t.is(woke, 1);
+});
+
+test('runIoCompletion: waiters woken inside a completion resume after it, once, in wake order', (t) => {
+  const { ps } = pages(4);
+  for (const p of ps) t.true(trylockPage(p));
+  const calls: string[] = [];
+  // Reader A waits for page 0 and, when it resumes, expects every page of the "bio" unlocked.
+  waitOnPageLockedAsync(ps[0]!, () => calls.push(`A sees locked=${ps.filter((p) => (p.flags & PG_locked) !== 0).length}`));
+  waitOnPageLockedAsync(ps[2]!, () => calls.push('B'));
+  runIoCompletion(() => {
+    for (const p of ps) {
+      unlockPage(p);
+      calls.push(`unlock ${p.index}`);
+    }
+  });
+  t.deepEqual(calls, ['unlock 0', 'unlock 1', 'unlock 2', 'unlock 3', 'A sees locked=0', 'B']);
+  // Outside a completion the wake is synchronous as before.
+  t.true(trylockPage(ps[1]!));
+  let woken = false;
+  waitOnPageLockedAsync(ps[1]!, () => (woken = true));
+  unlockPage(ps[1]!);
+  t.true(woken);
+});
+
+test('runIoCompletion: a throwing handler still resumes the waiters it woke, then rethrows', (t) => {
+  const { ps } = pages(2);
+  t.true(trylockPage(ps[0]!));
+  let woken = 0;
+  waitOnPageLockedAsync(ps[0]!, () => woken++);
+  const err = t.throws(() =>
+    runIoCompletion(() => {
+      unlockPage(ps[0]!);
+      throw new Error('endio bug');
+    }),
+  );
+  t.is(err?.message, 'endio bug');
+  t.is(woken, 1);
+  // Nothing is left queued for the next completion.
+  runIoCompletion(() => undefined);
+  t.is(woken, 1);
+});
+
+test('runIoCompletion: a nested completion joins the outer one; a resumed waiter may run its own', (t) => {
+  const { ps } = pages(3);
+  for (const p of ps) t.true(trylockPage(p));
+  const calls: string[] = [];
+  waitOnPageLockedAsync(ps[0]!, () => {
+    calls.push('A');
+    // A resumed reader that completes I/O itself (a hole, zero-filled): its wakes are its own.
+    runIoCompletion(() => unlockPage(ps[2]!));
+    calls.push('A done');
+  });
+  waitOnPageLockedAsync(ps[1]!, () => calls.push('B'));
+  waitOnPageLockedAsync(ps[2]!, () => calls.push('C'));
+  runIoCompletion(() => {
+    unlockPage(ps[0]!);
+    runIoCompletion(() => unlockPage(ps[1]!));
+    calls.push('outer end');
+  });
+  t.deepEqual(calls, ['outer end', 'A', 'C', 'A done', 'B']);
 });
