@@ -176,7 +176,7 @@ const fmt = (v: number | undefined, digits: number): string => (v === undefined 
 const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'vs null', 'vs ra-off'] as const;
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'vs null', 'vs ra-off', 'vs o_direct'] as const;
 
 /** One row per scenario and target (medians); the ratio columns on the aheadfs row. */
 export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
@@ -201,6 +201,7 @@ export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
         fmtInt(r.raWasted),
         isA ? fmtRatio(s.ratios.vsNull) : '',
         isA ? fmtRatio(s.ratios.vsRaOff) : '',
+        isA ? fmtRatio(s.ratios.vsDirect) : '',
       ]);
     }
   }

@@ -18,6 +18,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { blockFileName } from '../block/device.js';
 import { findMount } from '../fuse/mounts.js';
 import {
   amplification,
@@ -55,8 +56,8 @@ interface Mode {
   microReads: number;
 }
 
-const QUICK: Mode = { name: 'quick', reps: 2, fileBytes: 32 * MiB, runtime: 2, writeBytes: 32 * MiB, microMiB: 64, microReads: 1_000_000 };
-const FULL: Mode = { name: 'full', reps: 5, fileBytes: 128 * MiB, runtime: 8, writeBytes: 64 * MiB, microMiB: 64, microReads: 3_000_000 };
+const QUICK: Mode = { name: 'quick', reps: 2, fileBytes: 32 * MiB, runtime: 4, writeBytes: 32 * MiB, microMiB: 64, microReads: 1_000_000 };
+const FULL: Mode = { name: 'full', reps: 5, fileBytes: 128 * MiB, runtime: 15, writeBytes: 64 * MiB, microMiB: 64, microReads: 3_000_000 };
 
 function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
   return new Promise((res, rej) => {
@@ -124,20 +125,46 @@ interface Scenario {
   cold: boolean;
   /** Run once unmeasured first, measure the second (cached re-read). */
   warm: boolean;
+  /** aheadfs tunables set for this scenario only (written before each run, restored after). */
+  tunables?: Record<string, string>;
 }
 
-function scenarios(m: Mode, blockFile: string, scratch: string): Scenario[] {
-  // Cold reads are capped by size AND runtime, never time_based on a FUSE file: fio would
-  // wrap around and re-read cached pages. Random reads without time_based touch each block
-  // once (fio's random map). The O_DIRECT block file has no cache: it may loop (time_based).
+/** The bench's stores are made of 64 MiB block files. */
+const BLOCK_FILE_BYTES = 64 * MiB;
+
+/**
+ * o_direct reads the store's own block files, never more than they hold: fio lays out
+ * (WRITES) a file shorter than --size before reading it, which would overwrite the store
+ * under the aheadfs target. --readonly makes fio refuse any write instead.
+ */
+function directFiles(blocksDir: string, bytes: number): string[] {
+  const n = Math.ceil(bytes / BLOCK_FILE_BYTES);
+  return ['--direct=1', '--readonly', '--file_service_type=sequential', `--filename=${Array.from({ length: n }, (_, i) => join(blocksDir, blockFileName(i))).join(':')}`];
+}
+
+function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
+  // Cold reads are capped by size AND runtime, never time_based: fio would wrap around and
+  // re-read cached pages. Random reads touch each block once (fio's random map).
   const rt = [`--runtime=${m.runtime}`];
   const size = `--size=${m.fileBytes}`;
-  const f0 = (t: Target): string[] => (t.name === 'o_direct' ? [`--filename=${blockFile}`, '--direct=1', '--time_based'] : [`--filename=${join(t.dir!, 'f0')}`]);
+  const f0 = (t: Target): string[] => (t.name === 'o_direct' ? directFiles(blocksDir, m.fileBytes) : [`--filename=${join(t.dir!, 'f0')}`]);
   const all: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
   const base = ['--ioengine=psync', '--group_reporting'];
   return [
     { id: 'seq-read-4k', title: 'cold sequential read, bs=4k, 1 job', targets: all, cold: true, warm: false, fio: (t) => ['--name=seq4k', '--rw=read', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
     { id: 'seq-read-128k', title: 'cold sequential read, bs=128k, 1 job', targets: all, cold: true, warm: false, fio: (t) => ['--name=seq128k', '--rw=read', '--bs=128k', size, ...rt, ...base, ...f0(t)] },
+    {
+      // The default window (128 KiB) is one 128 KiB read ahead: at most two device requests
+      // in flight, so a cold 128k reader runs at the device's queue-depth-1 speed. A larger
+      // window keeps more in flight; o_direct here is the device at iodepth 8, its best.
+      id: 'seq-read-128k-ra1m',
+      title: 'cold sequential read, bs=128k, 1 job, aheadfs read_ahead_kb=1024; o_direct at iodepth 8',
+      targets: ['aheadfs', 'null-fuse', 'o_direct'],
+      cold: true,
+      warm: false,
+      tunables: { read_ahead_kb: '1024' },
+      fio: (t) => ['--name=seq128kra1m', '--rw=read', '--bs=128k', size, ...rt, ...(t.name === 'o_direct' ? ['--ioengine=libaio', '--iodepth=8', '--group_reporting'] : base), ...f0(t)],
+    },
     { id: 'rand-read-4k', title: 'cold random read, bs=4k, 1 job, qd1', targets: all, cold: true, warm: false, fio: (t) => ['--name=rand4k', '--rw=randread', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
     {
       id: 'rand-read-4k-qd16',
@@ -155,7 +182,8 @@ function scenarios(m: Mode, blockFile: string, scratch: string): Scenario[] {
       warm: false,
       fio: (t) =>
         t.name === 'o_direct'
-          ? ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', `--size=${Math.floor(16 * MiB)}`, '--offset_increment=16M', ...rt, ...base, ...f0(t)]
+          ? // One block file per reader (000000.blk .. 000003.blk), all of it.
+            ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', `--size=${Math.min(m.fileBytes, BLOCK_FILE_BYTES)}`, ...rt, ...base, '--direct=1', '--readonly', `--directory=${blocksDir}`, '--filename_format=00000$jobnum.blk']
           : ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', size, ...rt, ...base, `--directory=${t.dir!}`, '--filename_format=f$jobnum'],
     },
     { id: 'cached-read-4k', title: 'cached re-read, bs=4k (second pass reported)', targets: ['aheadfs', 'null-fuse'], cold: true, warm: true, fio: (t) => ['--name=cached4k', '--rw=read', '--bs=4k', size, ...base, ...f0(t)] },
@@ -175,7 +203,23 @@ async function fio(args: string[]): Promise<RunFigures> {
   return parseFioJson(await run('fio', ['--output-format=json', ...args]));
 }
 
+const tunable = (mnt: string, name: string): string => join(mnt, '.aheadfs', 'tunables', name);
+
 async function runOne(s: Scenario, t: Target): Promise<RunFigures> {
+  if (!t.mnt || !s.tunables) return measure(s, t);
+  const saved: [string, string][] = [];
+  try {
+    for (const [name, value] of Object.entries(s.tunables)) {
+      saved.push([name, (await readFile(tunable(t.mnt, name), 'utf8')).trim()]);
+      await writeFile(tunable(t.mnt, name), `${value}\n`);
+    }
+    return await measure(s, t);
+  } finally {
+    for (const [name, value] of saved.reverse()) await writeFile(tunable(t.mnt, name), `${value}\n`);
+  }
+}
+
+async function measure(s: Scenario, t: Target): Promise<RunFigures> {
   if (t.mnt && s.cold) await dropCaches(t.mnt);
   if (s.warm) await fio(s.fio(t));
   const c0 = t.mnt ? await counters(t.mnt) : undefined;
@@ -208,7 +252,7 @@ class Bench {
     const store = join(this.tmp, `store-${name}`);
     const mnt = join(this.tmp, `mnt-${name}`);
     await mkdir(mnt);
-    await aheadfs('mkfs', store, '--size', String(size), '--block-file-size', String(64 * MiB));
+    await aheadfs('mkfs', store, '--size', String(size), '--block-file-size', String(BLOCK_FILE_BYTES));
     this.mounts.push({ store, mnt, kind: 'aheadfs' });
     await aheadfs('mount', store, mnt, ...extra);
     return { name: 'aheadfs', dir: mnt, mnt, store, pid: await daemonPid(store) };
@@ -307,7 +351,7 @@ async function main(): Promise<void> {
     for (const t of [on, off]) {
       await fio(['--name=layout', '--rw=write', '--bs=1M', `--size=${mode.fileBytes}`, '--numjobs=4', `--directory=${t.dir!}`, '--filename_format=f$jobnum', '--ioengine=psync', '--group_reporting']);
     }
-    const blockFile = join(on.store, 'blocks', '000000.blk');
+    const blocksDir = join(on.store, 'blocks');
     const direct: Target = { name: 'o_direct' };
     const targets: Record<TargetName, Target> = { aheadfs: on, 'ra-off': off, 'null-fuse': nul, o_direct: direct };
     doc.config = {
@@ -316,10 +360,10 @@ async function main(): Promise<void> {
       runtimeSec: mode.runtime,
       cacheSize: '256M (default)',
       readAheadKb: '128 (default)',
-      blockFile: '64 MiB block files; o_direct reads store-on/blocks/000000.blk, writes a scratch file in the same directory',
+      blockFile: '64 MiB block files; o_direct reads store-on/blocks/* read-only (as many files as the scenario reads), writes a scratch file in the bench directory',
     };
 
-    for (const s of scenarios(mode, blockFile, join(bench.tmp, 'scratch.bin'))) {
+    for (const s of scenarios(mode, blocksDir, join(bench.tmp, 'scratch.bin'))) {
       say(`${s.id}: ${s.title}`);
       const runs: Partial<Record<TargetName, RunFigures[]>> = {};
       for (let r = 0; r < mode.reps; r++) {

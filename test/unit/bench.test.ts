@@ -100,6 +100,7 @@ test('table: one row per target, ratios on the aheadfs row, aligned columns', (t
   t.is(rows[0]![7], '1.00');
   t.is(rows[0]![11], '0.50x');
   t.is(rows[0]![12], '2.75x');
+  t.is(rows[0]![13], '-'); // no o_direct target in this scenario
   t.is(rows[1]![11], '');
   t.is(rows[2]![7], '-');
   const text = formatTable(TABLE_HEADER, rows).split('\n');
