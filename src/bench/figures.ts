@@ -25,6 +25,11 @@ export interface RunFigures extends FioFigures {
   raPages?: number;
   raHit?: number;
   raWasted?: number;
+  /**
+   * Percent of the machine's CPU time stolen by the hypervisor during the run (/proc/stat
+   * `steal`): on a shared host, other guests slow every target down, unevenly.
+   */
+  stealPct?: number;
 }
 
 interface FioDir {
@@ -101,6 +106,7 @@ export function medianFigures(runs: readonly RunFigures[]): RunFigures {
     ['raPages', (r) => r.raPages],
     ['raHit', (r) => r.raHit],
     ['raWasted', (r) => r.raWasted],
+    ['stealPct', (r) => r.stealPct],
   ];
   for (const [k, get] of opt) {
     const v = m(get);
@@ -112,6 +118,22 @@ export function medianFigures(runs: readonly RunFigures[]): RunFigures {
 /** Device bytes read per byte delivered; undefined when nothing was delivered. */
 export function amplification(deviceBytes: number, deliveredBytes: number): number | undefined {
   return deliveredBytes > 0 ? deviceBytes / deliveredBytes : undefined;
+}
+
+/** The aggregate `cpu` line of /proc/stat: all ticks, and the stolen ones (field 8). */
+export function cpuTimesFromProcStat(text: string): { total: number; steal: number } {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) throw new Error('no cpu line in /proc/stat');
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 8 || f.some((x) => !Number.isFinite(x))) throw new Error(`bad /proc/stat cpu line: ${line.slice(0, 80)}`);
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7]! };
+}
+
+/** Stolen share of CPU time between two /proc/stat samples, in percent. */
+export function stealPercent(a: { total: number; steal: number }, b: { total: number; steal: number }): number | undefined {
+  const dt = b.total - a.total;
+  return dt > 0 ? (100 * (b.steal - a.steal)) / dt : undefined;
 }
 
 /** utime + stime (clock ticks) from the text of /proc/<pid>/stat. */
@@ -176,7 +198,7 @@ const fmt = (v: number | undefined, digits: number): string => (v === undefined 
 const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'vs null', 'vs ra-off', 'vs o_direct'] as const;
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs ra-off', 'vs o_direct'] as const;
 
 /** One row per scenario and target (medians); the ratio columns on the aheadfs row. */
 export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
@@ -199,6 +221,7 @@ export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
         fmtInt(r.raPages),
         fmtInt(r.raHit),
         fmtInt(r.raWasted),
+        fmt(r.stealPct, 1),
         isA ? fmtRatio(s.ratios.vsNull) : '',
         isA ? fmtRatio(s.ratios.vsRaOff) : '',
         isA ? fmtRatio(s.ratios.vsDirect) : '',

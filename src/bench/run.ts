@@ -23,12 +23,14 @@ import { findMount } from '../fuse/mounts.js';
 import {
   amplification,
   cpuTicksFromStat,
+  cpuTimesFromProcStat,
   formatMarkdown,
   formatTable,
   medianFigures,
   parseFioJson,
   renderSvg,
   scenarioRatios,
+  stealPercent,
   TABLE_HEADER,
   tableRows,
   type BenchDoc,
@@ -52,12 +54,14 @@ interface Mode {
   /** Seconds: the cap of every timed fio job. */
   runtime: number;
   writeBytes: number;
+  /** Bytes of f0 the random scenarios read (all of them, in random order). */
+  randBytes: number;
   microMiB: number;
   microReads: number;
 }
 
-const QUICK: Mode = { name: 'quick', reps: 2, fileBytes: 32 * MiB, runtime: 4, writeBytes: 32 * MiB, microMiB: 64, microReads: 1_000_000 };
-const FULL: Mode = { name: 'full', reps: 5, fileBytes: 128 * MiB, runtime: 15, writeBytes: 64 * MiB, microMiB: 64, microReads: 3_000_000 };
+const QUICK: Mode = { name: 'quick', reps: 2, fileBytes: 32 * MiB, runtime: 4, writeBytes: 32 * MiB, randBytes: 16 * MiB, microMiB: 64, microReads: 1_000_000 };
+const FULL: Mode = { name: 'full', reps: 5, fileBytes: 128 * MiB, runtime: 15, writeBytes: 64 * MiB, randBytes: 32 * MiB, microMiB: 64, microReads: 3_000_000 };
 
 function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<string> {
   return new Promise((res, rej) => {
@@ -147,6 +151,10 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
   // re-read cached pages. Random reads touch each block once (fio's random map).
   const rt = [`--runtime=${m.runtime}`];
   const size = `--size=${m.fileBytes}`;
+  // Random reads cover a region small enough to finish inside the runtime cap: every page
+  // is then read once, and device bytes / delivered bytes measures only pages read twice.
+  // (A run cut short would also count readahead pages it did not reach yet.)
+  const randSize = `--size=${Math.min(m.fileBytes, m.randBytes)}`;
   const f0 = (t: Target): string[] => (t.name === 'o_direct' ? directFiles(blocksDir, m.fileBytes) : [`--filename=${join(t.dir!, 'f0')}`]);
   const all: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
   const base = ['--ioengine=psync', '--group_reporting'];
@@ -165,14 +173,14 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
       tunables: { read_ahead_kb: '1024' },
       fio: (t) => ['--name=seq128kra1m', '--rw=read', '--bs=128k', size, ...rt, ...(t.name === 'o_direct' ? ['--ioengine=libaio', '--iodepth=8', '--group_reporting'] : base), ...f0(t)],
     },
-    { id: 'rand-read-4k', title: 'cold random read, bs=4k, 1 job, qd1', targets: all, cold: true, warm: false, fio: (t) => ['--name=rand4k', '--rw=randread', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'rand-read-4k', title: 'cold random read, bs=4k, 1 job, qd1', targets: all, cold: true, warm: false, fio: (t) => ['--name=rand4k', '--rw=randread', '--bs=4k', randSize, ...rt, ...base, ...f0(t)] },
     {
       id: 'rand-read-4k-qd16',
       title: 'cold random read, bs=4k, libaio iodepth=16 (O_DIRECT open)',
       targets: all,
       cold: true,
       warm: false,
-      fio: (t) => ['--name=rand4kqd16', '--rw=randread', '--bs=4k', size, ...rt, '--ioengine=libaio', '--iodepth=16', '--direct=1', '--group_reporting', ...f0(t).filter((a) => a !== '--direct=1')],
+      fio: (t) => ['--name=rand4kqd16', '--rw=randread', '--bs=4k', randSize, ...rt, '--ioengine=libaio', '--iodepth=16', '--direct=1', '--group_reporting', ...f0(t).filter((a) => a !== '--direct=1')],
     },
     {
       id: 'seq-read-4x',
@@ -224,10 +232,14 @@ async function measure(s: Scenario, t: Target): Promise<RunFigures> {
   if (s.warm) await fio(s.fio(t));
   const c0 = t.mnt ? await counters(t.mnt) : undefined;
   const cpu0 = await cpuTicks(t.pid);
+  const host0 = cpuTimesFromProcStat(await readFile('/proc/stat', 'utf8'));
   const fig = await fio(s.fio(t));
+  const host1 = cpuTimesFromProcStat(await readFile('/proc/stat', 'utf8'));
   const cpu1 = await cpuTicks(t.pid);
   const c1 = t.mnt ? await counters(t.mnt) : undefined;
   const out: RunFigures = { ...fig };
+  const steal = stealPercent(host0, host1);
+  if (steal !== undefined) out.stealPct = steal;
   if (cpu0 !== undefined && cpu1 !== undefined) out.cpuSec = (cpu1 - cpu0) / CLK_TCK;
   if (c0 && c1) {
     const d = (k: string): number => (c1[k] ?? 0) - (c0[k] ?? 0);
@@ -358,6 +370,7 @@ async function main(): Promise<void> {
       fileMiB: mode.fileBytes / MiB,
       writeMiB: mode.writeBytes / MiB,
       runtimeSec: mode.runtime,
+      randMiB: mode.randBytes / MiB,
       cacheSize: '256M (default)',
       readAheadKb: '128 (default)',
       blockFile: '64 MiB block files; o_direct reads store-on/blocks/* read-only (as many files as the scenario reads), writes a scratch file in the bench directory',

@@ -2,6 +2,7 @@ import test from 'ava';
 import {
   amplification,
   cpuTicksFromStat,
+  cpuTimesFromProcStat,
   formatMarkdown,
   formatTable,
   median,
@@ -10,6 +11,7 @@ import {
   parseFioJson,
   renderSvg,
   scenarioRatios,
+  stealPercent,
   TABLE_HEADER,
   tableRows,
   type RunFigures,
@@ -98,10 +100,11 @@ test('table: one row per target, ratios on the aheadfs row, aligned columns', (t
   );
   t.is(rows[0]![2], '47.5');
   t.is(rows[0]![7], '1.00');
-  t.is(rows[0]![11], '0.50x');
-  t.is(rows[0]![12], '2.75x');
-  t.is(rows[0]![13], '-'); // no o_direct target in this scenario
-  t.is(rows[1]![11], '');
+  t.is(rows[0]![11], '-'); // no steal figure in these runs
+  t.is(rows[0]![12], '0.50x');
+  t.is(rows[0]![13], '2.75x');
+  t.is(rows[0]![14], '-'); // no o_direct target in this scenario
+  t.is(rows[1]![12], '');
   t.is(rows[2]![7], '-');
   const text = formatTable(TABLE_HEADER, rows).split('\n');
   t.is(text.length, 2 + rows.length);
@@ -117,4 +120,15 @@ test('svg: a well-formed document with one bar per target', (t) => {
   t.true(svg.startsWith('<svg'));
   t.true(svg.trimEnd().endsWith('</svg>'));
   t.is((svg.match(/<rect x="150" y="\d+"/g) ?? []).length, 3 + 1); // 3 bars + the first legend swatch at x=150
+});
+
+test('steal: the cpu line of /proc/stat, and the stolen share between two samples', (t) => {
+  const a = cpuTimesFromProcStat('cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\nintr 1\n');
+  t.deepEqual(a, { total: 1000, steal: 40 });
+  const b = cpuTimesFromProcStat('cpu  150 0 70 900 10 0 0 70 0 0\n');
+  t.is(stealPercent(a, b), (100 * 30) / 200);
+  t.is(stealPercent(a, a), undefined);
+  t.throws(() => cpuTimesFromProcStat('intr 1\n'));
+  const runs = [{ bwBytes: 1, iops: 1, p50Us: 1, p99Us: 1, ioBytes: 1, stealPct: 2 }, { bwBytes: 1, iops: 1, p50Us: 1, p99Us: 1, ioBytes: 1, stealPct: 12 }];
+  t.is(medianFigures(runs).stealPct, 7);
 });
