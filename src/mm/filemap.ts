@@ -32,7 +32,7 @@ import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
 import { FrameArena } from './frames.js';
 import { Lruvec, SWAP_CLUSTER_MAX } from './lru.js';
-import { PG_dirty, PG_locked, PG_raunread, PG_writeback, Page, type PageIndex } from './page.js';
+import { PG_dirty, PG_locked, PG_raunread, PG_waiters, PG_writeback, Page, type PageIndex } from './page.js';
 import type { AddressSpaceLike, AddressSpaceOperations, BackingDevInfo, InodeHost } from './types.js';
 import { notePageDetached, PageWaitTable } from './wait.js';
 
@@ -208,7 +208,10 @@ export function deleteFromPageCache(page: Page): void {
     cache.stats.c.ra_wasted++;
     if (page.raOwner !== undefined) cache.raAccount?.(page.raOwner, 'wasted', 1);
   }
-  notePageDetached(page, mapping);
+  // Only a page somebody may still wake needs its owner remembered: a waiter queued
+  // (PG_waiters) or a lock / writeback whose end will wake. A clean, idle page (reclaim,
+  // drop_caches: nearly every deletion) is not worth a WeakMap entry.
+  if ((page.flags & (PG_locked | PG_writeback | PG_waiters)) !== 0) notePageDetached(page, mapping);
   page.mapping = undefined;
   cache.frames.freeFrame(page.frame);
 }
