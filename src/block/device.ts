@@ -105,13 +105,14 @@ export function splitByFile(pos: number, segments: readonly Uint8Array[], blockF
 /** Merge views that sit next to each other in the same buffer (neighbouring arena frames). */
 export function coalesceViews(views: readonly Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const v of views) {
-    const last = out[out.length - 1];
-    if (last && last.buffer === v.buffer && last.byteOffset + last.byteLength === v.byteOffset) {
-      out[out.length - 1] = new Uint8Array(v.buffer, last.byteOffset, last.byteLength + v.byteLength);
-    } else {
-      out.push(v);
-    }
+  // One new view per run of neighbours (not one per merge step): this runs for every request.
+  for (let i = 0; i < views.length; ) {
+    const first = views[i]!;
+    let end = first.byteOffset + first.byteLength;
+    let j = i + 1;
+    while (j < views.length && views[j]!.buffer === first.buffer && views[j]!.byteOffset === end) end += views[j++]!.byteLength;
+    out.push(j === i + 1 ? first : new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
+    i = j;
   }
   return out;
 }

@@ -7,9 +7,13 @@
  *   | frame0 | frame1 | frame2 | frame3 |         | frameN-1|
  *   +--------+--------+--------+--------+-- ... --+--------+
  *
- *   free list: a Uint32Array used as a stack
- *   [ 3 | 1 | 0 | ... ]        top = number of free frames
- *                 ^ top-1 is the next frame handed out
+ *   free list: a Uint32Array used as a ring (first freed, first handed out again)
+ *   [ . | . | 7 | 8 | 9 | . ]   head -> 7, nrFree = 3; a freed frame goes in after 9
+ *
+ * First in, first out keeps neighbours together: pages reclaimed (or dropped) in file
+ * order give their frames back in that order, the next readahead window gets them in
+ * the same order, and a 32-page bio is one contiguous iovec instead of 32 (a stack
+ * would hand them back reversed).
  *
  * A frame's view (`frameView(n)`) is a 4096-byte Uint8Array at offset n * 4096 of the
  * arena: page-aligned, so the block layer can hand it straight to an O_DIRECT read (no
@@ -44,9 +48,10 @@ export class FrameArena {
   readonly memory: WasmMemory;
   /** Frames in the arena: cacheBytes / 4096. */
   readonly nrFrames: number;
-  /** Free frame numbers; [0, top) are free. */
-  private readonly freeStack: Uint32Array;
-  private top: number;
+  /** Free frame numbers: nrFree of them, from `head` on, wrapping around. */
+  private readonly freeRing: Uint32Array;
+  private head = 0;
+  private free: number;
   /** 1 while a frame is handed out: catches a double free at once, not as corruption later. */
   private readonly inUse: Uint8Array;
   /** Lazily created views, one per frame. */
@@ -72,23 +77,25 @@ export class FrameArena {
       throw fsError('ENOMEM', `cannot allocate a ${cacheBytes}-byte page cache arena`, err);
     }
     this.nrFrames = cacheBytes / PAGE_SIZE;
-    this.freeStack = new Uint32Array(this.nrFrames);
-    // Frame 0 on top: frames are handed out in ascending order on a fresh arena.
-    for (let i = 0; i < this.nrFrames; i++) this.freeStack[i] = this.nrFrames - 1 - i;
-    this.top = this.nrFrames;
+    this.freeRing = new Uint32Array(this.nrFrames);
+    // Frames are handed out in ascending order on a fresh arena.
+    for (let i = 0; i < this.nrFrames; i++) this.freeRing[i] = i;
+    this.free = this.nrFrames;
     this.inUse = new Uint8Array(this.nrFrames);
     this.views = new Array<Uint8Array | undefined>(this.nrFrames);
   }
 
   /** Free frames now. */
   get nrFree(): number {
-    return this.top;
+    return this.free;
   }
 
   /** Take a free frame; `undefined` when none is free (the caller reclaims and retries). */
   allocFrame(): number | undefined {
-    if (this.top === 0) return undefined;
-    const n = this.freeStack[--this.top]!;
+    if (this.free === 0) return undefined;
+    const n = this.freeRing[this.head]!;
+    this.head = this.head + 1 === this.nrFrames ? 0 : this.head + 1;
+    this.free--;
     this.inUse[n] = 1;
     return n;
   }
@@ -101,7 +108,9 @@ export class FrameArena {
     if (!Number.isInteger(n) || n < 0 || n >= this.nrFrames) throw new RangeError(`freeFrame: no frame ${n}`);
     if (this.inUse[n] === 0) throw new Error(`freeFrame(${n}): the frame is already free (double free)`);
     this.inUse[n] = 0;
-    this.freeStack[this.top++] = n;
+    const tail = this.head + this.free;
+    this.freeRing[tail >= this.nrFrames ? tail - this.nrFrames : tail] = n;
+    this.free++;
   }
 
   /** The 4096-byte, page-aligned view of frame `n` (created once, then cached). */

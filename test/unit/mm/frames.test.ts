@@ -20,6 +20,21 @@ test('the arena cuts the cache into 4 KiB frames and hands each out once', (t) =
   t.is(a.allocFrame(), 5);
 });
 
+test('frames come back in the order they were freed (neighbours stay neighbours)', (t) => {
+  const a = new FrameArena(8 * 4096);
+  const all = Array.from({ length: 8 }, () => a.allocFrame()!);
+  t.deepEqual(all, [0, 1, 2, 3, 4, 5, 6, 7], 'ascending on a fresh arena');
+  // Free 2..5 in file order (as reclaim or drop_caches does), then 0: a new window of
+  // four pages gets 2, 3, 4, 5 in that order, i.e. one contiguous 16 KiB run.
+  for (const f of [2, 3, 4, 5, 0]) a.freeFrame(f);
+  t.deepEqual([a.allocFrame(), a.allocFrame(), a.allocFrame(), a.allocFrame()], [2, 3, 4, 5]);
+  t.is(a.allocFrame(), 0);
+  t.is(a.allocFrame(), undefined);
+  // Wrap-around of the ring.
+  for (const f of [7, 6]) a.freeFrame(f);
+  t.deepEqual([a.allocFrame(), a.allocFrame(), a.allocFrame()], [7, 6, undefined]);
+});
+
 test('frame views are 4096 bytes, page-aligned, cached, and do not overlap', (t) => {
   const a = new FrameArena(64 * 1024);
   const v0 = a.frameView(0);
