@@ -289,33 +289,37 @@ let taskWork: WaitCallback[] = [];
  */
 export function runIoCompletion(handler: () => void): void {
   completionDepth++;
-  let firstError: unknown;
-  let failed = false;
+  let handlerError: { err: unknown } | undefined;
   try {
     handler();
   } catch (err) {
-    failed = true;
-    firstError = err;
+    handlerError = { err };
   } finally {
     completionDepth--;
   }
+  let workError: { err: unknown } | undefined;
   if (completionDepth === 0) {
     // Taken off the queue first: a callback runs outside any completion, so the wakes it
     // causes run at once (or are drained by a completion it runs itself).
     const work = taskWork;
     taskWork = [];
-    for (const fn of work) {
-      try {
-        fn();
-      } catch (err) {
-        if (!failed) {
-          failed = true;
-          firstError = err;
-        }
-      }
+    workError = callEach(work);
+  }
+  const first = handlerError ?? workError;
+  if (first) throw first.err;
+}
+
+/** Call every callback, even after one throws; the first error, if any. */
+function callEach(funcs: readonly WaitCallback[]): { err: unknown } | undefined {
+  let first: { err: unknown } | undefined;
+  for (const fn of funcs) {
+    try {
+      fn();
+    } catch (err) {
+      first ??= { err };
     }
   }
-  if (failed) throw firstError;
+  return first;
 }
 
 /**
@@ -358,21 +362,11 @@ export function wakeUpPageBit(page: Page, bit: number): void {
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.
+  const funcs = woken.map((e) => e.func);
   if (completionDepth > 0) {
-    for (const e of woken) taskWork.push(e.func);
+    for (const fn of funcs) taskWork.push(fn);
     return;
   }
-  let firstError: unknown;
-  let failed = false;
-  for (const e of woken) {
-    try {
-      e.func();
-    } catch (err) {
-      if (!failed) {
-        failed = true;
-        firstError = err;
-      }
-    }
-  }
-  if (failed) throw firstError;
+  const first = callEach(funcs);
+  if (first) throw first.err;
 }
