@@ -143,8 +143,12 @@ const BLOCK_FILE_BYTES = 64 * MiB;
  */
 function directFiles(blocksDir: string, bytes: number): string[] {
   const n = Math.ceil(bytes / BLOCK_FILE_BYTES);
-  return ['--direct=1', '--readonly', '--file_service_type=sequential', `--filename=${Array.from({ length: n }, (_, i) => join(blocksDir, blockFileName(i))).join(':')}`];
+  return [...DIRECT_READ, '--file_service_type=sequential', `--filename=${Array.from({ length: n }, (_, i) => join(blocksDir, blockFileName(i))).join(':')}`];
 }
+const DIRECT_READ = ['--direct=1', '--readonly'];
+
+/** The four data files f0..f3 of a FUSE target, one fio job each. */
+const dataFiles = (dir: string): string[] => ['--numjobs=4', `--directory=${dir}`, '--filename_format=f$jobnum'];
 
 function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
   // Cold reads are capped by size AND runtime, never time_based: fio would wrap around and
@@ -191,8 +195,8 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
       fio: (t) =>
         t.name === 'o_direct'
           ? // One block file per reader (000000.blk .. 000003.blk), all of it.
-            ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', `--size=${Math.min(m.fileBytes, BLOCK_FILE_BYTES)}`, ...rt, ...base, '--direct=1', '--readonly', `--directory=${blocksDir}`, '--filename_format=00000$jobnum.blk']
-          : ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', size, ...rt, ...base, `--directory=${t.dir!}`, '--filename_format=f$jobnum'],
+            ['--name=seq4x', '--rw=read', '--bs=128k', '--numjobs=4', `--size=${Math.min(m.fileBytes, BLOCK_FILE_BYTES)}`, ...rt, ...base, ...DIRECT_READ, `--directory=${blocksDir}`, '--filename_format=00000$jobnum.blk']
+          : ['--name=seq4x', '--rw=read', '--bs=128k', size, ...rt, ...base, ...dataFiles(t.dir!)],
     },
     { id: 'cached-read-4k', title: 'cached re-read, bs=4k (second pass reported)', targets: ['aheadfs', 'null-fuse'], cold: true, warm: true, fio: (t) => ['--name=cached4k', '--rw=read', '--bs=4k', size, ...base, ...f0(t)] },
     { id: 'cached-read-128k', title: 'cached re-read, bs=128k (second pass reported)', targets: ['aheadfs', 'null-fuse'], cold: true, warm: true, fio: (t) => ['--name=cached128k', '--rw=read', '--bs=128k', size, ...base, ...f0(t)] },
@@ -361,14 +365,14 @@ async function main(): Promise<void> {
     const nul = await bench.mountNull(4, mode.fileBytes);
     // The data files, written through each aheadfs mount (4 writers side by side).
     for (const t of [on, off]) {
-      await fio(['--name=layout', '--rw=write', '--bs=1M', `--size=${mode.fileBytes}`, '--numjobs=4', `--directory=${t.dir!}`, '--filename_format=f$jobnum', '--ioengine=psync', '--group_reporting']);
+      await fio(['--name=layout', '--rw=write', '--bs=1M', `--size=${mode.fileBytes}`, ...dataFiles(t.dir!), '--ioengine=psync', '--group_reporting']);
     }
     // Warm-up, unmeasured: a first pass over every data file on each FUSE target, so that
     // no target's first repetition pays for V8 compiling its read path or for the first
     // touch of aheadfs' cache arena (fresh daemons read at about half speed at first).
     say('warm-up: one sequential read of every data file on each FUSE target');
     for (const t of [on, off, nul]) {
-      await fio(['--name=warmup', '--rw=read', '--bs=128k', `--size=${mode.fileBytes}`, '--numjobs=4', `--runtime=${mode.runtime}`, `--directory=${t.dir!}`, '--filename_format=f$jobnum', '--ioengine=psync', '--group_reporting']);
+      await fio(['--name=warmup', '--rw=read', '--bs=128k', `--size=${mode.fileBytes}`, `--runtime=${mode.runtime}`, ...dataFiles(t.dir!), '--ioengine=psync', '--group_reporting']);
     }
     const blocksDir = join(on.store, 'blocks');
     const direct: Target = { name: 'o_direct' };

@@ -30,9 +30,12 @@ test('frames come back in the order they were freed (neighbours stay neighbours)
   t.deepEqual([a.allocFrame(), a.allocFrame(), a.allocFrame(), a.allocFrame()], [2, 3, 4, 5]);
   t.is(a.allocFrame(), 0);
   t.is(a.allocFrame(), undefined);
-  // Wrap-around of the ring.
   for (const f of [7, 6]) a.freeFrame(f);
   t.deepEqual([a.allocFrame(), a.allocFrame(), a.allocFrame()], [7, 6, undefined]);
+  // The head is now at the ring's last slot: the second free wraps to slot 0 (which still
+  // holds a stale 2 from before: a missed wrap would hand out 2, not 3).
+  for (const f of [1, 3]) a.freeFrame(f);
+  t.deepEqual([a.allocFrame(), a.allocFrame(), a.allocFrame()], [1, 3, undefined]);
 });
 
 test('frame views are 4096 bytes, page-aligned, cached, and do not overlap', (t) => {
