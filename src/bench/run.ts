@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--reps N] [--out DIR]: fio against aheadfs and its baselines,
+ * npm run bench [-- --quick] [--reps N] [--out DIR] [--help] (args.ts): fio against aheadfs and its baselines,
  * side by side in one run.
  *
  *   mkdtemp under /var/tmp (a real disk)
@@ -38,6 +38,8 @@ import {
   type ScenarioResult,
   type TargetName,
 } from './figures.js';
+import { UsageError } from '../errors.js';
+import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import { runMicro } from './micro.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -331,12 +333,14 @@ async function machine(): Promise<BenchDoc['machine']> {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const mode = { ...(argv.includes('--quick') ? QUICK : FULL) };
-  const repsAt = argv.indexOf('--reps');
-  if (repsAt >= 0) mode.reps = Math.max(1, Number(argv[repsAt + 1]));
-  const outAt = argv.indexOf('--out');
-  const outDir = outAt >= 0 && argv[outAt + 1] ? argv[outAt + 1]! : join(ROOT, 'bench-results');
+  const args = parseBenchArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(BENCH_USAGE);
+    return;
+  }
+  const mode = { ...(args.quick ? QUICK : FULL) };
+  if (args.reps !== undefined) mode.reps = args.reps;
+  const outDir = args.out ?? join(ROOT, 'bench-results');
   const tmpRoot = process.env.AHEADFS_BENCH_TMP ?? '/var/tmp';
   const t0 = Date.now();
 
@@ -432,6 +436,6 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

@@ -1,0 +1,70 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BENCH_USAGE, MAX_REPS, parseBenchArgs } from '../../src/bench/args.js';
+import { UsageError } from '../../src/errors.js';
+import { assertBuilt, ROOT, type CliResult } from '../helpers/cli.js';
+
+test('parseBenchArgs: defaults, --quick, --reps and --out in both spellings', (t) => {
+  t.deepEqual(parseBenchArgs([]), { quick: false, reps: undefined, out: undefined, help: false });
+  t.deepEqual(parseBenchArgs(['--quick', '--reps', '3', '--out', '/tmp/r']), { quick: true, reps: 3, out: '/tmp/r', help: false });
+  t.deepEqual(parseBenchArgs(['--reps=7', '--out=res']), { quick: false, reps: 7, out: 'res', help: false });
+  t.is(parseBenchArgs([`--reps=${MAX_REPS}`]).reps, MAX_REPS);
+  t.true(parseBenchArgs(['--help']).help);
+  t.true(parseBenchArgs(['-h']).help);
+});
+
+test('parseBenchArgs: unknown arguments and bad values are one-line usage errors', (t) => {
+  const bad: string[][] = [
+    ['--bogus'],
+    ['quick'],
+    ['--reps'],
+    ['--reps', '--quick'],
+    ['--reps', 'abc'],
+    ['--reps', '0'],
+    ['--reps', '-2'],
+    ['--reps', '2.5'],
+    ['--reps', String(MAX_REPS + 1)],
+    ['--reps='],
+    ['--out'],
+    ['--out='],
+    ['--quick=yes'],
+  ];
+  for (const argv of bad) {
+    const err = t.throws(() => parseBenchArgs(argv), { instanceOf: UsageError }, argv.join(' '));
+    t.false(err?.message.includes('\n'), argv.join(' '));
+  }
+});
+
+/** `node scripts/bench.js <args>`; a run that starts by mistake is stopped (SIGTERM cleans up). */
+function bench(args: string[]): Promise<CliResult> {
+  assertBuilt();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'scripts', 'bench.js'), ...args], { cwd: ROOT, timeout: 30_000, env: { ...process.env, DEBUG: '' } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('scripts/bench: --help prints the usage and runs nothing; bad input exits 2 with one line and writes nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aheadfs-bench-args-'));
+  try {
+    const help = await bench(['--help', '--out', join(dir, 'help')]);
+    t.is(help.code, 0, help.stderr);
+    t.is(help.stdout, BENCH_USAGE);
+    t.is(help.stderr, '');
+    for (const args of [['--bogus'], ['--reps', 'x'], ['--quick', '--reps', '0']]) {
+      const out = join(dir, 'results');
+      const r = await bench([...args, '--out', out]);
+      t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      t.regex(r.stderr, /^bench: .+\n$/, args.join(' '));
+      t.is(r.stdout, '');
+      t.false(existsSync(out), `${args.join(' ')} created ${out}`);
+    }
+    t.false(existsSync(join(dir, 'help')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
