@@ -149,7 +149,16 @@ export function cpuTicksFromStat(stat: string): number {
 
 // --- the results document -------------------------------------------------------------
 
-export type TargetName = 'aheadfs' | 'ra-off' | 'null-fuse' | 'o_direct';
+/**
+ * aheadfs and its baselines: ra-off (readahead off), null-fuse (FUSE answering from a
+ * pattern that stays in the CPU caches: FUSE's own ceiling), null-mem (FUSE answering from
+ * each file's bytes held in RAM: the ceiling for any cache re-reading a file that large),
+ * o_direct (the block files read with O_DIRECT: the device).
+ */
+export type TargetName = 'aheadfs' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct';
+
+/** Table rows, chart bars and legend in this order. */
+export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'null-mem', 'o_direct'];
 
 export interface ScenarioResult {
   id: string;
@@ -157,7 +166,7 @@ export interface ScenarioResult {
   /** Per target: every repetition, and the median. */
   targets: Partial<Record<TargetName, { runs: RunFigures[]; median: RunFigures }>>;
   /** Throughput ratios, pair by pair per repetition, median. */
-  ratios: { vsNull?: number; vsRaOff?: number; vsDirect?: number };
+  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number };
 }
 
 export interface MicroFigures {
@@ -184,9 +193,11 @@ export function scenarioRatios(targets: ScenarioResult['targets']): ScenarioResu
   const out: ScenarioResult['ratios'] = {};
   if (!a) return out;
   const n = bw('null-fuse');
+  const nm = bw('null-mem');
   const o = bw('ra-off');
   const d = bw('o_direct');
   if (n) out.vsNull = pairedRatio(a, n);
+  if (nm) out.vsNullMem = pairedRatio(a, nm);
   if (o) out.vsRaOff = pairedRatio(a, o);
   if (d) out.vsDirect = pairedRatio(a, d);
   return out;
@@ -198,14 +209,13 @@ const fmt = (v: number | undefined, digits: number): string => (v === undefined 
 const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs ra-off', 'vs o_direct'] as const;
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct'] as const;
 
 /** One row per scenario and target (medians); the ratio columns on the aheadfs row. */
 export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
   const rows: string[][] = [];
-  const order: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
   for (const s of doc.scenarios) {
-    for (const t of order) {
+    for (const t of TARGET_ORDER) {
       const r = s.targets[t]?.median;
       if (!r) continue;
       const isA = t === 'aheadfs';
@@ -223,6 +233,7 @@ export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
         fmtInt(r.raWasted),
         fmt(r.stealPct, 1),
         isA ? fmtRatio(s.ratios.vsNull) : '',
+        isA ? fmtRatio(s.ratios.vsNullMem) : '',
         isA ? fmtRatio(s.ratios.vsRaOff) : '',
         isA ? fmtRatio(s.ratios.vsDirect) : '',
       ]);
@@ -251,7 +262,7 @@ export function formatMarkdown(header: readonly string[], rows: readonly (readon
 
 // --- the chart -------------------------------------------------------------------------
 
-const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', o_direct: '#7f7f7f' };
+const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -263,7 +274,7 @@ function esc(s: string): string {
  * MiB/s figure is written on each bar.
  */
 export function renderSvg(doc: Pick<BenchDoc, 'scenarios' | 'date' | 'mode'>): string {
-  const order: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
+  const order = TARGET_ORDER;
   const barH = 14;
   const gap = 10;
   const labelW = 150;

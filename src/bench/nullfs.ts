@@ -1,16 +1,25 @@
 /**
  * nullfs: the ceiling for any fuse-native filesystem on this machine. The same binding and
  * the same mount options as aheadfs (AheadFuse: direct_io, max_read=131072, ...), but reads
- * are answered from memory (a repeating pattern) and writes are accepted and dropped.
+ * are answered from memory and writes are accepted and dropped.
  *
- *   node dist/bench/nullfs.js <mountpoint> <files> <bytes-per-file>
+ *   node dist/bench/nullfs.js <mountpoint> <files> <bytes-per-file> [pattern|memory]
  *
- * Serves /f0 ... /f<files-1>, each <bytes-per-file> long (writes may extend them). Prints
- * `ready` on stdout once mounted; unmounts and exits on SIGTERM/SIGINT or stdin EOF (so it
- * never outlives the bench that started it).
+ * Serves /f0 ... /f<files-1>, each <bytes-per-file> long (writes may extend them). Where a
+ * read's bytes come from is the one difference between the two modes:
+ *   pattern  one repeating 132 KiB pattern for every file and offset (the default): the
+ *            source of each copy stays in the CPU caches. The ceiling of FUSE itself.
+ *   memory   each file's own bytes, held in memory (one buffer per file, the same bytes
+ *            as the pattern until written): every copy reads the file's working set from
+ *            RAM, as a filesystem that caches the whole file must. The ceiling for any
+ *            page cache re-reading a file this large. Writes inside the first
+ *            <bytes-per-file> bytes are kept.
+ * Prints `ready` on stdout once mounted; unmounts and exits on SIGTERM/SIGINT or stdin EOF
+ * (so it never outlives the bench that started it).
  */
 
 import type Fuse from 'fuse-native';
+import { pathToFileURL } from 'node:url';
 import { AheadFuse } from '../fuse/aheadfuse.js';
 
 const S_IFREG = 0o100000;
@@ -25,10 +34,21 @@ export function makePattern(maxRead: number): Buffer {
   return b;
 }
 
-export function nullOperations(nFiles: number, fileBytes: number): Fuse.Operations {
+export type NullBacking = 'pattern' | 'memory';
+
+export function nullOperations(nFiles: number, fileBytes: number, backing: NullBacking = 'pattern'): Fuse.Operations {
   const sizes = new Map<string, number>();
   for (let i = 0; i < nFiles; i++) sizes.set(`/f${i}`, fileBytes);
   const pattern = makePattern(1 << 17);
+  // memory: every byte of every file, written once (so the pages are really there).
+  const contents = new Map<string, Buffer>();
+  if (backing === 'memory') {
+    for (const path of sizes.keys()) {
+      const b = Buffer.allocUnsafe(fileBytes);
+      for (let off = 0; off < fileBytes; off += PATTERN_PERIOD) pattern.copy(b, off, 0, Math.min(PATTERN_PERIOD, fileBytes - off));
+      contents.set(path, b);
+    }
+  }
   const now = Date.now();
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -66,12 +86,19 @@ export function nullOperations(nFiles: number, fileBytes: number): Fuse.Operatio
       const size = sizes.get(path) ?? 0;
       const n = Math.max(0, Math.min(len, size - pos));
       if (n > 0) {
-        const off = pos % PATTERN_PERIOD;
-        pattern.copy(buf, 0, off, off + n);
+        const data = contents.get(path);
+        if (data !== undefined && pos + n <= data.length) data.copy(buf, 0, pos, pos + n);
+        else {
+          const off = pos % PATTERN_PERIOD;
+          pattern.copy(buf, 0, off, off + n);
+        }
       }
       cb(n);
     },
-    write: (path, _fd, _buf, len, pos, cb) => {
+    write: (path, _fd, buf, len, pos, cb) => {
+      // memory: bytes inside a file's buffer land there (read back as written); the rest is dropped.
+      const data = contents.get(path);
+      if (data !== undefined && pos < data.length) buf.copy(data, pos, 0, Math.min(len, data.length - pos));
       const size = sizes.get(path) ?? 0;
       if (pos + len > size) sizes.set(path, pos + len);
       cb(len);
@@ -80,12 +107,14 @@ export function nullOperations(nFiles: number, fileBytes: number): Fuse.Operatio
 }
 
 async function main(): Promise<void> {
-  const [mnt, files, bytes] = process.argv.slice(2);
-  if (mnt === undefined || files === undefined || bytes === undefined) {
-    process.stderr.write('usage: nullfs <mountpoint> <files> <bytes-per-file>\n');
+  const [mnt, files, bytes, backing = 'pattern'] = process.argv.slice(2);
+  const nFiles = Number(files);
+  const fileBytes = Number(bytes);
+  if (mnt === undefined || !Number.isSafeInteger(nFiles) || nFiles < 1 || !Number.isSafeInteger(fileBytes) || fileBytes < 0 || (backing !== 'pattern' && backing !== 'memory')) {
+    process.stderr.write('usage: nullfs <mountpoint> <files> <bytes-per-file> [pattern|memory]\n');
     process.exit(2);
   }
-  const fuse = new AheadFuse(mnt, nullOperations(Number(files), Number(bytes)), { fuseDebug: false });
+  const fuse = new AheadFuse(mnt, nullOperations(nFiles, fileBytes, backing), { fuseDebug: false });
   await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(err) : res())));
   let stopping = false;
   const stop = (): void => {
@@ -102,7 +131,9 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`nullfs: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`nullfs: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

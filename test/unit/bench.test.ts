@@ -81,6 +81,7 @@ function scenario(): ScenarioResult {
     aheadfs: { runs: [r(45, { amplification: 1 }), r(50, { amplification: 1 })], median: r(47.5, { amplification: 1, cpuSec: 0.5, raPages: 8192, raHit: 8191, raWasted: 0 }) },
     'ra-off': { runs: [r(15), r(20)], median: r(17.5) },
     'null-fuse': { runs: [r(90), r(100)], median: r(95) },
+    'null-mem': { runs: [r(60), r(40)], median: r(50) },
   };
   return { id: 'seq-read-4k', title: 't', targets, ratios: scenarioRatios(targets) };
 }
@@ -88,6 +89,7 @@ function scenario(): ScenarioResult {
 test('scenarioRatios pairs repetitions of aheadfs with each baseline', (t) => {
   const s = scenario();
   t.is(s.ratios.vsNull, 0.5); // 45/90 and 50/100
+  t.is(s.ratios.vsNullMem, (0.75 + 1.25) / 2); // 45/60 and 50/40
   t.is(s.ratios.vsRaOff, (3 + 2.5) / 2);
   t.is(s.ratios.vsDirect, undefined);
 });
@@ -96,15 +98,17 @@ test('table: one row per target, ratios on the aheadfs row, aligned columns', (t
   const rows = tableRows({ scenarios: [scenario()] });
   t.deepEqual(
     rows.map((r) => r[1]),
-    ['aheadfs', 'ra-off', 'null-fuse'],
+    ['aheadfs', 'ra-off', 'null-fuse', 'null-mem'],
   );
   t.is(rows[0]![2], '47.5');
   t.is(rows[0]![7], '1.00');
   t.is(rows[0]![11], '-'); // no steal figure in these runs
   t.is(rows[0]![12], '0.50x');
-  t.is(rows[0]![13], '2.75x');
-  t.is(rows[0]![14], '-'); // no o_direct target in this scenario
+  t.is(rows[0]![13], '1.00x');
+  t.is(rows[0]![14], '2.75x');
+  t.is(rows[0]![15], '-'); // no o_direct target in this scenario
   t.is(rows[1]![12], '');
+  t.is(rows[3]![13], ''); // ratios only on the aheadfs row
   t.is(rows[2]![7], '-');
   const text = formatTable(TABLE_HEADER, rows).split('\n');
   t.is(text.length, 2 + rows.length);
@@ -119,7 +123,7 @@ test('svg: a well-formed document with one bar per target', (t) => {
   const svg = renderSvg({ scenarios: [scenario()], date: '2026-01-01', mode: 'quick' });
   t.true(svg.startsWith('<svg'));
   t.true(svg.trimEnd().endsWith('</svg>'));
-  t.is((svg.match(/<rect x="150" y="\d+"/g) ?? []).length, 3 + 1); // 3 bars + the first legend swatch at x=150
+  t.is((svg.match(/<rect x="150" y="\d+"/g) ?? []).length, 4 + 1); // 4 bars + the first legend swatch at x=150
 });
 
 test('steal: the cpu line of /proc/stat, and the stolen share between two samples', (t) => {
