@@ -9,7 +9,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeRandomFile } from '../helpers/files.js';
-import { clearTrace, control, dropCaches, readControl } from '../helpers/control.js';
+import { clearTrace, control, dropCaches, readControl, waitForIdleDevice } from '../helpers/control.js';
 import { spawn } from 'node:child_process';
 import { aheadfs, BIN, sh } from '../helpers/cli.js';
 import { withMount } from '../helpers/mount.js';
@@ -98,7 +98,9 @@ test('files: a file held open while it reads shows its ra state and its own read
       t.true(row.raHit <= 63, 'page 0 was read on demand, not ahead');
       t.is(row.raWasted, 0);
 
-      // drop_caches drops the unread window: wasted, and charged to this handle.
+      // drop_caches drops the unread window: wasted, and charged to this handle. The
+      // last read's async window may still be in flight (locked pages are not dropped).
+      await waitForIdleDevice(mnt);
       await dropCaches(mnt);
       const after = parseFiles(await readControl(mnt, 'files'))[0]!;
       // submitted = page 0 (the first read's own page) + pages read ahead (hit or wasted)

@@ -23,6 +23,22 @@ export async function readControl(mnt: string, name: string): Promise<string> {
 }
 
 export const dropCaches = (mnt: string): Promise<void> => control(mnt, 'drop_caches', '1');
+
+/**
+ * Wait until the device has no request in flight (diskstats in_flight = 0), at most
+ * `timeoutMs`. A read returns as soon as its own pages are in; the async readahead it
+ * started may still be reading, and drop_caches skips those locked pages (as the kernel's
+ * does). A test that counts what drop_caches drops waits for this first.
+ */
+export async function waitForIdleDevice(mnt: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const inFlight = (await readDiskstats(mnt))[8];
+    if (inFlight === 0) return;
+    if (Date.now() > deadline) throw new Error(`device still has ${inFlight} request(s) in flight after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
 export const clearTrace = (mnt: string): Promise<void> => control(mnt, 'trace', '0');
 
 const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+) reason=(\w+) t=\d+$/;
