@@ -1,6 +1,6 @@
 /**
- * npm run bench [-- --quick] [--reps N] [--out DIR] [--help] (args.ts): fio against aheadfs and its baselines,
- * side by side in one run.
+ * npm run bench [-- --quick] [--reps N] [--out DIR] [--help] (parsed in args.ts): fio
+ * against aheadfs and its baselines, side by side in one run.
  *
  *   mkdtemp under /var/tmp (a real disk)
  *     store-on  (mkfs, mount: readahead on, the defaults)      -> target aheadfs
@@ -20,6 +20,7 @@ import { cpus, totalmem, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blockFileName } from '../block/device.js';
+import { UsageError } from '../errors.js';
 import { findMount } from '../fuse/mounts.js';
 import {
   amplification,
@@ -39,7 +40,6 @@ import {
   type ScenarioResult,
   type TargetName,
 } from './figures.js';
-import { UsageError } from '../errors.js';
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import { runMicro } from './micro.js';
 
