@@ -13,8 +13,8 @@
  *                                                           with subarray()
  *
  * Each part is one preadv/pwritev (fs.readv/fs.writev: libuv thread pool, explicit
- * position) of at most IOV_MAX views; views that are adjacent in memory (neighbouring
- * frames of the arena) are coalesced first. A short transfer is continued; end of file
+ * position), or several if it has more than IOV_MAX views; views that are adjacent in
+ * memory (neighbouring frames of the arena) are coalesced first. A short transfer is continued; end of file
  * before the part is done is EIO (the files are preallocated, so it means a damaged store).
  *
  * O_DIRECT is probed at open with an aligned 4 KiB read of file 0; EINVAL (tmpfs, some
@@ -259,7 +259,7 @@ export class BlockDevice {
   async flush(): Promise<void> {
     if (this.closed) throw fsError('EIO', `block device ${this.dir} is closed`);
     const files = [...this.dirty];
-    // Cleared before syncing: a write that lands during the sync marks its file again.
+    // Cleared before syncing: a write that ends during the sync marks its file again.
     this.dirty.clear();
     this.pending++;
     try {
@@ -304,7 +304,7 @@ export class BlockDevice {
     const parts = splitByFile(sector * SECTOR_SIZE, segments, this.fileSize);
     this.pending++;
     try {
-      const results = await Promise.allSettled(parts.map((p) => (op === 'read' ? this.readPart(p) : this.writePart(p))));
+      const results = await Promise.allSettled(parts.map((p) => this.transferPart(op, p)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason as FsError;
     } finally {
@@ -312,44 +312,41 @@ export class BlockDevice {
     }
   }
 
-  private async readPart(part: FilePart): Promise<void> {
+  /**
+   * One part: preadv/pwritev until all of it is done (a short transfer is continued), at
+   * most IOV_MAX views per call.
+   */
+  private async transferPart(op: 'read' | 'write', part: FilePart): Promise<void> {
     const fd = this.fds[part.file]!;
+    const { c } = this.stats;
     let views = coalesceViews(part.views);
     let pos = part.offset;
     let left = part.bytes;
     try {
       while (left > 0) {
-        this.stats.c.disk_read_ios++;
-        const n = await fsReadv(fd, views.slice(0, IOV_MAX), pos);
-        this.stats.c.disk_read_bytes += n;
-        if (n === 0) throw fsError('EIO', `short read: ${blockFileName(part.file)} ends before offset ${pos} (store damaged?)`);
+        const iov = views.length <= IOV_MAX ? views : views.slice(0, IOV_MAX);
+        let n: number;
+        if (op === 'read') {
+          c.disk_read_ios++;
+          n = await fsReadv(fd, iov, pos);
+          c.disk_read_bytes += n;
+          if (n === 0) throw fsError('EIO', `short read: ${blockFileName(part.file)} ends before offset ${pos} (store damaged?)`);
+        } else {
+          c.disk_write_ios++;
+          n = await fsWritev(fd, iov, pos);
+          c.disk_write_bytes += n;
+          if (n === 0) throw fsError('EIO', `write of ${blockFileName(part.file)} at ${pos} made no progress`);
+        }
         left -= n;
         pos += n;
         views = advanceViews(views, n);
       }
     } catch (err) {
-      throw this.ioError(err, `read ${blockFileName(part.file)} at ${pos}`);
-    }
-  }
-
-  private async writePart(part: FilePart): Promise<void> {
-    const fd = this.fds[part.file]!;
-    let views = coalesceViews(part.views);
-    let pos = part.offset;
-    let left = part.bytes;
-    this.dirty.add(part.file);
-    try {
-      while (left > 0) {
-        this.stats.c.disk_write_ios++;
-        const n = await fsWritev(fd, views.slice(0, IOV_MAX), pos);
-        this.stats.c.disk_write_bytes += n;
-        if (n === 0) throw fsError('EIO', `write of ${blockFileName(part.file)} at ${pos} made no progress`);
-        left -= n;
-        pos += n;
-        views = advanceViews(views, n);
-      }
-    } catch (err) {
-      throw this.ioError(err, `write ${blockFileName(part.file)} at ${pos}`);
+      throw this.ioError(err, `${op} ${blockFileName(part.file)} at ${pos}`);
+    } finally {
+      // Marked when the write has ended (even part of it), not when it starts: a flush
+      // that began meanwhile cleared the set and may not cover it; the next one must.
+      if (op === 'write') this.dirty.add(part.file);
     }
   }
 
