@@ -8,9 +8,9 @@ import test from 'ava';
 import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pidAlive } from '../../src/fuse/mounts.js';
+import { findMount, pidAlive } from '../../src/fuse/mounts.js';
 import { aheadfs, sh, type CliResult } from '../helpers/cli.js';
-import { withMount } from '../helpers/mount.js';
+import { forceCleanup, withMount } from '../helpers/mount.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -25,6 +25,10 @@ test('a second mount of a mounted store is refused clearly', async (t) => {
   await withMount(t, {}, async (_mnt, ctx) => {
     const other = join(ctx.tmp, 'mnt2');
     await mkdir(other);
+    // Should the refusal ever fail, the second mount must not outlive the test.
+    t.teardown(async () => {
+      if (await findMount(other)) await aheadfs(['umount', other]);
+    });
     const r = await aheadfs(['mount', ctx.store, other]);
     oneLine(t, r, 1, /already mounted \(daemon pid \d+\)/);
     t.deepEqual(await readdir(other), [], 'nothing mounted on the second mountpoint');
@@ -97,8 +101,13 @@ test('tunables and drop_caches through the control files', async (t) => {
 
 test('bad CLI input exits 2 with one line and changes nothing', async (t) => {
   const tmp = await mkdtemp(join(tmpdir(), 'aheadfs-cli-'));
-  t.teardown(() => rm(tmp, { recursive: true, force: true }));
   const store = join(tmp, 'store');
+  const mnt = join(tmp, 'mnt');
+  // Should a refusal below ever fail, its mount must not outlive the test (nor rm -rf run into it).
+  t.teardown(async () => {
+    await forceCleanup(store, mnt);
+    await rm(tmp, { recursive: true, force: true });
+  });
 
   for (const args of [
     ['mkfs', store, '--size', '0'],
@@ -111,7 +120,6 @@ test('bad CLI input exits 2 with one line and changes nothing', async (t) => {
     await t.throwsAsync(stat(store), { code: 'ENOENT' }, `${args.join(' ')} created nothing`);
   }
 
-  const mnt = join(tmp, 'mnt');
   await mkdir(mnt);
   oneLine(t, await aheadfs(['mount', tmp, mnt]), 2, /not an aheadfs store/);
   oneLine(t, await aheadfs(['mount', store, mnt]), 2, /does not exist/);

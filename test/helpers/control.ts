@@ -2,6 +2,7 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DS } from '../../src/block/diskstats.js';
 
 export type StatsSnapshot = Record<string, number>;
 
@@ -33,7 +34,7 @@ export const dropCaches = (mnt: string): Promise<void> => control(mnt, 'drop_cac
 export async function waitForIdleDevice(mnt: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const inFlight = (await readDiskstats(mnt))[8];
+    const inFlight = (await readDiskstats(mnt))[DS.inFlight];
     if (inFlight === 0) return;
     if (Date.now() > deadline) throw new Error(`device still has ${inFlight} request(s) in flight after ${timeoutMs} ms`);
     await new Promise((res) => setTimeout(res, 10));
