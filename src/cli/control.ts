@@ -7,6 +7,17 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 
+/** Longest sampling interval accepted (a day, as iostat's), for iostat and stats --watch. */
+export const MAX_INTERVAL_SECONDS = 86400;
+
+/** Seconds between samples: a number > 0, at most a day; UsageError otherwise (one line). */
+export function checkInterval(what: string, v: number): number {
+  if (!(Number.isFinite(v) && v > 0 && v <= MAX_INTERVAL_SECONDS)) {
+    throw new UsageError(`${what} must be a number of seconds > 0 (at most ${MAX_INTERVAL_SECONDS}), got ${Number.isNaN(v) ? 'something that is not a number' : String(v)}`);
+  }
+  return v;
+}
+
 /** The text of `<mountpoint>/.aheadfs/<name>`; UsageError when it is not a mounted aheadfs. */
 export async function readControlFile(mountpoint: string, name: string): Promise<string> {
   const path = join(mountpoint, '.aheadfs', name);

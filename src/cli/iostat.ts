@@ -7,7 +7,7 @@
  *   aheadfs   312.00  39936.00   120.00  27.78    0.41   128.00  0.00 ...    0.13  12.80
  */
 
-import { readControlFile } from './control.js';
+import { checkInterval, readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { IOSTAT_X_COLUMNS, iostatX, type IostatX } from '../block/diskstats.js';
@@ -35,9 +35,8 @@ export function iostatCommand(y: Argv): Argv {
         .positional('interval', { type: 'number', default: 1, describe: 'seconds between samples' })
         .positional('count', { type: 'number', default: 1, describe: 'rows to print' }),
     async (argv) => {
-      const interval = argv.interval;
+      const interval = checkInterval('interval', argv.interval);
       const count = argv.count;
-      if (!Number.isFinite(interval) || interval <= 0 || interval > 86400) throw new UsageError(`interval must be a number of seconds > 0, got ${String(argv.interval)}`);
       if (!Number.isInteger(count) || count < 1) throw new UsageError(`count must be a whole number >= 1, got ${String(argv.count)}`);
       const mnt = argv.mountpoint;
       let prev = await sample(mnt);

@@ -28,6 +28,8 @@ function fail(err: unknown): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `aheadfs trace | head`, `iostat mnt 1 100 | head`: a reader that stops early is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err)));
   let cli = yargs(argv)
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')

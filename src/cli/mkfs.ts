@@ -5,12 +5,8 @@
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import { mkfs, type MkfsOptions } from '../fs/mkfs.js';
+import type { Superblock } from '../fs/superblock.js';
 import { formatSize, parseSize } from './size.js';
-import { DEFAULT_BLOCK_FILE_SIZE, DEFAULT_STORE_SIZE } from './store.js';
-
-export async function runMkfs(store: string, options: MkfsOptions): Promise<{ uuid?: string }> {
-  return mkfs(store, options);
-}
 
 export interface MkfsProgress {
   onProgress: (doneBytes: number, totalBytes: number) => void;
@@ -54,9 +50,14 @@ export function mkfsProgress(stream: NodeJS.WriteStream = process.stderr): MkfsP
   };
 }
 
-/** The progress callback alone (for callers that run mkfs as one step, e.g. mount's default store). */
-export function progressPrinter(): ((doneBytes: number, totalBytes: number) => void) | undefined {
-  return mkfsProgress()?.onProgress;
+/** mkfs with the progress bar on a terminal, taken off again also when mkfs fails. */
+export async function mkfsWithProgress(store: string, options: Omit<MkfsOptions, 'onProgress'>): Promise<Superblock> {
+  const progress = mkfsProgress();
+  try {
+    return await mkfs(store, { ...options, onProgress: progress?.onProgress });
+  } finally {
+    progress?.stop();
+  }
 }
 
 export function mkfsCommand(y: Argv): Argv {
@@ -72,19 +73,9 @@ export function mkfsCommand(y: Argv): Argv {
     async (argv) => {
       const sizeBytes = parseSize(argv.size, '--size');
       const blockFileSize = parseSize(argv['block-file-size'], '--block-file-size');
-      const progress = mkfsProgress();
-      let sb: { uuid?: string };
-      try {
-        sb = await runMkfs(argv.store, { sizeBytes, blockFileSize, force: argv.force, onProgress: progress?.onProgress });
-      } finally {
-        progress?.stop();
-      }
-      const files = Math.ceil(sizeBytes / blockFileSize);
-      process.stdout.write(
-        `created store ${argv.store}: ${formatSize(sizeBytes)} in ${files} block file${files === 1 ? '' : 's'} of ${formatSize(blockFileSize)}` +
-          (sb.uuid ? `, uuid ${sb.uuid}` : '') +
-          '\n',
-      );
+      const sb = await mkfsWithProgress(argv.store, { sizeBytes, blockFileSize, force: argv.force });
+      const files = sb.blockFileCount;
+      process.stdout.write(`created store ${argv.store}: ${formatSize(sizeBytes)} in ${files} block file${files === 1 ? '' : 's'} of ${formatSize(blockFileSize)}, uuid ${sb.uuid}\n`);
     },
   );
 }

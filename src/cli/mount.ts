@@ -20,7 +20,9 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
 import { runDaemon } from '../fuse/daemon.js';
-import { progressPrinter, runMkfs } from './mkfs.js';
+import { MAX_CACHE_BYTES } from '../mm/frames.js';
+import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
+import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import {
   checkMountpoint,
@@ -34,7 +36,6 @@ import {
 } from './store.js';
 
 /** The page cache arena is one WebAssembly.Memory: at most 4 GiB. */
-export const MAX_CACHE_BYTES = 4 * 2 ** 30;
 export const MIN_CACHE_BYTES = 1 << 20;
 /** How long `aheadfs mount` waits for the daemon's answer. */
 const READY_TIMEOUT_MS = 60_000;
@@ -72,7 +73,7 @@ export function parseTunables(a: RawMountArgs): Tunables {
   if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
   return {
     cacheBytes,
-    readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, 1 << 20),
+    readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, READ_AHEAD_KB_MAX),
     maxSectorsKb: intIn('max-sectors-kb', a['max-sectors-kb'], 4, 1 << 16),
     nrRequests: intIn('nr-requests', a['nr-requests'], 4, 1024),
     scheduler,
@@ -149,8 +150,8 @@ async function resolveTarget(store: string | undefined, mnt: string | undefined)
   const dMnt = resolve(DEFAULT_MOUNTPOINT);
   if (!(await pathExists(dStore))) {
     await mkdir(resolve(dStore, '..'), { recursive: true });
-    const sb = await runMkfs(dStore, { sizeBytes: DEFAULT_STORE_SIZE, blockFileSize: DEFAULT_BLOCK_FILE_SIZE, force: false, onProgress: progressPrinter() });
-    process.stdout.write(`created the default store ${dStore} (${formatSize(DEFAULT_STORE_SIZE)}${sb.uuid ? `, uuid ${sb.uuid}` : ''})\n`);
+    const sb = await mkfsWithProgress(dStore, { sizeBytes: DEFAULT_STORE_SIZE, blockFileSize: DEFAULT_BLOCK_FILE_SIZE, force: false });
+    process.stdout.write(`created the default store ${dStore} (${formatSize(DEFAULT_STORE_SIZE)}, uuid ${sb.uuid})\n`);
   }
   await mkdir(dMnt, { recursive: true });
   return { store: dStore, mnt: dMnt };

@@ -14,8 +14,10 @@ import { parseTrace } from '../plot/parse.js';
 
 /** The trace text of a mountpoint (its `.aheadfs/trace`) or of a trace file. */
 export async function readTraceSource(source: string): Promise<string> {
-  const st = await stat(source).catch(() => undefined);
-  if (st === undefined) throw new UsageError(`${source}: no such file or directory`);
+  const st = await stat(source).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new UsageError(`${source}: no such file or directory`);
+    throw new Error(`cannot read ${source}: ${err.message}`);
+  });
   if (st.isDirectory()) return readControlFile(source, 'trace');
   return readFile(source, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new Error(`cannot read ${source}: ${err.message}`);

@@ -12,15 +12,12 @@
  *     read_bytes       134217728  bytes   (128 MiB)    33554432.0/s
  */
 
-import { readControlFile } from './control.js';
+import { checkInterval, readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { COUNTERS, type CounterGroup, type CounterName } from '../stats/registry.js';
 import { formatSize } from './size.js';
-
-/** Longest --watch interval accepted (a day, as iostat's interval). */
-export const WATCH_MAX_SECONDS = 86400;
 
 function isCounter(name: string): name is CounterName {
   return Object.hasOwn(COUNTERS, name);
@@ -94,9 +91,7 @@ export function statsCommand(y: Argv): Argv {
         .option('watch', { type: 'number', requiresArg: true, describe: 'redraw every SECONDS with per-second rates, until Ctrl-C' }),
     async (argv) => {
       const watch = argv.watch;
-      if (watch !== undefined && !(Number.isFinite(watch) && watch > 0 && watch <= WATCH_MAX_SECONDS)) {
-        throw new UsageError(`--watch must be a number of seconds > 0 (at most ${WATCH_MAX_SECONDS}), got ${Number.isNaN(watch) ? 'something that is not a number' : String(watch)}`);
-      }
+      if (watch !== undefined) checkInterval('--watch', watch);
       if (watch !== undefined && argv.json) throw new UsageError('--watch and --json do not go together');
       const read = (name: string): Promise<string> => readControlFile(argv.mountpoint, name);
       if (argv.json) {

@@ -3,9 +3,10 @@
  * default store. Every refusal is one clear sentence.
  */
 
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { isFsError, UsageError } from '../errors.js';
+import { readSuperblock } from '../fs/superblock.js';
 import { findMount, readLock } from '../fuse/mounts.js';
 
 /** `aheadfs mount` with no arguments: relative to the current directory. */
@@ -14,19 +15,8 @@ export const DEFAULT_MOUNTPOINT = 'mount';
 export const DEFAULT_STORE_SIZE = 1 << 30;
 export const DEFAULT_BLOCK_FILE_SIZE = 64 << 20;
 
-export const SUPERBLOCK = 'aheadfs.json';
-
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
-}
-
-export async function isStore(store: string): Promise<boolean> {
-  try {
-    const sb = JSON.parse(await readFile(join(store, SUPERBLOCK), 'utf8')) as unknown;
-    return typeof sb === 'object' && sb !== null;
-  } catch {
-    return false;
-  }
 }
 
 export async function pathExists(p: string): Promise<boolean> {
@@ -41,7 +31,14 @@ export async function pathExists(p: string): Promise<boolean> {
 /** Throws UsageError unless `store` is an aheadfs store. */
 export async function checkStore(store: string): Promise<void> {
   if (!(await pathExists(store))) throw new UsageError(`store ${store} does not exist (create it with: aheadfs mkfs ${store})`);
-  if (!(await isStore(store))) throw new UsageError(`${store} is not an aheadfs store (no valid ${SUPERBLOCK})`);
+  try {
+    await readSuperblock(store);
+  } catch (err) {
+    // The superblock's own checks (missing, not JSON, another format or version, sizes
+    // that do not add up): bad input, refused before the daemon starts.
+    if (isFsError(err, 'EINVAL')) throw new UsageError(err.message.replace(/^EINVAL: /, ''));
+    throw err;
+  }
 }
 
 /** Throws (exit 1) if a live daemon holds the store's lock. */

@@ -95,11 +95,6 @@ export function traceCommand(y: Argv): Argv {
         const text = await readControlFile(argv.mountpoint, 'trace');
         return text === '' ? [] : text.replace(/\n$/, '').split('\n');
       };
-      // `aheadfs trace ... | head` closes the pipe early: that is not an error.
-      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EPIPE') process.exit(0);
-        throw err;
-      });
       const print = (lines: readonly string[]): void => {
         const shown = lines.filter((l) => matches(kinds, l));
         if (shown.length) process.stdout.write(shown.join('\n') + '\n');

@@ -9,7 +9,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { control, dropCaches, readControl, readDiskstats, readStats } from '../helpers/control.js';
-import { sh } from '../helpers/cli.js';
+import { BIN, sh } from '../helpers/cli.js';
 import { withMount } from '../helpers/mount.js';
 
 const MiB = 1 << 20;
@@ -100,5 +100,9 @@ test('aheadfs iostat prints a header and sane rows while a read runs', async (t)
     const bad = await ctx.cli(['iostat', mnt, '0']);
     t.is(bad.code, 2);
     t.is(bad.stderr.trim().split('\n').length, 1);
+    // A reader that stops early (| head) ends iostat quietly: exit 0, no stack trace.
+    const piped = await sh(`set -o pipefail; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} iostat ${JSON.stringify(mnt)} 0.05 200 2>&1 | head -2`);
+    t.is(piped.trimEnd().split('\n').length, 2, piped);
+    t.regex(piped, /^Device\s+r\/s/);
   });
 });

@@ -122,6 +122,12 @@ test('bad CLI input exits 2 with one line and changes nothing', async (t) => {
 
   await mkdir(mnt);
   oneLine(t, await aheadfs(['mount', tmp, mnt]), 2, /not an aheadfs store/);
+  // A superblock that is JSON but not a valid one is refused up front too (not by the daemon).
+  const fake = join(tmp, 'fake');
+  await mkdir(fake);
+  await writeFile(join(fake, 'aheadfs.json'), '{}\n');
+  oneLine(t, await aheadfs(['mount', fake, mnt]), 2, /aheadfs\.json/);
+  await t.throwsAsync(stat(join(fake, 'lock')), { code: 'ENOENT' }, 'no daemon took the fake store');
   oneLine(t, await aheadfs(['mount', store, mnt]), 2, /does not exist/);
   oneLine(t, await aheadfs(['mount', store]), 2, /both <store> and <mountpoint>/);
   oneLine(t, await aheadfs(['frobnicate']), 2, /Unknown argument|unknown/i);
