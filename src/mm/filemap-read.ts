@@ -30,8 +30,8 @@
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { fsError, toFsError, type FsError } from '../errors.js';
 import { addToPageCacheLru, findGetPage, type AddressSpace } from './filemap.js';
-import { markPageAccessed } from './lru.js';
-import { PAGE_SIZE, PG_error, PG_locked, PG_raunread, PG_readahead, PG_uptodate, PG_writeback, PageError, PageLocked, PageReadahead, PageUptodate, type Page } from './page.js';
+import { markPageAccessed, pinBit } from './lru.js';
+import { PAGE_SIZE, PG_error, PG_locked, PG_raunread, PG_readahead, PG_uptodate, PageError, PageLocked, PageReadahead, PageUptodate, type Page } from './page.js';
 import { pageCacheAsyncReadahead, pageCacheSyncReadahead, shrinkReadaheadSizeEio } from './readahead.js';
 import type { MmFile } from './types.js';
 import { __lockPageAsyncSlow, __waitOnPageBitAsyncSlow, trylockPage, unlockPage } from './wait.js';
@@ -127,12 +127,12 @@ export function filemapReadAsync(mapping: AddressSpace, file: MmFile, buf: Uint8
 }
 
 /**
- * Leave the loop until `page` is unlocked (or, with `lock`, until we hold its lock); the
- * wake-up resumes at `resumeAt`.
+ * Leave the loop until `bit` of `page` is clear (PG_locked: the page is unlocked) or, with
+ * `lock`, until we hold its lock; the wake-up resumes at `resumeAt`.
  * Context: the caller returns right after; the callback may even run before this returns
  * (the slow path re-checks after queueing), which re-enters the loop from here.
  */
-function waitForPage(rd: ReadIocb, page: Page, resumeAt: Step, how: 'unlocked' | 'lock'): void {
+function waitForPage(rd: ReadIocb, page: Page, resumeAt: Step, how: 'clear' | 'lock', bit = PG_locked): void {
   if (!rd.waited) {
     rd.waited = true;
     rd.mapping.cache.stats.c.page_waits++;
@@ -141,7 +141,7 @@ function waitForPage(rd: ReadIocb, page: Page, resumeAt: Step, how: 'unlocked' |
   rd.resumeAt = resumeAt;
   const wake = (rd.wake ??= () => genericFileBufferedRead(rd, rd.resumeAt));
   if (how === 'lock') __lockPageAsyncSlow(page, wake);
-  else __waitOnPageBitAsyncSlow(page, PG_locked, wake);
+  else __waitOnPageBitAsyncSlow(page, bit, wake);
 }
 
 /**
@@ -208,7 +208,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
               continue;
             }
             // I/O in flight: wait for the unlock without blocking (wait_on_page_locked_async).
-            waitForPage(rd, page, WAITED, 'unlocked');
+            waitForPage(rd, page, WAITED, 'clear');
             return;
           }
           step = PAGE_OK;
@@ -278,7 +278,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           }
           if (!PageUptodate(page)) {
             if (trylockPage(page)) {
-              step = READPAGE_LOCKED; // already completed (with an error, or hole-less sync I/O)
+              step = READPAGE_LOCKED; // already completed, with an error
               continue;
             }
             waitForPage(rd, page, READPAGE_LOCKED, 'lock');
@@ -327,14 +327,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             step = OUT;
             continue;
           }
-          if (!rd.waited) {
-            rd.waited = true;
-            stats.c.page_waits++;
-          }
-          rd.page = undefined;
-          rd.resumeAt = FIND_PAGE;
-          const wake = (rd.wake ??= () => genericFileBufferedRead(rd, rd.resumeAt));
-          __waitOnPageBitAsyncSlow(pinned, pinned.has(PG_locked) ? PG_locked : PG_writeback, wake);
+          waitForPage(rd, pinned, FIND_PAGE, 'clear', pinBit(pinned)); // FIND_PAGE looks the index up again
           return;
         }
 

@@ -26,8 +26,8 @@
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { fsError, toFsError } from '../errors.js';
 import { addToPageCacheLru, deleteFromPageCache, findGetPage, type AddressSpace } from './filemap.js';
-import { markPageAccessed } from './lru.js';
-import { PAGE_SIZE, PG_dirty, PG_error, PG_locked, PG_raunread, PG_uptodate, PG_writeback, PageLocked, PageUptodate, PageWriteback, type Page } from './page.js';
+import { markPageAccessed, pinBit } from './lru.js';
+import { PAGE_SIZE, PG_dirty, PG_error, PG_raunread, PG_uptodate, PG_writeback, PageLocked, PageUptodate, PageWriteback, type Page } from './page.js';
 import type { MmFile } from './types.js';
 import { lockPageAsync, trylockPage, unlockPage, waitOnPageBitAsync } from './wait.js';
 
@@ -70,7 +70,7 @@ async function writeBeginPage(
         }
         const pinned = cache.lruvec.findPinnedPage();
         if (pinned === undefined) throw fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${index}`);
-        await waitOnPageBit(pinned, pinned.has(PG_locked) ? PG_locked : PG_writeback);
+        await waitOnPageBit(pinned, pinBit(pinned));
         continue;
       }
     } else {

@@ -3,7 +3,7 @@
  * one `PageCache` owns the frame arena, the LRU lists and the page wait table that all
  * address spaces share.
  *
- *   PageCache ──── frames: FrameArena (WebAssembly.Memory, 4 KiB frames, free stack)
+ *   PageCache ──── frames: FrameArena (WebAssembly.Memory, 4 KiB frames, free ring)
  *      │     ├──── lruvec: Lruvec (inactive/active lists, reclaim)
  *      │     └──── waitTable: PageWaitTable (256 hashed buckets of async waiters)
  *      │
@@ -32,15 +32,12 @@ import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
 import { FrameArena } from './frames.js';
 import { Lruvec, SWAP_CLUSTER_MAX } from './lru.js';
-import { PG_dirty, PG_locked, PG_raunread, PG_waiters, PG_writeback, Page, type PageIndex } from './page.js';
+import { PG_locked, PG_PINNED, PG_raunread, PG_waiters, PG_writeback, Page, type PageIndex } from './page.js';
 import type { AddressSpaceLike, AddressSpaceOperations, BackingDevInfo, InodeHost } from './types.js';
 import { notePageDetached, PageWaitTable } from './wait.js';
 
 export { filemapRead, filemapReadAsync } from './filemap-read.js';
 export { filemapWrite, truncateInodePages } from './filemap-write.js';
-
-/** Pages drop_caches and forgetMapping leave alone. */
-const PINNED = PG_locked | PG_dirty | PG_writeback;
 
 /** Which per-handle readahead figure `PageCache.raAccount` bumps. */
 export type RaAccountKind = 'submitted' | 'hit' | 'wasted';
@@ -111,7 +108,7 @@ export class PageCache {
   forgetMapping(ino: number): void {
     const m = this.mappings.get(ino);
     if (m === undefined) return;
-    for (const page of [...m.pages.values()]) if ((page.flags & PINNED) === 0) deleteFromPageCache(page);
+    dropUnpinned(m);
     this.mappings.delete(ino);
   }
 
@@ -121,13 +118,7 @@ export class PageCache {
    */
   dropCaches(): number {
     let dropped = 0;
-    for (const m of this.mappings.values()) {
-      for (const page of [...m.pages.values()]) {
-        if (page.flags & PINNED) continue;
-        deleteFromPageCache(page);
-        dropped++;
-      }
-    }
+    for (const m of this.mappings.values()) dropped += dropUnpinned(m);
     return dropped;
   }
 
@@ -156,6 +147,20 @@ export class AddressSpace implements AddressSpaceLike {
   get nrPages(): number {
     return this.pages.size;
   }
+}
+
+/**
+ * Delete every page of `m` that is not pinned; returns how many. Deleting the entry being
+ * visited is safe while iterating a Map (no copy of a possibly huge page list).
+ */
+function dropUnpinned(m: AddressSpace): number {
+  let dropped = 0;
+  for (const page of m.pages.values()) {
+    if ((page.flags & PG_PINNED) !== 0) continue;
+    deleteFromPageCache(page);
+    dropped++;
+  }
+  return dropped;
 }
 
 /** find_get_page: the page at `index`, or undefined. No side effects (not even LRU). */

@@ -31,13 +31,10 @@
 import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import { PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_writeback, type Page, type PageOwner } from './page.js';
+import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback, type Page, type PageOwner } from './page.js';
 
 /** Pages scanned per reclaim batch (the kernel's SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
-
-/** Reclaim skips these pages (rotates them): they are pinned. */
-const PG_PINNED = PG_locked | PG_dirty | PG_writeback;
 
 /** One intrusive list. Invariant: count = number of pages reachable from head. */
 export class LruList {
@@ -224,6 +221,11 @@ export class Lruvec {
     }
     return undefined;
   }
+}
+
+/** The bit whose end releases a page findPinnedPage returned: its lock, else its writeback. */
+export function pinBit(page: Page): number {
+  return page.has(PG_locked) ? PG_locked : PG_writeback;
 }
 
 function lruvecOf(page: Page): Lruvec | undefined {

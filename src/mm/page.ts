@@ -35,6 +35,12 @@ export const PG_lru = 1 << 8;
 export const PG_waiters = 1 << 9;
 export const PG_raunread = 1 << 10;
 
+/**
+ * Not a flag: the mask of the states that pin a page in the cache (I/O or a lock owner,
+ * data not yet on the device, a write in flight). Reclaim and drop_caches pass these by.
+ */
+export const PG_PINNED = PG_locked | PG_dirty | PG_writeback;
+
 /** A page index in a file (file offset >> PAGE_SHIFT). */
 export type PageIndex = number;
 

@@ -338,14 +338,14 @@ export function wakeUpPageBit(page: Page, bit: number): void {
   const table = waitTableOf(owner);
   const bucket = table.buckets[pageWaitHash(owner?.ino ?? 0, page.index)]!;
 
-  let woken: WaitEntry[] | undefined;
+  let woken: (() => void)[] | undefined;
   let spurious = 0;
   let pageStillWaited = false;
   let keep = 0;
   for (let i = 0; i < bucket.length; i++) {
     const e = bucket[i]!;
     if (e.page === page && e.bit === bit) {
-      (woken ??= []).push(e);
+      (woken ??= []).push(e.func);
     } else {
       spurious++;
       if (e.page === page) pageStillWaited = true; // same page, another bit
@@ -362,11 +362,10 @@ export function wakeUpPageBit(page: Page, bit: number): void {
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.
-  const funcs = woken.map((e) => e.func);
   if (completionDepth > 0) {
-    for (const fn of funcs) taskWork.push(fn);
+    for (const fn of woken) taskWork.push(fn);
     return;
   }
-  const first = callEach(funcs);
+  const first = callEach(woken);
   if (first) throw first.err;
 }
