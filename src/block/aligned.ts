@@ -10,7 +10,8 @@
  *   |<-- 4K -->|<-- 4K -->|<-- 4K -->| ...
  *   ^ view 0   ^ view 1   ^ view 2        every view page-aligned
  *
- * The mm arena owns the real frames; this helper is for the device's own probe and tests.
+ * The mm arena (mm/frames.ts) owns the real frames, in one such memory; allocAligned is
+ * for the device's own probe and tests.
  */
 
 /** One WebAssembly page. */
@@ -18,19 +19,22 @@ export const WASM_PAGE_SIZE = 65536;
 
 /**
  * The bit of WebAssembly.Memory we use. The project compiles with lib ES2022 and no DOM,
- * which has no WebAssembly types, so the constructor is read off globalThis and typed here.
+ * and @types/node does not declare the WebAssembly namespace, so it is typed here.
  */
-interface WasmMemory {
+export interface WasmMemory {
   readonly buffer: ArrayBuffer;
 }
 type WasmMemoryCtor = new (desc: { initial: number; maximum?: number }) => WasmMemory;
 
 const WasmMemoryImpl = (globalThis as unknown as { WebAssembly: { Memory: WasmMemoryCtor } }).WebAssembly.Memory;
 
+/** A fixed-size memory of `pages` WebAssembly pages (initial = maximum: it never grows). */
+export function wasmMemory(pages: number): WasmMemory {
+  return new WasmMemoryImpl({ initial: pages, maximum: pages });
+}
+
 /** A zero-filled, page-aligned byte array of `bytes` (rounded up to whole 64 KiB pages underneath). */
 export function allocAligned(bytes: number): Uint8Array {
   if (!Number.isInteger(bytes) || bytes <= 0) throw new RangeError(`allocAligned: bad size ${bytes}`);
-  const pages = Math.ceil(bytes / WASM_PAGE_SIZE);
-  const mem = new WasmMemoryImpl({ initial: pages, maximum: pages });
-  return new Uint8Array(mem.buffer, 0, bytes);
+  return new Uint8Array(wasmMemory(Math.ceil(bytes / WASM_PAGE_SIZE)).buffer, 0, bytes);
 }

@@ -253,7 +253,6 @@ export class RequestQueue {
 
   private startRequest(rq: Request): void {
     const now = this.now();
-    rq.dispatchMs = now;
     this.inFlight++;
     if (this.inFlight > this.stats.c.rq_inflight_max) this.stats.c.rq_inflight_max = this.inFlight;
     this.ds.accountStart(now);

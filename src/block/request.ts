@@ -34,8 +34,6 @@ export interface Request {
   startMs: number;
   /** mq-deadline's expiry time (ms), set on insert. */
   fifoTime: number;
-  /** When the device was handed the request (ms); undefined while queued. */
-  dispatchMs: number | undefined;
 }
 
 export function rqEnd(rq: Request): Sector {
@@ -51,7 +49,7 @@ export function bioEnd(bio: Bio): Sector {
 }
 
 export function rqAlloc(q: RequestQueue, bio: Bio, nowMs: number): Request {
-  return { q, op: bio.op, sector: bio.sector, nrSectors: bioSectors(bio), bios: [bio], startMs: nowMs, fifoTime: 0, dispatchMs: undefined };
+  return { q, op: bio.op, sector: bio.sector, nrSectors: bioSectors(bio), bios: [bio], startMs: nowMs, fifoTime: 0 };
 }
 
 /** The views the device reads into / writes from, in device order. */

@@ -24,25 +24,12 @@
  * (holes, the tail past EOF, a write beyond i_size) zeroes exactly what it needs.
  */
 
+import { WASM_PAGE_SIZE, wasmMemory, type WasmMemory } from '../block/aligned.js';
 import { fsError } from '../errors.js';
 import { PAGE_SIZE } from './page.js';
 
-/** WebAssembly memory pages are 64 KiB. */
-export const WASM_PAGE_SIZE = 65536;
 /** The largest arena a 32-bit WebAssembly.Memory can hold: 65536 pages of 64 KiB. */
 export const MAX_CACHE_BYTES = 4 * 1024 * 1024 * 1024;
-
-/**
- * The slice of the WebAssembly.Memory API used here. The project's tsconfig has no DOM
- * lib, and @types/node does not declare the WebAssembly namespace, so it is typed locally.
- */
-export interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmMemoryConstructor {
-  new (descriptor: { initial: number; maximum?: number }): WasmMemory;
-}
-const WasmMemoryCtor = (globalThis as unknown as { WebAssembly: { Memory: WasmMemoryConstructor } }).WebAssembly.Memory;
 
 export class FrameArena {
   readonly memory: WasmMemory;
@@ -72,7 +59,7 @@ export class FrameArena {
     const wasmPages = Math.ceil(cacheBytes / WASM_PAGE_SIZE);
     try {
       // initial === maximum: the arena never grows (grow() would detach every view).
-      this.memory = new WasmMemoryCtor({ initial: wasmPages, maximum: wasmPages });
+      this.memory = wasmMemory(wasmPages);
     } catch (err) {
       throw fsError('ENOMEM', `cannot allocate a ${cacheBytes}-byte page cache arena`, err);
     }
