@@ -35,7 +35,7 @@ import { dbg } from '../stats/debug.js';
 import { fsError, type ErrorCode } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import { SECTOR_SIZE, type Bio, type Sector } from './bio.js';
+import { bioAlloc, SECTOR_SIZE, type Bio, type Sector } from './bio.js';
 import { DiskStats } from './diskstats.js';
 import { DEFAULT_SCHEDULER, ELEVATOR_NAMES, elevatorAlloc, isSchedulerName, type Elevator, type ElevatorContext, type SchedulerName } from './elevator.js';
 import { BLK_MAX_REQUEST_COUNT, blkAttemptPlugMerge, blkFlushPlugList, currentPlug, plugRequestCount, type PlugFlushReason } from './plug.js';
@@ -355,4 +355,15 @@ export class RequestQueue {
 /** submit_bio(q, bio): the same as `q.submitBio(bio)`. */
 export function submitBio(q: RequestQueue, bio: Bio): void {
   q.submitBio(bio);
+}
+
+/**
+ * blkdev_issue_flush: an empty flush bio through the queue (counted, traced and accounted
+ * in diskstats like any request); resolves when the device has made earlier completed
+ * writes durable. Context: the caller's writes have completed (see the header).
+ */
+export function blkdevIssueFlush(q: RequestQueue): Promise<void> {
+  return new Promise((resolve, reject) => {
+    q.submitBio(bioAlloc('flush', 0, [], (bio) => (bio.status === undefined ? resolve() : reject(fsError(bio.status, 'flush failed')))));
+  });
 }

@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import { BlockDevice } from '../block/device.js';
 import { formatDiskstats } from '../block/diskstats.js';
-import { RequestQueue } from '../block/queue.js';
+import { blkdevIssueFlush, RequestQueue } from '../block/queue.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
 import { readSuperblock } from '../fs/superblock.js';
@@ -94,7 +94,8 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     const cache = new PageCache({ cacheBytes: options.cacheBytes, stats, trace, bdi });
     cache.useReadahead = options.readpages;
     const aops = new AheadfsAops(meta, queue);
-    const vfs = new AheadVfs(meta, cache, aops, device, stats);
+    // fsync's flush goes through the queue (blkdev_issue_flush), not around it.
+    const vfs = new AheadVfs(meta, cache, aops, { flush: () => blkdevIssueFlush(queue) }, stats);
     // Per-handle readahead figures (`files`): one map lookup, no allocation.
     cache.raAccount = (fh, kind, n) => {
       const f = vfs.files.get(fh);

@@ -233,7 +233,7 @@ export class AheadVfs implements Vfs {
 
   async fsync(fh: number, _datasync: boolean): Promise<void> {
     this.file(fh);
-    await this.device.flush(); // data was written through; make it durable
+    await this.device.flush(); // data was written through (and completed); make it durable
     await this.meta.sync();
   }
 

@@ -9,6 +9,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { sha256File, writeRandomFile } from '../helpers/files.js';
 import { control, dropCaches, readControl, readDiskstats, readStats } from '../helpers/control.js';
+import { DS } from '../../src/block/diskstats.js';
 import { BIN, sh } from '../helpers/cli.js';
 import { withMount } from '../helpers/mount.js';
 
@@ -104,5 +105,17 @@ test('aheadfs iostat prints a header and sane rows while a read runs', async (t)
     const piped = await sh(`set -o pipefail; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} iostat ${JSON.stringify(mnt)} 0.05 200 2>&1 | head -2`);
     t.is(piped.trimEnd().split('\n').length, 2, piped);
     t.regex(piped, /^Device\s+r\/s/);
+  });
+});
+
+test('fsync sends its flush through the request queue: diskstats counts it', async (t) => {
+  await withMount(t, { size: '64M' }, async (mnt) => {
+    const before = await readDiskstats(mnt);
+    const flushesBefore = (await readStats(mnt)).disk_flushes ?? 0;
+    await sh(`dd if=/dev/zero of=${JSON.stringify(join(mnt, 'synced.bin'))} bs=64k count=4 conv=fsync status=none`);
+    const after = await readDiskstats(mnt);
+    t.true(after[DS.flushIos]! > before[DS.flushIos]!, `flush I/Os ${before[DS.flushIos]} -> ${after[DS.flushIos]}`);
+    t.true(after[DS.writeIos]! > before[DS.writeIos]!, 'the data was written first');
+    t.true(((await readStats(mnt)).disk_flushes ?? 0) > flushesBefore, 'and the device synced a block file');
   });
 });
