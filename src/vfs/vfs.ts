@@ -16,6 +16,7 @@
 import { dbg } from '../stats/debug.js';
 import { fsError, isFsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
+import { checkSize } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
 import { filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
 import { PAGE_SIZE } from '../mm/page.js';
@@ -260,7 +261,9 @@ export class AheadVfs implements Vfs {
   }
 
   private async truncateIno(ino: number, size: number): Promise<void> {
-    if (!Number.isSafeInteger(size) || size < 0) throw fsError('EINVAL', `bad size ${size}`);
+    // The filesystem's own size check (EINVAL, EFBIG) before anything changes: the page
+    // cache's size below is set before meta.truncate, which would refuse it too late.
+    checkSize(size, `inode ${ino}`);
     const inode = this.meta.getInode(ino);
     if ((inode.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', `inode ${ino}`);
     const mapping = this.mappingOf(ino, inode);
