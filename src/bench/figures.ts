@@ -56,8 +56,8 @@ export function parseFioJson(text: string): FioFigures {
   let bw = 0;
   let iops = 0;
   let io = 0;
-  // Latency: take the percentiles of the direction with the most I/O (of the first job:
-  // with --group_reporting there is one).
+  // Latency: the percentiles of the job and direction with the most I/O (with
+  // --group_reporting there is one job).
   let best: { io: number; pct: Record<string, number> } | undefined;
   for (const j of doc.jobs as FioJob[]) {
     for (const d of [j.read, j.write]) {

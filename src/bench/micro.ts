@@ -4,7 +4,7 @@
  *   mkfs (temp store) -> openFilesystem -> write a file -> read it once (cold, fills the cache)
  *   -> time N cached 4 KiB vfs.read calls (callback style: they complete synchronously)
  *
- * Reports pages per second. Run: node dist/bench/micro.js [--size 64M] [--reads N]
+ * Reports pages per second. Run: node dist/bench/micro.js [--mib 64] [--reads N]
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -7,10 +7,13 @@
  *     store-off (mkfs, mount --ra-policy none)                  -> target ra-off
  *     nullfs    (same fuse-native binding and mount options)    -> target null-fuse
  *     nullfs memory (f0's bytes held in RAM)                     -> target null-mem
- *     store-on/blocks/000000.blk read with fio --direct=1       -> target o_direct
+ *     store-on/blocks/*.blk read with fio --direct=1 --readonly -> target o_direct (as many
+ *                                                                  block files as the
+ *                                                                  scenario reads; writes
+ *                                                                  go to a scratch file)
  *   for each scenario, for each repetition: every target once, in turn (A, B, C, A, B, C)
  *     aheadfs targets: drop_caches, snapshot stats.json + /proc/<daemon>/stat, fio, snapshot
- *   medians, ratios per repetition -> table on stdout, bench-results/<date>.json and .svg
+ *   medians, ratios per repetition -> table on stdout, bench-results/<date>.json, .svg, .md
  *   finally (also on SIGINT/SIGTERM): unmount everything, stop the nullfs, remove the temp dir
  */
 
@@ -21,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blockFileName } from '../block/device.js';
 import { UsageError } from '../errors.js';
-import { findMount } from '../fuse/mounts.js';
+import { findMount, readLock } from '../fuse/mounts.js';
 import {
   amplification,
   cpuTicksFromStat,
@@ -91,9 +94,9 @@ interface Target {
 }
 
 async function daemonPid(store: string): Promise<number> {
-  const pid = Number.parseInt((await readFile(join(store, 'lock'), 'utf8')).trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no daemon pid in ${store}/lock`);
-  return pid;
+  const lock = await readLock(join(store, 'lock'));
+  if (lock.state !== 'held') throw new Error(`no live daemon holds ${store}/lock`);
+  return lock.pid;
 }
 
 async function cpuTicks(pid: number | undefined): Promise<number | undefined> {
@@ -164,6 +167,7 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
   const randSize = `--size=${Math.min(m.fileBytes, m.randBytes)}`;
   const f0 = (t: Target): string[] => (t.name === 'o_direct' ? directFiles(blocksDir, m.fileBytes) : [`--filename=${join(t.dir!, 'f0')}`]);
   const all: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
+  const noRaOff: TargetName[] = ['aheadfs', 'null-fuse', 'o_direct'];
   const cached: TargetName[] = ['aheadfs', 'null-fuse', 'null-mem'];
   const base = ['--ioengine=psync', '--group_reporting'];
   return [
@@ -175,7 +179,7 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
       // window keeps more in flight; o_direct here is the device at iodepth 8, its best.
       id: 'seq-read-128k-ra1m',
       title: 'cold sequential read, bs=128k, 1 job, aheadfs read_ahead_kb=1024; o_direct at iodepth 8',
-      targets: ['aheadfs', 'null-fuse', 'o_direct'],
+      targets: noRaOff,
       cold: true,
       warm: false,
       tunables: { read_ahead_kb: '1024' },
@@ -209,7 +213,7 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
     {
       id: 'seq-write-128k',
       title: 'sequential write, bs=128k, new file',
-      targets: ['aheadfs', 'null-fuse', 'o_direct'],
+      targets: noRaOff,
       cold: false,
       warm: false,
       fio: (t) => ['--name=write128k', '--rw=write', '--bs=128k', `--size=${m.writeBytes}`, ...rt, ...base, '--unlink=1', ...(t.name === 'o_direct' ? [`--filename=${scratch}`, '--direct=1'] : [`--filename=${join(t.dir!, 'w0')}`])],
@@ -299,7 +303,7 @@ class Bench {
   async cleanup(): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;
-    for (const m of this.mounts.reverse()) {
+    for (const m of [...this.mounts].reverse()) {
       try {
         if (m.kind === 'aheadfs') {
           if (await findMount(m.mnt)) await aheadfs('umount', m.mnt).catch((err: unknown) => say(`umount ${m.mnt}: ${String(err)}`));
@@ -311,15 +315,9 @@ class Bench {
         }
         if (await findMount(m.mnt)) await run('fusermount', ['-uz', m.mnt]).catch(() => undefined);
         if (m.store) {
-          const pid = await daemonPid(m.store).catch(() => undefined);
-          if (pid !== undefined) {
-            try {
-              process.kill(pid, 0);
-              process.kill(pid, 'SIGKILL');
-            } catch {
-              // gone
-            }
-          }
+          // A daemon the umount did not stop: its lock is still held.
+          const lock = await readLock(join(m.store, 'lock')).catch(() => undefined);
+          if (lock?.state === 'held') process.kill(lock.pid, 'SIGKILL');
         }
       } catch (err) {
         say(`cleanup of ${m.mnt}: ${String(err)}`);
@@ -415,10 +413,16 @@ async function main(): Promise<void> {
     await bench.cleanup();
   }
 
-  say('in-process micro-benchmark (cached 4 KiB vfs.read, no FUSE)');
-  const mOn = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: true });
-  const mOff = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: false });
-  doc.micro = { fileBytes: mOn.fileBytes, reads: mOn.reads, traceOnPagesPerSec: mOn.pagesPerSec, traceOffPagesPerSec: mOff.pagesPerSec, copyPagesPerSec: Math.max(mOn.copyPagesPerSec, mOff.copyPagesPerSec) };
+  // The fio results are in hand: a failing micro-benchmark must not lose them.
+  let microError: unknown;
+  try {
+    say('in-process micro-benchmark (cached 4 KiB vfs.read, no FUSE)');
+    const mOn = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: true });
+    const mOff = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: false });
+    doc.micro = { fileBytes: mOn.fileBytes, reads: mOn.reads, traceOnPagesPerSec: mOn.pagesPerSec, traceOffPagesPerSec: mOff.pagesPerSec, copyPagesPerSec: Math.max(mOn.copyPagesPerSec, mOff.copyPagesPerSec) };
+  } catch (err) {
+    microError = err;
+  }
 
   const rows = tableRows(doc);
   const stamp = doc.date.replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
@@ -431,11 +435,14 @@ async function main(): Promise<void> {
     `\naheadfs bench ${doc.date} (${doc.mode}, ${doc.repetitions} repetitions, medians; ratios = median of per-repetition ratios)\n` +
       `machine: ${doc.machine.cpus} x ${doc.machine.cpuModel}, ${(doc.machine.memBytes / 2 ** 30).toFixed(1)} GiB, Linux ${doc.machine.kernel}, node ${doc.machine.node}, ${doc.machine.fio}\n\n` +
       formatTable(TABLE_HEADER, rows) +
-      `\n\nin-process cached 4 KiB reads (${mic.fileBytes / MiB} MiB file, ${mic.reads} reads): ` +
-      `${(mic.traceOnPagesPerSec / 1e6).toFixed(2)} M pages/s with trace on (default), ${(mic.traceOffPagesPerSec / 1e6).toFixed(2)} M with trace off; ` +
-      `plain copy floor ${(mic.copyPagesPerSec / 1e6).toFixed(2)} M/s\n` +
+      (mic
+        ? `\n\nin-process cached 4 KiB reads (${mic.fileBytes / MiB} MiB file, ${mic.reads} reads): ` +
+          `${(mic.traceOnPagesPerSec / 1e6).toFixed(2)} M pages/s with trace on (default), ${(mic.traceOffPagesPerSec / 1e6).toFixed(2)} M with trace off; ` +
+          `plain copy floor ${(mic.copyPagesPerSec / 1e6).toFixed(2)} M/s\n`
+        : '\n') +
       `\nwrote ${join(outDir, stamp)}.{json,svg,md} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
   );
+  if (microError !== undefined) throw new Error(`the in-process micro-benchmark failed (the fio results are written): ${microError instanceof Error ? microError.message : String(microError)}`);
 }
 
 main().then(
