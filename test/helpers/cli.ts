@@ -21,13 +21,27 @@ export function assertBuilt(): void {
   }
 }
 
+export interface RunOpts {
+  cwd?: string;
+  timeoutMs?: number;
+  env?: Record<string, string>;
+}
+
 /** Run `aheadfs <args>`; never rejects for a non-zero exit. */
-export function aheadfs(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function aheadfs(args: string[], opts: RunOpts = {}): Promise<CliResult> {
+  return runNode(BIN, args, opts);
+}
+
+/**
+ * Run one of the project's Node scripts (which load dist/) with `args`, as a user does;
+ * never rejects for a non-zero exit. A run past the timeout gets SIGTERM.
+ */
+export function runNode(script: string, args: string[], opts: RunOpts = {}): Promise<CliResult> {
   assertBuilt();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [BIN, ...args],
+      [script, ...args],
       { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, DEBUG: '', ...opts.env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;

@@ -1,11 +1,10 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH_USAGE, MAX_REPS, parseBenchArgs } from '../../src/bench/args.js';
 import { UsageError } from '../../src/errors.js';
-import { assertBuilt, ROOT, type CliResult } from '../helpers/cli.js';
+import { ROOT, runNode, type CliResult } from '../helpers/cli.js';
 
 test('parseBenchArgs: defaults, --quick, --reps and --out in both spellings', (t) => {
   t.deepEqual(parseBenchArgs([]), { quick: false, reps: undefined, out: undefined, help: false });
@@ -39,14 +38,7 @@ test('parseBenchArgs: unknown arguments and bad values are one-line usage errors
 });
 
 /** `node scripts/bench.js <args>`; a run that starts by mistake is stopped (SIGTERM cleans up). */
-function bench(args: string[]): Promise<CliResult> {
-  assertBuilt();
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'scripts', 'bench.js'), ...args], { cwd: ROOT, timeout: 30_000, env: { ...process.env, DEBUG: '' } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const bench = (args: string[]): Promise<CliResult> => runNode(join(ROOT, 'scripts', 'bench.js'), args, { timeoutMs: 30_000 });
 
 test('scripts/bench: --help prints the usage and runs nothing; bad input exits 2 with one line and writes nothing', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'aheadfs-bench-args-'));
