@@ -41,7 +41,7 @@ export function statsRates(prev: Map<string, number>, cur: Map<string, number>, 
   const out = new Map<string, number>();
   if (dtMs <= 0) return out;
   for (const [name, value] of cur) {
-    if (isCounter(name) && (COUNTERS[name].kind !== 'counter' || name === 'rq_inflight_max')) continue;
+    if (isCounter(name) && COUNTERS[name].kind !== 'counter') continue; // gauges and high-water marks: no rate
     const before = prev.get(name);
     if (before !== undefined) out.set(name, ((value - before) * 1000) / dtMs);
   }

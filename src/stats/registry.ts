@@ -12,12 +12,17 @@ export type CounterGroup = 'vfs' | 'pagecache' | 'readahead' | 'block' | 'device
 
 export interface CounterDef {
   readonly group: CounterGroup;
-  readonly kind: 'counter' | 'gauge';
+  /**
+   * counter: only goes up, so a rate means something; peak: a high-water mark kept by the
+   * code like a counter, but not a rate; gauge: read from a function when sampled.
+   */
+  readonly kind: 'counter' | 'peak' | 'gauge';
   readonly unit: string;
   readonly doc: string;
 }
 
 const counter = (group: CounterGroup, unit: string, doc: string): CounterDef => ({ group, kind: 'counter', unit, doc });
+const peak = (group: CounterGroup, unit: string, doc: string): CounterDef => ({ group, kind: 'peak', unit, doc });
 const gauge = (group: CounterGroup, unit: string, doc: string): CounterDef => ({ group, kind: 'gauge', unit, doc });
 
 export const COUNTERS = {
@@ -60,7 +65,7 @@ export const COUNTERS = {
   elv_merge: counter('block', 'bios', 'requests merged by the I/O scheduler'),
   rq_dispatch: counter('block', 'requests', 'requests dispatched to the device'),
   rq_complete: counter('block', 'requests', 'requests completed by the device'),
-  rq_inflight_max: counter('block', 'requests', 'most requests in flight on the device at once (a high-water mark)'),
+  rq_inflight_max: peak('block', 'requests', 'most requests in flight on the device at once (a high-water mark)'),
   queue_congested: counter('block', 'events', 'times the queue reached 7/8 of nr_requests in flight'),
   wait_page: counter('block', 'waits', 'entries added to the page wait table'),
   wake_page: counter('block', 'wakes', 'wait entries woken because their page and bit matched'),
