@@ -2,7 +2,7 @@
  * Developer logs with the `debug` package: one namespace per layer, switched on with
  * `DEBUG=aheadfs:*` (or `DEBUG=aheadfs:ra,aheadfs:block`). In the daemon they go to stderr,
  * which is the store's aheadfs.log. libfuse's own request trace stays off unless
- * `--fuse-debug` is given (src/fuse strips it from $DEBUG).
+ * `--fuse-debug` is given (src/fuse/aheadfuse.ts drops it from libfuse's mount options).
  *
  * Only slow paths log (a window decided, a device opened, a reclaim batch, a mount); the
  * cached read path never does. Callers on warm paths test `.enabled` before formatting.
