@@ -127,7 +127,7 @@ async function writeBeginPage(
  * with the bytes written (len, or fewer if a later chunk failed after earlier ones were
  * written); rejects with an FsError if nothing was written.
  *
- * Context: the vfs serializes writes against truncate of the same inode (i_rwsem);
+ * Context: the vfs serializes writes and truncates of one inode (InodeLocks, i_rwsem);
  * concurrent writes to overlapping ranges are safe (pages are locked in index order).
  */
 export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uint8Array, pos: number, len: number): Promise<number> {

@@ -22,6 +22,7 @@ import { filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type 
 import { PAGE_SIZE } from '../mm/page.js';
 import { fileRaStateInit, type MmFile } from '../mm/types.js';
 import type { Stats } from '../stats/registry.js';
+import { InodeLocks } from './inode-lock.js';
 import type { Attr, Caller, ReadCallback, StatFs, Vfs } from './types.js';
 
 const S_IFMT = 0o170000;
@@ -58,6 +59,8 @@ export class AheadVfs implements Vfs {
   private readonly openCount = new Map<number, number>();
   /** Inodes with no name left that are still open: freed at their last release. */
   private readonly orphans = new Set<number>();
+  /** i_rwsem: writes and truncates of one inode go one at a time. */
+  private readonly inodeLocks = new InodeLocks();
 
   constructor(
     private readonly meta: MetaStore,
@@ -223,7 +226,7 @@ export class AheadVfs implements Vfs {
     const file = this.file(fh);
     if ((file.flags & O_ACCMODE) !== O_WRONLY && (file.flags & O_ACCMODE) !== O_RDWR) throw fsError('EBADF', 'not open for writing');
     this.stats.c.write_calls++;
-    const n = await filemapWrite(file.mapping, file, buf, pos, len);
+    const n = await this.inodeLocks.withInodeLock(file.ino, () => filemapWrite(file.mapping, file, buf, pos, len));
     this.stats.c.write_bytes += n;
     return n;
   }
@@ -264,6 +267,11 @@ export class AheadVfs implements Vfs {
     // The filesystem's own size check (EINVAL, EFBIG) before anything changes: the page
     // cache's size below is set before meta.truncate, which would refuse it too late.
     checkSize(size, `inode ${ino}`);
+    await this.inodeLocks.withInodeLock(ino, () => this.truncateLocked(ino, size));
+  }
+
+  /** do_truncate under inode_lock: no write of the inode runs meanwhile. */
+  private async truncateLocked(ino: number, size: number): Promise<void> {
     const inode = this.meta.getInode(ino);
     if ((inode.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', `inode ${ino}`);
     const mapping = this.mappingOf(ino, inode);
@@ -292,12 +300,15 @@ export class AheadVfs implements Vfs {
   }
 
   private async evictInode(ino: number): Promise<void> {
-    const mapping = this.cache.findMapping(ino);
-    if (mapping) {
-      await truncateInodePages(mapping, 0);
-      this.cache.forgetMapping(ino);
-    }
-    await this.meta.freeInode(ino);
+    // Under the inode's lock: a truncate by path may still be running on it.
+    await this.inodeLocks.withInodeLock(ino, async () => {
+      const mapping = this.cache.findMapping(ino);
+      if (mapping) {
+        await truncateInodePages(mapping, 0);
+        this.cache.forgetMapping(ino);
+      }
+      await this.meta.freeInode(ino);
+    });
   }
 
   async unlink(path: string): Promise<void> {

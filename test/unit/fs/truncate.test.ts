@@ -25,3 +25,65 @@ test('ftruncate past the largest file is EFBIG and changes nothing', async (t) =
   t.is((await vfs.getattr('/f')).size, 8192, 'getattr');
   await vfs.release(fh);
 });
+
+/** Read a whole file through the vfs. */
+async function readAll(vfs: Awaited<ReturnType<typeof openFilesystem>>['vfs'], path: string): Promise<Uint8Array> {
+  const fh = await vfs.open(path, 0);
+  try {
+    const { size } = await vfs.fgetattr(fh);
+    const buf = new Uint8Array(size);
+    const n = await new Promise<number>((resolve, reject) => vfs.read(fh, buf, size, 0, (err, got) => (err ? reject(err) : resolve(got))));
+    return buf.subarray(0, n);
+  } finally {
+    await vfs.release(fh);
+  }
+}
+
+test('a write and a truncate of the same file are serialized (i_rwsem): the store keeps what the cache showed', async (t) => {
+  const store = path.join(tmpDir(t), 'store');
+  await mkfs(store, { sizeBytes: 32 * MiB, blockFileSize: 4 * MiB });
+  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined };
+  let fs = await openFilesystem(store, opts);
+  const KiB = 1024;
+  const old = new Uint8Array(128 * KiB).fill(1);
+  const data = new Uint8Array(64 * KiB).fill(2);
+  // Inside the old bytes and unaligned: with nothing cached, the write reads its first and
+  // last pages from the device, so it yields to the event loop between its pages.
+  const at = 32 * KiB + 100;
+  const cut = 4 * KiB + 100; // a partial last page: truncate writes zeros to the device first
+  // Both orders of starting, each with the second call started 0..40 event-loop turns later.
+  const cases: { name: string; writeFirst: boolean; turns: number }[] = [];
+  for (const writeFirst of [true, false]) for (let turns = 0; turns <= 40; turns++) cases.push({ name: `/${writeFirst ? 'w' : 't'}${turns}`, writeFirst, turns });
+  const writeLast = new Uint8Array(at + data.length);
+  writeLast.fill(1, 0, cut);
+  writeLast.set(data, at);
+  const truncateLast = new Uint8Array(cut).fill(1);
+  const seen = new Map<string, Uint8Array>();
+  try {
+    for (const c of cases) {
+      const fh = await fs.vfs.create(c.name, 0o644, 2, { uid: 0, gid: 0 });
+      await fs.vfs.write(fh, old, old.length, 0);
+      fs.control.write('drop_caches', '1\n');
+      const write = (): Promise<number> => fs.vfs.write(fh, data, data.length, at);
+      const truncate = (): Promise<void> => fs.vfs.ftruncate(fh, cut);
+      const first = c.writeFirst ? write() : truncate();
+      for (let i = 0; i < c.turns; i++) await new Promise((resolve) => setImmediate(resolve));
+      const second = c.writeFirst ? truncate() : write();
+      await Promise.all([first, second]);
+      await fs.vfs.release(fh);
+
+      // One of the two serial outcomes, whole: truncate then write, or write then truncate.
+      const got = Buffer.from(await readAll(fs.vfs, c.name));
+      t.true(got.equals(writeLast) || got.equals(truncateLast), `${c.name}: ${got.length} bytes, not one of the serial outcomes`);
+      seen.set(c.name, got);
+    }
+    await fs.vfs.shutdown();
+    fs = await openFilesystem(store, opts);
+    for (const c of cases) {
+      const got = Buffer.from(await readAll(fs.vfs, c.name));
+      t.true(got.equals(seen.get(c.name)!), `${c.name} after remount: ${got.length} bytes, the cache had ${seen.get(c.name)!.length}`);
+    }
+  } finally {
+    await fs.vfs.shutdown();
+  }
+});
