@@ -23,7 +23,7 @@
 
 import type { Bio } from './bio.js';
 import type { RequestQueue } from './queue.js';
-import { bioBackMerge, bioFrontMerge, canBackMerge, canFrontMerge, type Request } from './request.js';
+import { blkAttemptBioMerge, type Request } from './request.js';
 
 /** Requests of one queue a plug holds before it is flushed. */
 export const BLK_MAX_REQUEST_COUNT = 16;
@@ -96,15 +96,7 @@ export function blkAttemptPlugMerge(plug: Plug, q: RequestQueue, bio: Bio, maxSe
   if (bio.op === 'flush') return false;
   for (let i = plug.mqList.length - 1; i >= 0; i--) {
     const rq = plug.mqList[i]!;
-    if (rq.q !== q) continue;
-    if (canBackMerge(rq, bio, maxSectors)) {
-      bioBackMerge(rq, bio);
-      return true;
-    }
-    if (canFrontMerge(rq, bio, maxSectors)) {
-      bioFrontMerge(rq, bio);
-      return true;
-    }
+    if (rq.q === q && blkAttemptBioMerge(rq, bio, maxSectors)) return true;
   }
   return false;
 }

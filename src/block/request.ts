@@ -91,6 +91,22 @@ export function bioFrontMerge(rq: Request, bio: Bio): void {
   rq.nrSectors += bioSectors(bio);
 }
 
+/**
+ * blk_attempt_bio_merge: append `bio` to `rq` if it starts where `rq` ends, else put it in
+ * front if it ends where `rq` starts. True when `bio` now belongs to `rq`.
+ */
+export function blkAttemptBioMerge(rq: Request, bio: Bio, maxSectors: number): boolean {
+  if (canBackMerge(rq, bio, maxSectors)) {
+    bioBackMerge(rq, bio);
+    return true;
+  }
+  if (canFrontMerge(rq, bio, maxSectors)) {
+    bioFrontMerge(rq, bio);
+    return true;
+  }
+  return false;
+}
+
 /** attempt_merge's checks: may `next` be appended to `rq`? */
 export function canRqMerge(rq: Request, next: Request, maxSectors: number): boolean {
   return rq !== next && rqEnd(rq) === next.sector && mergeable(rq, next.op, next.nrSectors, maxSectors);

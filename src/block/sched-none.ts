@@ -12,7 +12,7 @@
 
 import type { Bio } from './bio.js';
 import type { Elevator, ElevatorContext } from './elevator.js';
-import { bioBackMerge, bioFrontMerge, canBackMerge, canFrontMerge, type Request } from './request.js';
+import { blkAttemptBioMerge, type Request } from './request.js';
 
 /** blk_mq_bio_list_merge looks at no more than this many recent requests. */
 export const NONE_MERGE_SCAN = 8;
@@ -32,16 +32,10 @@ export class SchedNone implements Elevator {
     const max = this.ctx.maxSectors();
     const stop = Math.max(0, this.fifo.length - NONE_MERGE_SCAN);
     for (let i = this.fifo.length - 1; i >= stop; i--) {
-      const rq = this.fifo[i]!;
-      if (canBackMerge(rq, bio, max)) {
-        bioBackMerge(rq, bio);
-      } else if (canFrontMerge(rq, bio, max)) {
-        bioFrontMerge(rq, bio);
-      } else {
-        continue;
+      if (blkAttemptBioMerge(this.fifo[i]!, bio, max)) {
+        this.ctx.merged(bio.op);
+        return true;
       }
-      this.ctx.merged(bio.op);
-      return true;
     }
     return false;
   }

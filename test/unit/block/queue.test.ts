@@ -199,3 +199,21 @@ test('counters: bio_submit, rq_dispatch, rq_complete', async (t) => {
   t.is(h.stats.c.rq_dispatch, 3);
   t.is(h.stats.c.rq_complete, 3);
 });
+
+test('none: a bio merges behind or in front of one of the 8 newest queued requests, within max_sectors', async (t) => {
+  const h = harness({ nrRequests: 1, scheduler: 'none', maxSectorsKb: 16 });
+  h.q.submitBio(mkBio('read', 1000, 8)); // holds the only tag: everything below queues
+  for (let i = 0; i < 9; i++) h.q.submitBio(mkBio('read', i * 100, 8)); // [0,8) [100,108) ... [800,808)
+  h.q.submitBio(mkBio('read', 808, 8)); // back merge into [800,808)
+  h.q.submitBio(mkBio('read', 92, 8)); // front merge into [100,108)
+  h.q.submitBio(mkBio('read', 8, 8)); // [0,8) is the 9th newest: past the scan, a request of its own
+  h.q.submitBio(mkBio('read', 816, 24)); // [800,816) + 24 > 32 sectors: too big, its own request
+  t.is(h.stats.c.elv_merge, 2);
+  const order: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    order.push(h.dev.pending().map((io) => `${io.sector}+${io.bytes / 512}`)[0]!);
+    h.dev.complete();
+    await settle();
+  }
+  t.deepEqual(order, ['1000+8', '0+8', '92+16', '200+8', '300+8', '400+8', '500+8', '600+8', '700+8', '800+16', '8+8', '816+24']);
+});
