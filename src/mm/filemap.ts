@@ -32,9 +32,9 @@ import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
 import { FrameArena } from './frames.js';
 import { Lruvec, SWAP_CLUSTER_MAX } from './lru.js';
-import { PG_locked, PG_PINNED, PG_raunread, PG_waiters, PG_writeback, Page, type PageIndex } from './page.js';
+import { PG_locked, PG_PINNED, PG_raunread, Page, type PageIndex } from './page.js';
 import type { AddressSpaceLike, AddressSpaceOperations, BackingDevInfo, InodeHost } from './types.js';
-import { notePageDetached, PageWaitTable } from './wait.js';
+import { PageWaitTable } from './wait.js';
 
 export { filemapRead, filemapReadAsync } from './filemap-read.js';
 export { filemapWrite, truncateInodePages } from './filemap-write.js';
@@ -200,8 +200,8 @@ export function addToPageCacheLru(mapping: AddressSpace, index: PageIndex): Page
  * A readahead page nobody read (PG_raunread) counts as ra_wasted.
  *
  * Context: the page is clean and not under writeback; locked by the caller (truncate)
- * or unlocked (reclaim, drop_caches). Waiters queued on a locked page keep their bucket:
- * the owner is remembered for the wake (notePageDetached).
+ * or unlocked (reclaim, drop_caches). Waiters queued on a locked page keep their bucket
+ * (`page.owner` stays).
  */
 export function deleteFromPageCache(page: Page): void {
   const mapping = page.mapping;
@@ -213,10 +213,6 @@ export function deleteFromPageCache(page: Page): void {
     cache.stats.c.ra_wasted++;
     if (page.raOwner !== undefined) cache.raAccount?.(page.raOwner, 'wasted', 1);
   }
-  // Only a page somebody may still wake needs its owner remembered: a waiter queued
-  // (PG_waiters) or a lock / writeback whose end will wake. A clean, idle page (reclaim,
-  // drop_caches: nearly every deletion) is not worth a WeakMap entry.
-  if ((page.flags & (PG_locked | PG_writeback | PG_waiters)) !== 0) notePageDetached(page, mapping);
-  page.mapping = undefined;
+  page.mapping = undefined; // page.owner stays: a lock or writeback ending later still wakes its waiters
   cache.frames.freeFrame(page.frame);
 }

@@ -31,7 +31,7 @@
 import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback, type Page, type PageOwner } from './page.js';
+import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback, type Page } from './page.js';
 
 /** Pages scanned per reclaim batch (the kernel's SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
@@ -65,11 +65,6 @@ export class LruList {
   *pages(): IterableIterator<Page> {
     for (let p = this.head; p; p = p.lruNext) yield p;
   }
-}
-
-/** How a page finds its LRU lists: an AddressSpace's `cache.lruvec`. */
-export interface LruOwner extends PageOwner {
-  readonly cache: { readonly lruvec: Lruvec };
 }
 
 /** struct lruvec: the file LRU lists of one page cache, and reclaim over them. */
@@ -172,10 +167,9 @@ export class Lruvec {
         this.activatePage(page);
         continue;
       }
-      const owner = page.mapping;
       this.evict(page); // off the LRU, out of the mapping, frame freed, ra_wasted if unread
       this.stats.c.pgsteal++;
-      if (this.trace.enabled) this.trace.emit(`reclaim ino=${owner?.ino ?? 0} index=${page.index}`);
+      if (this.trace.enabled) this.trace.emit(`reclaim ino=${page.owner.ino} index=${page.index}`);
       freed++;
     }
     return freed;
@@ -228,14 +222,6 @@ export function pinBit(page: Page): number {
   return page.has(PG_locked) ? PG_locked : PG_writeback;
 }
 
-function lruvecOf(page: Page): Lruvec | undefined {
-  const owner = page.mapping;
-  if (owner !== undefined && 'cache' in owner) {
-    const lruvec = (owner as LruOwner).cache.lruvec;
-    if (lruvec instanceof Lruvec) return lruvec;
-  }
-  return undefined;
-}
 
 /**
  * mark_page_accessed: the two-touch rule (see the table at the top of this file).
@@ -246,7 +232,7 @@ export function markPageAccessed(page: Page): void {
   const flags = page.flags;
   if ((flags & PG_active) === 0 && (flags & PG_referenced) !== 0) {
     // Second touch while inactive: promote.
-    if ((flags & PG_lru) !== 0) lruvecOf(page)?.activatePage(page);
+    if ((flags & PG_lru) !== 0) page.owner.cache.lruvec.activatePage(page);
     page.clear(PG_referenced);
   } else if ((flags & PG_referenced) === 0) {
     page.set(PG_referenced);

@@ -19,6 +19,9 @@
  *   PG_raunread   brought in by readahead and not read yet (for ra_hit / ra_wasted)
  */
 
+import type { Lruvec } from './lru.js';
+import type { PageWaitTable } from './wait.js';
+
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT; // 4096
 export const PAGE_MASK = PAGE_SIZE - 1;
@@ -58,9 +61,13 @@ export const FLAG_NAMES: readonly [number, string][] = [
   [PG_raunread, 'raunread'],
 ];
 
-/** Anything a page can belong to; `AddressSpace` in filemap implements it. */
+/**
+ * What a page belongs to: `AddressSpace` in filemap implements it. Through it a page
+ * finds its page cache's wait table and LRU lists.
+ */
 export interface PageOwner {
   readonly ino: number;
+  readonly cache: { readonly waitTable: PageWaitTable; readonly lruvec: Lruvec };
 }
 
 export class Page {
@@ -74,6 +81,13 @@ export class Page {
    * like the kernel's `if (!page->mapping)`.
    */
   mapping: PageOwner | undefined;
+  /**
+   * The address_space the page was created for, kept after `mapping` is cleared. The
+   * kernel hashes a page's waiters on its struct page, which outlives page->mapping; ours
+   * hash on (owner.ino, index), so a page deleted while locked (truncate locks, deletes,
+   * then unlocks) still wakes the bucket its waiters queued in, in its cache's table.
+   */
+  readonly owner: PageOwner;
   /** Open-file handle whose readahead brought this page in (for per-handle hit/waste). */
   raOwner: number | undefined = undefined;
 
@@ -86,6 +100,7 @@ export class Page {
     readonly data: Uint8Array,
   ) {
     this.mapping = mapping;
+    this.owner = mapping;
   }
 
   has(flag: number): boolean {

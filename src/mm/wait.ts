@@ -35,15 +35,14 @@
  * unlocked, instead of 32 times, page by page, from inside the unlock loop.
  *
  * One table per PageCache (tests run several caches in one process); a page finds its
- * table through its owner (`page.mapping.cache.waitTable`). A page deleted from the cache
- * while locked (truncate locks, deletes, then unlocks) has lost `page.mapping`: its owner
- * is remembered at deletion (`notePageDetached`) so the unlock still hashes to the same
- * bucket as the waiters that queued before the deletion.
+ * table through `page.owner.cache.waitTable`. `page.owner` stays when the page is deleted
+ * from the cache (`page.mapping` does not): a page deleted while locked (truncate locks,
+ * deletes, then unlocks) still wakes the bucket its waiters queued in.
  */
 
-import { Stats } from '../stats/registry.js';
-import { Trace } from '../stats/trace.js';
-import { PG_locked, PG_waiters, PG_writeback, type Page, type PageOwner } from './page.js';
+import type { Stats } from '../stats/registry.js';
+import type { Trace } from '../stats/trace.js';
+import { PG_locked, PG_waiters, PG_writeback, type Page } from './page.js';
 
 /** The kernel's PAGE_WAIT_TABLE_BITS = 8: 256 buckets. */
 export const PAGE_WAIT_TABLE_BITS = 8;
@@ -77,40 +76,6 @@ export class PageWaitTable {
   }
 }
 
-/** What a page owner must offer for its pages to be waited on: an AddressSpace does. */
-export interface WaitTableOwner extends PageOwner {
-  readonly cache: { readonly waitTable: PageWaitTable };
-}
-
-/**
- * Pages whose owner has no wait table (a bare PageOwner in a unit test) use this one.
- * Not used by a real mount.
- */
-const defaultWaitTable = new PageWaitTable(new Stats(), Object.assign(new Trace(1024), { enabled: false }));
-
-/** Owners of pages deleted from the page cache, for the pages' last unlocks and wakes. */
-const detachedOwner = new WeakMap<Page, PageOwner>();
-
-/**
- * Remember the owner of a page that is about to lose `page.mapping`.
- * Context: called by deleteFromPageCache just before it clears `page.mapping`.
- */
-export function notePageDetached(page: Page, owner: PageOwner): void {
-  detachedOwner.set(page, owner);
-}
-
-function pageOwner(page: Page): PageOwner | undefined {
-  return page.mapping ?? detachedOwner.get(page);
-}
-
-function waitTableOf(owner: PageOwner | undefined): PageWaitTable {
-  if (owner !== undefined && 'cache' in owner) {
-    const table = (owner as WaitTableOwner).cache.waitTable;
-    if (table instanceof PageWaitTable) return table;
-  }
-  return defaultWaitTable;
-}
-
 /** hash_ptr(page, PAGE_WAIT_TABLE_BITS), keyed on (ino, index): the bucket of a page. */
 export function pageWaitHash(ino: number, index: number): number {
   // index may exceed 2^32 (files past 16 TiB): fold the high part in.
@@ -124,8 +89,7 @@ export function pageWaitHash(ino: number, index: number): number {
 
 /** page_waitqueue(): the bucket this page's waiters queue in. */
 export function pageWaitBucket(page: Page): number {
-  const owner = pageOwner(page);
-  return pageWaitHash(owner?.ino ?? 0, page.index);
+  return pageWaitHash(page.owner.ino, page.index);
 }
 
 function bitName(bit: number): string {
@@ -133,12 +97,13 @@ function bitName(bit: number): string {
 }
 
 /** Add an entry, set PG_waiters. Returns the bucket. */
-function addWaitEntry(table: PageWaitTable, owner: PageOwner | undefined, page: Page, entry: WaitEntry): WaitEntry[] {
-  const bucket = table.buckets[pageWaitHash(owner?.ino ?? 0, page.index)]!;
+function addWaitEntry(page: Page, entry: WaitEntry): WaitEntry[] {
+  const table = page.owner.cache.waitTable;
+  const bucket = table.buckets[pageWaitBucket(page)]!;
   bucket.push(entry);
   page.set(PG_waiters);
   table.stats.c.wait_page++;
-  if (table.trace.enabled) table.trace.emit(`wait ino=${owner?.ino ?? 0} index=${page.index} bit=${bitName(entry.bit)}`);
+  if (table.trace.enabled) table.trace.emit(`wait ino=${page.owner.ino} index=${page.index} bit=${bitName(entry.bit)}`);
   return bucket;
 }
 
@@ -182,8 +147,6 @@ export function lockPageAsync(page: Page, cb: WaitCallback): void {
  * failed trylockPage and this call.
  */
 export function __lockPageAsyncSlow(page: Page, cb: WaitCallback): void {
-  const owner = pageOwner(page);
-  const table = waitTableOf(owner);
   const entry: WaitEntry = {
     page,
     bit: PG_locked,
@@ -191,7 +154,7 @@ export function __lockPageAsyncSlow(page: Page, cb: WaitCallback): void {
     // may have taken it again: then queue again (which retries the lock once more).
     func: () => (trylockPage(page) ? cb() : __lockPageAsyncSlow(page, cb)),
   };
-  const bucket = addWaitEntry(table, owner, page, entry);
+  const bucket = addWaitEntry(page, entry);
   // RACE: the holder may have unlocked between the caller's failed trylockPage and the
   // entry being queued; its unlock saw no PG_waiters (or an empty bucket) and woke
   // nobody. Trying again after queueing closes the window: either this trylock sees the
@@ -243,8 +206,6 @@ export function waitOnPageBitAsync(page: Page, bit: number, cb: WaitCallback): v
 
 /** The slow part of waitOnPageBitAsync: queue, set PG_waiters, then test the bit again. */
 export function __waitOnPageBitAsyncSlow(page: Page, bit: number, cb: WaitCallback): void {
-  const owner = pageOwner(page);
-  const table = waitTableOf(owner);
   const entry: WaitEntry = {
     page,
     bit,
@@ -252,7 +213,7 @@ export function __waitOnPageBitAsyncSlow(page: Page, bit: number, cb: WaitCallba
     // took the lock to re-read the page): keep waiting then.
     func: () => ((page.flags & bit) !== 0 ? __waitOnPageBitAsyncSlow(page, bit, cb) : cb()),
   };
-  const bucket = addWaitEntry(table, owner, page, entry);
+  const bucket = addWaitEntry(page, entry);
   // RACE: the bit may have been cleared (and the wake skipped) between the caller's test
   // and the enqueue; test again now that the entry is visible.
   if ((page.flags & bit) === 0) {
@@ -334,9 +295,8 @@ function callEach(funcs: readonly WaitCallback[]): { err: unknown } | undefined 
  */
 export function wakeUpPageBit(page: Page, bit: number): void {
   if ((page.flags & PG_waiters) === 0) return;
-  const owner = pageOwner(page);
-  const table = waitTableOf(owner);
-  const bucket = table.buckets[pageWaitHash(owner?.ino ?? 0, page.index)]!;
+  const table = page.owner.cache.waitTable;
+  const bucket = table.buckets[pageWaitBucket(page)]!;
 
   let woken: (() => void)[] | undefined;
   let spurious = 0;
@@ -358,7 +318,7 @@ export function wakeUpPageBit(page: Page, bit: number): void {
   const n = woken === undefined ? 0 : woken.length;
   table.stats.c.wake_page += n;
   table.stats.c.wake_spurious += spurious;
-  if (table.trace.enabled) table.trace.emit(`wake ino=${owner?.ino ?? 0} index=${page.index} woken=${n} spurious=${spurious}`);
+  if (table.trace.enabled) table.trace.emit(`wake ino=${page.owner.ino} index=${page.index} woken=${n} spurious=${spurious}`);
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.
