@@ -9,9 +9,13 @@
  * Merges a scheduler makes (a bio joining a queued request, or one request absorbing
  * another) are reported through `ElevatorContext.merged` so that the queue counts them in
  * one place (elv_merge and the diskstats merges field).
+ *
+ * A scheduler's own tunables are its `attrs` (elevator_type.elevator_attrs, the files of
+ * /sys/block/<dev>/queue/iosched/; see elv-attrs.ts), bound to that elevator instance.
  */
 
 import type { Bio } from './bio.js';
+import type { ElvFsEntry } from './elv-attrs.js';
 import { MqDeadline } from './mq-deadline.js';
 import type { DataDir, Request } from './request.js';
 import { SchedNone } from './sched-none.js';
@@ -34,6 +38,8 @@ export interface ElevatorContext {
 
 export interface Elevator {
   readonly name: SchedulerName;
+  /** This elevator's iosched/ files; empty for `none` (the kernel has no iosched/ then). */
+  readonly attrs: readonly ElvFsEntry[];
   /** Queue a request (read or write; never a flush). May merge it into a queued one. */
   insert(rq: Request, nowMs: number): void;
   /** Try to merge a bio into a queued request; true when the bio now belongs to one. */

@@ -23,10 +23,15 @@
  * order (attempt_back_merge / attempt_front_merge). An inserted request (plug flush)
  * back-merges into a queued request ending at its start (elv_attempt_insert_merge). When
  * two requests merge, the survivor takes the earlier fifo_time and fifo place.
+ *
+ * Tunables (`attrs`, the kernel's iosched/ files, in its deadline_attrs order): read_expire,
+ * write_expire, writes_starved, front_merges, fifo_batch. Not here: async_depth and
+ * prio_aging_expire (no shallow tag depth, no I/O priorities in this queue).
  */
 
 import type { Bio, Sector } from './bio.js';
 import type { Elevator, ElevatorContext } from './elevator.js';
+import { clampInt, INT_MAX, INT_MIN, kstrtoint, type ElvFsEntry } from './elv-attrs.js';
 import {
   bioBackMerge,
   bioEnd,
@@ -81,6 +86,8 @@ export class MqDeadline implements Elevator {
     writesStarved: DD_WRITES_STARVED,
     frontMerges: DD_FRONT_MERGES,
   };
+  /** The iosched/ files over `tunables` (deadline_attrs). */
+  readonly attrs: readonly ElvFsEntry[] = deadlineAttrs(this.tunables);
   private lists: Record<DataDir, DirLists> = { read: emptyLists(), write: emptyLists() };
   /** Next in sector order after the last dispatched; at most one direction is set. */
   private nextRq: Record<DataDir, Request | undefined> = { read: undefined, write: undefined };
@@ -220,6 +227,74 @@ export class MqDeadline implements Elevator {
     const end = rqEnd(rq);
     if (l.hash.get(end) === rq) l.hash.delete(end);
   }
+}
+
+/**
+ * deadline_attrs: the SHOW_INT / SHOW_JIFFIES and STORE_INT / STORE_JIFFIES pairs. A store
+ * parses an int (kstrtoint; EINVAL and nothing changed when it is not one) and clamps it to
+ * the kernel's range. The expiries are kept in ms as written; the kernel keeps jiffies, so
+ * with HZ=250 a read_expire of 3 reads back there as 4. A new expiry applies to requests
+ * queued from then on (each request's deadline is set when it is queued).
+ */
+function deadlineAttrs(t: DeadlineTunables): ElvFsEntry[] {
+  const intAttr = (name: string, doc: string, min: number, max: number, get: () => number, set: (n: number) => void): ElvFsEntry => ({
+    name,
+    doc,
+    show: () => String(get()),
+    store: (text) => set(clampInt(kstrtoint(name, text), min, max)),
+  });
+  return [
+    intAttr(
+      'read_expire',
+      `ms a read may wait before it is sent ahead of the sector order (default ${DD_READ_EXPIRE_MS}); below 0 is taken as 0`,
+      0,
+      INT_MAX,
+      () => t.readExpireMs,
+      (n) => {
+        t.readExpireMs = n;
+      },
+    ),
+    intAttr(
+      'write_expire',
+      `ms a write may wait before it is sent ahead of the sector order (default ${DD_WRITE_EXPIRE_MS}); below 0 is taken as 0`,
+      0,
+      INT_MAX,
+      () => t.writeExpireMs,
+      (n) => {
+        t.writeExpireMs = n;
+      },
+    ),
+    intAttr(
+      'writes_starved',
+      `times in a row reads may be chosen over waiting writes (default ${DD_WRITES_STARVED}); any int, not clamped: 0 or below, a waiting write wins every choice`,
+      INT_MIN,
+      INT_MAX,
+      () => t.writesStarved,
+      (n) => {
+        t.writesStarved = n;
+      },
+    ),
+    intAttr(
+      'front_merges',
+      '1: a bio may merge in front of a queued request; 0: back merges only (any other int is clamped to 0 or 1, as the kernel does)',
+      0,
+      1,
+      () => (t.frontMerges ? 1 : 0),
+      (n) => {
+        t.frontMerges = n === 1;
+      },
+    ),
+    intAttr(
+      'fifo_batch',
+      `requests sent in sector order as one batch before the deadlines are looked at again (default ${DD_FIFO_BATCH}); below 0 is taken as 0; 0 and 1 both look at them before every request`,
+      0,
+      INT_MAX,
+      () => t.fifoBatch,
+      (n) => {
+        t.fifoBatch = n;
+      },
+    ),
+  ];
 }
 
 function emptyLists(): DirLists {

@@ -38,6 +38,7 @@ import type { Trace } from '../stats/trace.js';
 import { bioAlloc, SECTOR_SIZE, type Bio, type Sector } from './bio.js';
 import { DiskStats } from './diskstats.js';
 import { DEFAULT_SCHEDULER, ELEVATOR_NAMES, elevatorAlloc, isSchedulerName, type Elevator, type ElevatorContext, type SchedulerName } from './elevator.js';
+import type { ElvFsEntry } from './elv-attrs.js';
 import { BLK_MAX_REQUEST_COUNT, blkAttemptPlugMerge, blkFlushPlugList, currentPlug, plugRequestCount, type PlugFlushReason } from './plug.js';
 import { bioEnd, dataDir, rqAlloc, rqBytes, rqSegments, type DataDir, type Request } from './request.js';
 import { bioSplit } from './split.js';
@@ -147,7 +148,10 @@ export class RequestQueue {
     this._maxSectorsKb = n;
   }
 
-  /** Switch the I/O scheduler; queued requests move to the new one (nothing is lost). */
+  /**
+   * Switch the I/O scheduler; queued requests move to the new one (nothing is lost). The
+   * new elevator starts from its default tunables, as the kernel's does.
+   */
   setScheduler(name: string): void {
     const wanted = name.trim();
     if (!isSchedulerName(wanted)) throw fsError('EINVAL', `scheduler must be one of: ${ELEVATOR_NAMES.join(', ')}; not ${name}`);
@@ -165,6 +169,14 @@ export class RequestQueue {
   /** `none [mq-deadline]`: every scheduler, the active one in brackets (sysfs style). */
   schedulerString(): string {
     return ELEVATOR_NAMES.map((n) => (n === this.elevator.name ? `[${n}]` : n)).join(' ');
+  }
+
+  /**
+   * The active scheduler's iosched/ files (none for `none`). Ask again after a switch:
+   * they belong to the elevator that was active when asked, and a switch replaces it.
+   */
+  elevatorAttrs(): readonly ElvFsEntry[] {
+    return this.elevator.attrs;
   }
 
   /** In flight >= 7/8 of nr_requests (inode_read_congested for readahead). */

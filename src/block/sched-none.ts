@@ -12,6 +12,7 @@
 
 import type { Bio } from './bio.js';
 import type { Elevator, ElevatorContext } from './elevator.js';
+import type { ElvFsEntry } from './elv-attrs.js';
 import { blkAttemptBioMerge, type Request } from './request.js';
 
 /** blk_mq_bio_list_merge looks at no more than this many recent requests. */
@@ -19,6 +20,8 @@ export const NONE_MERGE_SCAN = 8;
 
 export class SchedNone implements Elevator {
   readonly name = 'none' as const;
+  /** No tunables: with `none` the kernel has no iosched/ directory. */
+  readonly attrs: readonly ElvFsEntry[] = [];
   private fifo: Request[] = [];
 
   constructor(private readonly ctx: ElevatorContext) {}

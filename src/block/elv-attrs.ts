@@ -1,0 +1,42 @@
+/**
+ * A scheduler's own tunables, the files of /sys/block/<dev>/queue/iosched/ (struct
+ * elv_fs_entry in include/linux/elevator.h), and the parsing their store functions share.
+ * Each entry is bound to one elevator instance: a scheduler switch allocates a new
+ * elevator, so the new one starts from its defaults and the old one's values are gone.
+ */
+
+import { fsError } from '../errors.js';
+
+/** The kernel's INT_MIN / INT_MAX: the range of an `int` scheduler tunable. */
+export const INT_MIN = -(2 ** 31);
+export const INT_MAX = 2 ** 31 - 1;
+
+/** One file of the scheduler's iosched/ directory, over one elevator's data. */
+export interface ElvFsEntry {
+  /** The kernel's file name, e.g. `fifo_batch`. */
+  readonly name: string;
+  readonly doc: string;
+  /** The value as the kernel prints it (`%d`), without the newline. */
+  show(): string;
+  /** Throws FsError EINVAL for a bad value (nothing changed). */
+  store(text: string): void;
+}
+
+/**
+ * kstrtoint for a scheduler tunable: an optional sign and decimal digits (surrounding
+ * white space ignored) that fit an int, else EINVAL naming the tunable. The kernel parses
+ * with base 0, so `0x10` is 16 and `010` is 8 there; both are refused here (EINVAL) rather
+ * than read with another meaning. Out of the int range the kernel says ERANGE; here EINVAL.
+ */
+export function kstrtoint(name: string, text: string): number {
+  const s = text.trim();
+  if (!/^[+-]?(0|[1-9]\d*)$/.test(s)) throw fsError('EINVAL', `${name}: not a whole decimal number: ${JSON.stringify(s)}`);
+  const n = Number(s);
+  if (n < INT_MIN || n > INT_MAX) throw fsError('EINVAL', `${name}: ${s} does not fit an int (${INT_MIN}..${INT_MAX})`);
+  return n === 0 ? 0 : n; // '-0' is 0
+}
+
+/** The clamp of the kernel's STORE_INT / STORE_JIFFIES: a value outside min..max becomes the nearer end. */
+export function clampInt(n: number, min: number, max: number): number {
+  return n < min ? min : n > max ? max : n;
+}
