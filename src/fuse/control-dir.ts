@@ -5,6 +5,7 @@
  *   /.aheadfs              directory, not listed by readdir('/')
  *   /.aheadfs/<name>       regular file; size = length of its content right now
  *   /.aheadfs/tunables/    directory
+ *   /.aheadfs/tunables/iosched/  directory while the scheduler has tunables (not with none)
  *   /.aheadfs/pid          the daemon's pid (served here: `aheadfs umount` reads it)
  *
  * Reads serve a snapshot taken at open, so `cat` sees one consistent text even when the

@@ -9,15 +9,16 @@
  *   files          open files with their readahead state
  *   drop_caches    write 1: evict every clean, unlocked page (like /proc/sys/vm/drop_caches)
  *   tunables/<n>   read/write knobs (see tunables.ts)
+ *   tunables/iosched/<n>  the active scheduler's knobs; absent with `none`
  */
 
 import { fsError } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import type { Tunable } from './tunables.js';
+import type { Tunables } from './tunables.js';
 
 export interface ControlFiles {
-  /** '' -> top-level names; 'tunables' -> the tunables' names. */
+  /** '' -> top-level names; 'tunables' -> the tunables' names; 'tunables/iosched' -> the scheduler's. */
   list(dir: string): string[];
   isDir(name: string): boolean;
   /** Throws FsError ENOENT for an unknown name. */
@@ -29,7 +30,7 @@ export interface ControlFiles {
 export interface ControlSources {
   stats: Stats;
   trace: Trace;
-  tunables: Map<string, Tunable>;
+  tunables: Tunables;
   diskstats(): string;
   files(): string;
   dropCaches(): number;
@@ -37,7 +38,18 @@ export interface ControlSources {
 
 const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'drop_caches', 'tunables'];
 
+/** 'tunables' -> '', 'tunables/iosched/x' -> 'iosched/x'; undefined outside tunables/. */
+function tunablePath(name: string): string | undefined {
+  if (name === 'tunables') return '';
+  return name.startsWith('tunables/') ? name.slice('tunables/'.length) : undefined;
+}
+
 export function makeControlFiles(src: ControlSources): ControlFiles {
+  const isDir = (name: string): boolean => {
+    if (name === '') return true;
+    const sub = tunablePath(name);
+    return sub !== undefined && src.tunables.list(sub) !== undefined;
+  };
   const readers: Record<string, () => string> = {
     stats: () => src.stats.format(),
     'stats.json': () => JSON.stringify(src.stats.snapshot(), null, 1) + '\n',
@@ -52,18 +64,19 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
   return {
     list(dir) {
       if (dir === '') return [...TOP];
-      if (dir === 'tunables') return [...src.tunables.keys()];
+      const sub = tunablePath(dir);
+      const names = sub === undefined ? undefined : src.tunables.list(sub);
+      if (names) return names;
       throw fsError('ENOENT', `.aheadfs/${dir}`);
     },
-    isDir: (name) => name === '' || name === 'tunables',
+    isDir,
     read(name) {
       const reader = readers[name];
       if (reader) return reader();
-      if (name.startsWith('tunables/')) {
-        const t = src.tunables.get(name.slice('tunables/'.length));
-        if (t) return t.read() + '\n';
-      }
-      if (name === 'tunables' || name === '') throw fsError('EISDIR', `.aheadfs/${name}`);
+      const path = tunablePath(name);
+      const t = path ? src.tunables.get(path) : undefined;
+      if (t) return t.read() + '\n';
+      if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
       throw fsError('ENOENT', `.aheadfs/${name}`);
     },
     write(name, data) {
@@ -78,10 +91,10 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
           return;
         }
       }
-      if (name.startsWith('tunables/')) {
-        const t = src.tunables.get(name.slice('tunables/'.length));
-        if (t) return t.write(data);
-      }
+      const path = tunablePath(name);
+      const t = path ? src.tunables.get(path) : undefined;
+      if (t) return t.write(data);
+      if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
       if (name in readers) throw fsError('EACCES', `.aheadfs/${name} is read-only`);
       throw fsError('ENOENT', `.aheadfs/${name}`);
     },

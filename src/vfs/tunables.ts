@@ -7,9 +7,18 @@
  *
  * read_ahead_kb applies to files opened afterwards, like the kernel's per-device value
  * (each open file copies ra_pages at open).
+ *
+ * `iosched/<name>` are the active scheduler's own tunables, like
+ * /sys/block/<dev>/queue/iosched/ (mq-deadline: read_expire, write_expire, writes_starved,
+ * front_merges, fifo_batch; see src/block/mq-deadline.ts for ranges and clamps). They are
+ * looked up on the queue's current elevator at every access, so they always act on the
+ * scheduler active now: a switch gives a new elevator with default values. With `none`
+ * there is no iosched/ (the kernel removes the directory): it and its files are absent
+ * (ENOENT), also for a handle opened before the switch.
  */
 
 import { fsError } from '../errors.js';
+import type { ElvFsEntry } from '../block/elv-attrs.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import type { Trace } from '../stats/trace.js';
 
@@ -23,6 +32,19 @@ export interface TunableQueue {
   readonly nrRequests: number;
   readonly maxSectorsKb: number;
   schedulerString(): string;
+  /** The active scheduler's iosched/ files (empty for `none`). */
+  elevatorAttrs(): readonly ElvFsEntry[];
+}
+
+/** The subdirectory of tunables/ holding the scheduler's tunables. */
+export const IOSCHED_DIR = 'iosched';
+
+/** What is under tunables/ right now: the flat knobs, and iosched/ while the scheduler has tunables. */
+export interface Tunables {
+  /** Names in `dir` ('' = tunables/ itself, 'iosched'); undefined when no such directory exists now. */
+  list(dir: string): string[] | undefined;
+  /** The tunable at `path` ('read_ahead_kb', 'iosched/fifo_batch'), or undefined. Look up at each access. */
+  get(path: string): Tunable | undefined;
 }
 
 export interface Tunable {
@@ -55,7 +77,7 @@ export interface TunableTargets {
   trace: Trace;
 }
 
-export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Map<string, Tunable> {
+export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tunables {
   const t = new Map<string, Tunable>();
   t.set('read_ahead_kb', {
     doc: 'maximum readahead window in KiB for files opened from now on (0 = readahead off)',
@@ -100,5 +122,20 @@ export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Map<
       trace.reads = level === '2';
     },
   });
-  return t;
+  const ioschedNames = (): string[] | undefined => {
+    const attrs = queue.elevatorAttrs();
+    return attrs.length > 0 ? attrs.map((a) => a.name) : undefined;
+  };
+  return {
+    list(dir) {
+      if (dir === '') return ioschedNames() ? [...t.keys(), IOSCHED_DIR] : [...t.keys()];
+      return dir === IOSCHED_DIR ? ioschedNames() : undefined;
+    },
+    get(path) {
+      if (!path.startsWith(IOSCHED_DIR + '/')) return t.get(path);
+      const name = path.slice(IOSCHED_DIR.length + 1);
+      const attr = queue.elevatorAttrs().find((a) => a.name === name);
+      return attr && { doc: attr.doc, read: () => attr.show(), write: (v) => attr.store(v) };
+    },
+  };
 }
