@@ -2,7 +2,7 @@
  * The block layer through a real mount: readahead becomes large requests (with the
  * filesystem's multi-page readahead, and with readpage per page merged by the plug),
  * libaio keeps several requests in flight, the scheduler can be switched during a read,
- * and iostat prints sane rows.
+ * its iosched/ tunables work through the control files, and iostat prints sane rows.
  */
 
 import test from 'ava';
@@ -67,6 +67,23 @@ test('switching the scheduler during a read keeps the data right', async (t) => 
     t.regex(await readControl(mnt, 'tunables/scheduler'), /^none \[mq-deadline\]\n$/);
     const err = await control(mnt, 'tunables/scheduler', 'cfq').catch((e: NodeJS.ErrnoException) => e);
     t.is((err as NodeJS.ErrnoException | undefined)?.code, 'EINVAL');
+  });
+});
+
+test('tunables/iosched: front_merges through the control file; gone with none, defaults after a switch back', async (t) => {
+  await withMount(t, {}, async (mnt) => {
+    const fm = 'tunables/iosched/front_merges';
+    t.is(await readControl(mnt, fm), '1\n');
+    await control(mnt, fm, '0');
+    t.is(await readControl(mnt, fm), '0\n');
+    const bad = await control(mnt, fm, 'yes').catch((e: NodeJS.ErrnoException) => e);
+    t.is((bad as NodeJS.ErrnoException | undefined)?.code, 'EINVAL');
+    t.is(await readControl(mnt, fm), '0\n', 'a bad value changes nothing');
+    await control(mnt, 'tunables/scheduler', 'none');
+    const gone = await readControl(mnt, fm).catch((e: NodeJS.ErrnoException) => e);
+    t.is((gone as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
+    await control(mnt, 'tunables/scheduler', 'mq-deadline');
+    t.is(await readControl(mnt, fm), '1\n', 'a new elevator starts from the defaults');
   });
 });
 
