@@ -237,62 +237,40 @@ export class MqDeadline implements Elevator {
  * queued from then on (each request's deadline is set when it is queued).
  */
 function deadlineAttrs(t: DeadlineTunables): ElvFsEntry[] {
-  const intAttr = (name: string, doc: string, min: number, max: number, get: () => number, set: (n: number) => void): ElvFsEntry => ({
+  type IntKey = 'readExpireMs' | 'writeExpireMs' | 'writesStarved' | 'fifoBatch';
+  const intAttr = (name: string, key: IntKey, min: number, max: number, doc: string): ElvFsEntry => ({
     name,
     doc,
-    show: () => String(get()),
-    store: (text) => set(clampInt(kstrtoint(name, text), min, max)),
+    show: () => String(t[key]),
+    store: (text) => {
+      t[key] = clampInt(kstrtoint(name, text), min, max);
+    },
   });
+  const clamped0 = 'below 0 is taken as 0';
   return [
-    intAttr(
-      'read_expire',
-      `ms a read may wait before it is sent ahead of the sector order (default ${DD_READ_EXPIRE_MS}); below 0 is taken as 0`,
-      0,
-      INT_MAX,
-      () => t.readExpireMs,
-      (n) => {
-        t.readExpireMs = n;
-      },
-    ),
-    intAttr(
-      'write_expire',
-      `ms a write may wait before it is sent ahead of the sector order (default ${DD_WRITE_EXPIRE_MS}); below 0 is taken as 0`,
-      0,
-      INT_MAX,
-      () => t.writeExpireMs,
-      (n) => {
-        t.writeExpireMs = n;
-      },
-    ),
+    intAttr('read_expire', 'readExpireMs', 0, INT_MAX, `ms a read may wait before it is sent ahead of the sector order (default ${DD_READ_EXPIRE_MS}); ${clamped0}`),
+    intAttr('write_expire', 'writeExpireMs', 0, INT_MAX, `ms a write may wait before it is sent ahead of the sector order (default ${DD_WRITE_EXPIRE_MS}); ${clamped0}`),
     intAttr(
       'writes_starved',
-      `times in a row reads may be chosen over waiting writes (default ${DD_WRITES_STARVED}); any int, not clamped: 0 or below, a waiting write wins every choice`,
+      'writesStarved',
       INT_MIN,
       INT_MAX,
-      () => t.writesStarved,
-      (n) => {
-        t.writesStarved = n;
-      },
+      `times in a row reads may be chosen over waiting writes (default ${DD_WRITES_STARVED}); any int, not clamped: 0 or below, a waiting write wins every choice`,
     ),
-    intAttr(
-      'front_merges',
-      '1: a bio may merge in front of a queued request; 0: back merges only (any other int is clamped to 0 or 1, as the kernel does)',
-      0,
-      1,
-      () => (t.frontMerges ? 1 : 0),
-      (n) => {
-        t.frontMerges = n === 1;
+    {
+      name: 'front_merges',
+      doc: '1: a bio may merge in front of a queued request; 0: back merges only (any other int is clamped to 0 or 1, as the kernel does)',
+      show: () => (t.frontMerges ? '1' : '0'),
+      store: (text) => {
+        t.frontMerges = clampInt(kstrtoint('front_merges', text), 0, 1) === 1;
       },
-    ),
+    },
     intAttr(
       'fifo_batch',
-      `requests sent in sector order as one batch before the deadlines are looked at again (default ${DD_FIFO_BATCH}); below 0 is taken as 0; 0 and 1 both look at them before every request`,
+      'fifoBatch',
       0,
       INT_MAX,
-      () => t.fifoBatch,
-      (n) => {
-        t.fifoBatch = n;
-      },
+      `requests sent in sector order as one batch before the deadlines are looked at again (default ${DD_FIFO_BATCH}); ${clamped0}; 0 and 1 both look at them before every request`,
     ),
   ];
 }
