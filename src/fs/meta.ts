@@ -358,8 +358,12 @@ export class MetaStore {
     ws.delDirent(parent, name);
     ws.touchInode(ino, i);
     ws.touchInode(parent, p);
+    // The links this unlink left, read now: another unlink or rename of the same inode may
+    // drop the next link while this commit is in flight, and only the one that dropped the
+    // last link may report 0 (else both free the inode, and the second fails).
+    const dropped: LinkDrop = { ino, nlink: i.nlink };
     await this.commit(ws);
-    return { ino, nlink: i.nlink };
+    return dropped;
   }
 
   /** Remove an empty directory and its inode (ENOENT, ENOTDIR, ENOTEMPTY, EINVAL for '.'). */
