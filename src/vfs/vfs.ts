@@ -191,8 +191,7 @@ export class AheadVfs implements Vfs {
     const existing = this.meta.lookup(parent, name);
     if (existing !== undefined) {
       if (flags & O_EXCL) throw fsError('EEXIST', path);
-      if (flags & O_TRUNC) await this.truncateIno(existing, 0);
-      return this.openIno(existing, flags, path);
+      return flags & O_TRUNC ? this.openTruncate(existing, flags, path) : this.openIno(existing, flags, path);
     }
     const ino = await this.meta.create(parent, name, (mode & ~S_IFMT) | S_IFREG, caller.uid, caller.gid);
     return this.openIno(ino, flags, path);
@@ -206,8 +205,25 @@ export class AheadVfs implements Vfs {
 
   async open(path: string, flags: number): Promise<number> {
     const ino = this.resolve(path);
-    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) await this.truncateIno(ino, 0);
+    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) return this.openTruncate(ino, flags, path);
     return this.openIno(ino, flags, path);
+  }
+
+  /**
+   * do_open's order: vfs_open, then handle_truncate. The open is made first, in the same
+   * turn as the lookup, so that it holds the inode: an unlink while the truncate waits
+   * or runs leaves an orphan freed at the last release, not a handle to a freed inode.
+   * A failed truncate releases the handle (fput).
+   */
+  private async openTruncate(ino: number, flags: number, path: string): Promise<number> {
+    const fh = this.openIno(ino, flags, path);
+    try {
+      await this.truncateIno(ino, 0);
+    } catch (err) {
+      await this.release(fh);
+      throw err;
+    }
+    return fh;
   }
 
   /** The hot path: no await, the page loop calls back (synchronously when all is cached). */

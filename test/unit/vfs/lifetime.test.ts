@@ -83,3 +83,46 @@ test('dropping the last two names of a file at once (unlink, rename over): every
   fs = await reopen();
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free after a remount');
 });
+
+test('open or create with O_TRUNC racing an unlink of the name: the open succeeds and its handle works until release', async (t) => {
+  const { fs: fs0, reopen } = await fresh(t);
+  let fs = fs0;
+  const free = (await fs.vfs.statfs()).bfree;
+  const old = new Uint8Array(64 * 1024).fill(1);
+  const data = new Uint8Array(10000).fill(2);
+  const bad: string[] = [];
+  for (const kind of ['open', 'create'] as const) {
+    for (let turns = 0; turns <= TURNS; turns++) {
+      const name = `/${kind}${turns}`;
+      const w = await fs.vfs.create(name, 0o644, O_WRONLY, ROOT);
+      await fs.vfs.write(w, old, old.length, 0);
+      await fs.vfs.release(w);
+      fs.control.write('drop_caches', '1\n');
+      const flags = O_RDWR | O_TRUNC;
+      const open = kind === 'open' ? () => fs.vfs.open(name, flags) : () => fs.vfs.create(name, 0o644, flags, ROOT);
+      const [o, u] = await race(open, () => fs.vfs.unlink(name), turns);
+      if (u.status !== 'fulfilled') bad.push(`${name}: unlink: ${why(u)}`);
+      if (o.status !== 'fulfilled') {
+        bad.push(`${name}: ${kind}: ${why(o)}`);
+        continue;
+      }
+      // The handle is a file like any other until its release (then it is freed).
+      const fh = o.value;
+      try {
+        t.is(await fs.vfs.write(fh, data, data.length, 0), data.length);
+        fs.control.write('drop_caches', '1\n');
+        const got = await readAll(fs, fh);
+        if (!got.equals(Buffer.from(data))) bad.push(`${name}: read back ${got.length} bytes, not the ${data.length} written`);
+      } catch (err) {
+        bad.push(`${name}: write/read on the handle: ${String(err)}`);
+      } finally {
+        await fs.vfs.release(fh).catch((err: unknown) => bad.push(`${name}: release: ${String(err)}`));
+      }
+    }
+  }
+  t.deepEqual(bad, []);
+  t.deepEqual(await fs.vfs.readdir('/'), []);
+  t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
+  fs = await reopen();
+  t.is((await fs.vfs.statfs()).bfree, free, 'every block is free after a remount');
+});
