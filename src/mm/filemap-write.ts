@@ -17,10 +17,10 @@
  * If the cache is too small to hold a whole request locked, the pages held so far are
  * written through first (one writepages call per such chunk).
  *
- * On an error every page is unlocked; pages writepages left dirty (their data never
- * reached the device) are dropped from the cache, and an i_size extended by this write is
- * cut back to what reached the device, so that the cache never shows data the device
- * does not have.
+ * On an error every page is unlocked; the pages of the chunk that failed are dropped from
+ * the cache (dirty or not: a failed writepages commits none of the chunk's new blocks), and
+ * an i_size extended by this write is cut back to what reached the device, so that the
+ * cache never shows data the store does not have.
  */
 
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
@@ -176,12 +176,13 @@ export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uin
     await writeThrough();
     return written;
   } catch (err) {
-    // Unlock everything; data that did not reach the device must not stay in the cache.
+    // Unlock everything, and drop every page of the failed chunk, not only those left
+    // dirty: a page whose own bio completed may still be unreachable in the store (its
+    // new block was unreserved when a sibling bio failed, or attachExtents failed), and
+    // i_size is cut back below it. Re-reading from the device is always right.
     for (const page of held) {
-      if (page.has(PG_dirty)) {
-        page.clear(PG_dirty | PG_uptodate);
-        if (!PageWriteback(page)) deleteFromPageCache(page);
-      }
+      page.clear(PG_dirty | PG_uptodate);
+      if (!PageWriteback(page)) deleteFromPageCache(page);
       unlockPage(page);
     }
     held.length = 0;
