@@ -180,17 +180,48 @@ export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uin
     // dirty: a page whose own bio completed may still be unreachable in the store (its
     // new block was unreserved when a sibling bio failed, or attachExtents failed), and
     // i_size is cut back below it. Re-reading from the device is always right.
-    for (const page of held) {
-      page.clear(PG_dirty | PG_uptodate);
-      if (!PageWriteback(page)) deleteFromPageCache(page);
-      unlockPage(page);
-    }
+    for (const page of held) discardFailedPage(page);
     held.length = 0;
     // Cut an i_size this write extended back to the bytes that reached the device.
     if (host.size > oldSize && host.size <= end) host.size = Math.max(oldSize, pos + written);
     if (written > 0) return written;
     throw toFsError(err, `write of ${len} bytes at ${pos} to inode ${mapping.ino}`);
   }
+}
+
+/** A locked page whose write-through failed: out of the cache (re-read from the device), unlocked. */
+function discardFailedPage(page: Page): void {
+  page.clear(PG_dirty | PG_uptodate);
+  if (!PageWriteback(page)) deleteFromPageCache(page);
+  unlockPage(page);
+}
+
+/**
+ * block_truncate_page: i_size was just cut to `from`, inside a page; zero the rest of that
+ * page, [from, end of page), and write it through, so that a later extension of the file
+ * reads zeros there and never the old bytes. i_size is not touched (a write would extend
+ * it to the end of the page): a reader meanwhile sees the new size and nothing past it.
+ *
+ * Context: the vfs holds the inode's lock and has set `host.size = from` first
+ * (truncate_setsize); it calls this only when the block is mapped: a hole reads as zeros
+ * already, and writing it would allocate a block (ENOSPC on a full store).
+ */
+export async function blockTruncatePage(mapping: AddressSpace, from: number): Promise<void> {
+  const offset = from % PAGE_SIZE;
+  if (!Number.isSafeInteger(from) || from < 0 || offset === 0) return;
+  const index = Math.floor(from / PAGE_SIZE);
+  // write_begin for bytes [offset, PAGE_SIZE): reads the page if needed (it is within i_size)
+  // and zeroes what lies past i_size in it, which is all we write.
+  const page = await writeBeginPage(mapping, index, offset, PAGE_SIZE, () => false, async () => {});
+  page.data.fill(0, offset);
+  page.set(PG_uptodate | PG_dirty);
+  try {
+    await mapping.aops.writepages(mapping, [page]);
+  } catch (err) {
+    discardFailedPage(page);
+    throw toFsError(err, `zeroing the tail of page ${index} of inode ${mapping.ino} after a truncate`);
+  }
+  unlockPage(page);
 }
 
 /**

@@ -37,7 +37,7 @@ import type { AddressSpaceLike, AddressSpaceOperations, BackingDevInfo, InodeHos
 import { PageWaitTable } from './wait.js';
 
 export { filemapRead, filemapReadAsync } from './filemap-read.js';
-export { filemapWrite, truncateInodePages } from './filemap-write.js';
+export { blockTruncatePage, filemapWrite, truncateInodePages } from './filemap-write.js';
 
 /** Which per-handle readahead figure `PageCache.raAccount` bumps. */
 export type RaAccountKind = 'submitted' | 'hit' | 'wasted';

@@ -18,7 +18,7 @@ import { fsError, isFsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
-import { filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
+import { blockTruncatePage, filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
 import { PAGE_SIZE } from '../mm/page.js';
 import { fileRaStateInit, type MmFile } from '../mm/types.js';
 import type { Stats } from '../stats/registry.js';
@@ -292,16 +292,27 @@ export class AheadVfs implements Vfs {
     if ((inode.mode & S_IFMT) === S_IFDIR) throw fsError('EISDIR', `inode ${ino}`);
     const mapping = this.mappingOf(ino, inode);
     const old = mapping.host.size;
-    if (size < old && size % PAGE_SIZE !== 0) {
-      // Zero the tail of the new last block on disk too, so that a later extension
-      // reads zeros there and never the old bytes.
-      const end = Math.min(old, size - (size % PAGE_SIZE) + PAGE_SIZE);
-      const zeros = new Uint8Array(end - size);
-      await filemapWrite(mapping, { fh: 0, ra: fileRaStateInit(0) }, zeros, size, zeros.length);
-    }
+    // truncate_setsize: readers see the new size from here on, never the old size with a
+    // zeroed tail.
     mapping.host.size = size;
+    if (size < old && size % PAGE_SIZE !== 0 && this.blockMapped(ino, Math.floor(size / BLOCK_SIZE))) {
+      // Zero the rest of the new last block on disk too, before the metadata changes, so
+      // that a later extension reads zeros there and never the old bytes. A hole needs
+      // nothing (and writing one would allocate a block).
+      try {
+        await blockTruncatePage(mapping, size);
+      } catch (err) {
+        mapping.host.size = old; // nothing of the truncate is done
+        throw err;
+      }
+    }
     await truncateInodePages(mapping, size);
     await this.meta.truncate(ino, size);
+  }
+
+  /** Whether file block `block` of `ino` has a device block (not a hole). */
+  private blockMapped(ino: number, block: number): boolean {
+    return this.meta.mapBlocks(ino, block, 1)[0]?.devBlock !== undefined;
   }
 
   // --- namespace -----------------------------------------------------------------------

@@ -87,3 +87,80 @@ test('a write and a truncate of the same file are serialized (i_rwsem): the stor
     await fs.vfs.shutdown();
   }
 });
+
+/** One vfs.read of `len` bytes at `pos` on an open handle. */
+function readAt(vfs: Awaited<ReturnType<typeof openFilesystem>>['vfs'], fh: number, len: number, pos: number): Promise<Buffer> {
+  const buf = new Uint8Array(len);
+  return new Promise((resolve, reject) => vfs.read(fh, buf, len, pos, (err, n) => (err ? reject(err) : resolve(Buffer.from(buf.subarray(0, n))))));
+}
+
+test('a read racing a shrinking truncate sees the old bytes or the new size, never zeros inside the old size', async (t) => {
+  const store = path.join(tmpDir(t), 'store');
+  await mkfs(store, { sizeBytes: 32 * MiB, blockFileSize: 4 * MiB });
+  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined });
+  t.teardown(() => fs.vfs.shutdown());
+  const KiB = 1024;
+  const old = Buffer.alloc(128 * KiB, 1);
+  const cut = 4 * KiB + 100; // inside a page: its tail is zeroed on the device
+  for (const readFirst of [false, true]) {
+    for (let turns = 0; turns <= 40; turns++) {
+      const name = `/${readFirst ? 'r' : 't'}${turns}`;
+      const fh = await fs.vfs.create(name, 0o644, 2, { uid: 0, gid: 0 });
+      await fs.vfs.write(fh, old, old.length, 0);
+      fs.control.write('drop_caches', '1\n');
+      const read = (): Promise<Buffer> => readAt(fs.vfs, fh, old.length, 0);
+      const truncate = (): Promise<void> => fs.vfs.ftruncate(fh, cut);
+      const first = readFirst ? read() : truncate();
+      for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+      const second = readFirst ? truncate() : read();
+      const got = (readFirst ? await first : await second) as Buffer;
+      await Promise.all([first, second]);
+      t.true(got.equals(old) || got.equals(old.subarray(0, cut)), `${name}: read ${got.length} bytes, ${got.indexOf(0)} is the first zero`);
+      await fs.vfs.release(fh);
+    }
+  }
+});
+
+test('a shrinking truncate zeroes the rest of the new last block on the device, and not past a hole', async (t) => {
+  const store = path.join(tmpDir(t), 'store');
+  await mkfs(store, { sizeBytes: 8 * MiB, blockFileSize: 1 * MiB });
+  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined };
+  let fs = await openFilesystem(store, opts);
+  try {
+    const caller = { uid: 0, gid: 0 };
+    // A mapped last block: its old bytes past the cut must read as zeros after growing again,
+    // from the device (after drop_caches) as from the cache.
+    const a = await fs.vfs.create('/a', 0o644, 2, caller);
+    await fs.vfs.write(a, new Uint8Array(8192).fill(0xff), 8192, 0);
+    await fs.vfs.ftruncate(a, 4196);
+    fs.control.write('drop_caches', '1\n');
+    await fs.vfs.ftruncate(a, 8192);
+    const want = Buffer.alloc(8192);
+    want.fill(0xff, 0, 4196);
+    t.true((await readAt(fs.vfs, a, 8192, 0)).equals(want), 'zeros past the old cut');
+
+    // A hole as the new last block, on a full store: nothing to zero, so no block is needed.
+    const sparse = await fs.vfs.create('/sparse', 0o644, 2, caller);
+    await fs.vfs.ftruncate(sparse, MiB);
+    const fill = await fs.vfs.create('/fill', 0o644, 2, caller);
+    let pos = 0;
+    for (const size of [256 * 1024, 4096]) {
+      const chunk = new Uint8Array(size).fill(3);
+      // Until the store refuses (ENOSPC) or takes less than asked.
+      while ((await fs.vfs.write(fill, chunk, size, pos).catch(() => 0)) === size) pos += size;
+    }
+    t.is((await fs.vfs.statfs()).bfree, 0, 'the store is full');
+    await fs.vfs.ftruncate(sparse, 100 * 4096 + 1);
+    t.is((await fs.vfs.fgetattr(sparse)).size, 100 * 4096 + 1);
+    t.true((await readAt(fs.vfs, sparse, 100 * 4096 + 1, 0)).equals(Buffer.alloc(100 * 4096 + 1)));
+    for (const fh of [a, sparse, fill]) await fs.vfs.release(fh);
+
+    await fs.vfs.shutdown();
+    fs = await openFilesystem(store, opts);
+    const again = await fs.vfs.open('/a', 0);
+    t.true((await readAt(fs.vfs, again, 8192, 0)).equals(want), 'the same after a remount');
+    await fs.vfs.release(again);
+  } finally {
+    await fs.vfs.shutdown();
+  }
+});
