@@ -72,3 +72,20 @@ export function snapshotTree(dir: string): string[] {
   walk(dir);
   return out;
 }
+
+/** What the vfs read helpers need of a vfs (AheadVfs has it). */
+interface ReadableVfs {
+  read(fh: number, buf: Uint8Array, len: number, pos: number, done: (err: unknown, n: number) => void): void;
+  fgetattr(fh: number): Promise<{ size: number }>;
+}
+
+/** One vfs.read of `len` bytes at `pos` on an open handle: the bytes it returned. */
+export function vfsRead(vfs: ReadableVfs, fh: number, len: number, pos: number): Promise<Buffer> {
+  const buf = new Uint8Array(len);
+  return new Promise((resolve, reject) => vfs.read(fh, buf, len, pos, (err, n) => (err ? reject(err) : resolve(Buffer.from(buf.subarray(0, n))))));
+}
+
+/** The whole file behind an open handle (as long as fgetattr says). */
+export async function vfsReadAll(vfs: ReadableVfs, fh: number): Promise<Buffer> {
+  return vfsRead(vfs, fh, (await vfs.fgetattr(fh)).size, 0);
+}

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { isFsError } from '../../../src/errors.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
 import { DEFAULT_MOUNT_OPTIONS, openFilesystem } from '../../../src/vfs/index.js';
-import { MiB, tmpDir } from './helpers.js';
+import { MiB, tmpDir, vfsRead, vfsReadAll } from './helpers.js';
 
 test('ftruncate past the largest file is EFBIG and changes nothing', async (t) => {
   const store = path.join(tmpDir(t), 'store');
@@ -26,14 +26,11 @@ test('ftruncate past the largest file is EFBIG and changes nothing', async (t) =
   await vfs.release(fh);
 });
 
-/** Read a whole file through the vfs. */
-async function readAll(vfs: Awaited<ReturnType<typeof openFilesystem>>['vfs'], path: string): Promise<Uint8Array> {
+/** A whole file through the vfs, by path. */
+async function readAll(vfs: Awaited<ReturnType<typeof openFilesystem>>['vfs'], path: string): Promise<Buffer> {
   const fh = await vfs.open(path, 0);
   try {
-    const { size } = await vfs.fgetattr(fh);
-    const buf = new Uint8Array(size);
-    const n = await new Promise<number>((resolve, reject) => vfs.read(fh, buf, size, 0, (err, got) => (err ? reject(err) : resolve(got))));
-    return buf.subarray(0, n);
+    return await vfsReadAll(vfs, fh);
   } finally {
     await vfs.release(fh);
   }
@@ -73,14 +70,14 @@ test('a write and a truncate of the same file are serialized (i_rwsem): the stor
       await fs.vfs.release(fh);
 
       // One of the two serial outcomes, whole: truncate then write, or write then truncate.
-      const got = Buffer.from(await readAll(fs.vfs, c.name));
+      const got = await readAll(fs.vfs, c.name);
       t.true(got.equals(writeLast) || got.equals(truncateLast), `${c.name}: ${got.length} bytes, not one of the serial outcomes`);
       seen.set(c.name, got);
     }
     await fs.vfs.shutdown();
     fs = await openFilesystem(store, opts);
     for (const c of cases) {
-      const got = Buffer.from(await readAll(fs.vfs, c.name));
+      const got = await readAll(fs.vfs, c.name);
       t.true(got.equals(seen.get(c.name)!), `${c.name} after remount: ${got.length} bytes, the cache had ${seen.get(c.name)!.length}`);
     }
   } finally {
@@ -88,11 +85,6 @@ test('a write and a truncate of the same file are serialized (i_rwsem): the stor
   }
 });
 
-/** One vfs.read of `len` bytes at `pos` on an open handle. */
-function readAt(vfs: Awaited<ReturnType<typeof openFilesystem>>['vfs'], fh: number, len: number, pos: number): Promise<Buffer> {
-  const buf = new Uint8Array(len);
-  return new Promise((resolve, reject) => vfs.read(fh, buf, len, pos, (err, n) => (err ? reject(err) : resolve(Buffer.from(buf.subarray(0, n))))));
-}
 
 test('a read racing a shrinking truncate sees the old bytes or the new size, never zeros inside the old size', async (t) => {
   const store = path.join(tmpDir(t), 'store');
@@ -108,7 +100,7 @@ test('a read racing a shrinking truncate sees the old bytes or the new size, nev
       const fh = await fs.vfs.create(name, 0o644, 2, { uid: 0, gid: 0 });
       await fs.vfs.write(fh, old, old.length, 0);
       fs.control.write('drop_caches', '1\n');
-      const read = (): Promise<Buffer> => readAt(fs.vfs, fh, old.length, 0);
+      const read = (): Promise<Buffer> => vfsRead(fs.vfs, fh, old.length, 0);
       const truncate = (): Promise<void> => fs.vfs.ftruncate(fh, cut);
       const first = readFirst ? read() : truncate();
       for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -137,7 +129,7 @@ test('a shrinking truncate zeroes the rest of the new last block on the device, 
     await fs.vfs.ftruncate(a, 8192);
     const want = Buffer.alloc(8192);
     want.fill(0xff, 0, 4196);
-    t.true((await readAt(fs.vfs, a, 8192, 0)).equals(want), 'zeros past the old cut');
+    t.true((await vfsRead(fs.vfs, a, 8192, 0)).equals(want), 'zeros past the old cut');
 
     // A hole as the new last block, on a full store: nothing to zero, so no block is needed.
     const sparse = await fs.vfs.create('/sparse', 0o644, 2, caller);
@@ -152,13 +144,13 @@ test('a shrinking truncate zeroes the rest of the new last block on the device, 
     t.is((await fs.vfs.statfs()).bfree, 0, 'the store is full');
     await fs.vfs.ftruncate(sparse, 100 * 4096 + 1);
     t.is((await fs.vfs.fgetattr(sparse)).size, 100 * 4096 + 1);
-    t.true((await readAt(fs.vfs, sparse, 100 * 4096 + 1, 0)).equals(Buffer.alloc(100 * 4096 + 1)));
+    t.true((await vfsRead(fs.vfs, sparse, 100 * 4096 + 1, 0)).equals(Buffer.alloc(100 * 4096 + 1)));
     for (const fh of [a, sparse, fill]) await fs.vfs.release(fh);
 
     await fs.vfs.shutdown();
     fs = await openFilesystem(store, opts);
     const again = await fs.vfs.open('/a', 0);
-    t.true((await readAt(fs.vfs, again, 8192, 0)).equals(want), 'the same after a remount');
+    t.true((await vfsRead(fs.vfs, again, 8192, 0)).equals(want), 'the same after a remount');
     await fs.vfs.release(again);
   } finally {
     await fs.vfs.shutdown();

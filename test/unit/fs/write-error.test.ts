@@ -9,14 +9,10 @@ import type { Bio } from '../../../src/block/bio.js';
 import { isFsError } from '../../../src/errors.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
 import { DEFAULT_MOUNT_OPTIONS, openFilesystem } from '../../../src/vfs/index.js';
-import { MiB, tmpDir } from './helpers.js';
+import { MiB, tmpDir, vfsRead } from './helpers.js';
 
 type Opened = Awaited<ReturnType<typeof openFilesystem>>;
 
-function readP(fs: Opened, fh: number, len: number, pos: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(len);
-  return new Promise((resolve, reject) => fs.vfs.read(fh, buf, len, pos, (err, n) => (err ? reject(err) : resolve(buf.subarray(0, n)))));
-}
 
 test('a write whose in-place bio fails and whose hole bio succeeds leaves nothing of it in the cache', async (t) => {
   const store = path.join(tmpDir(t), 'store');
@@ -51,9 +47,9 @@ test('a write whose in-place bio fails and whose hole bio succeeds leaves nothin
 
     // Grow the file over page 1: the store has a hole there, so it must read as zeros.
     await fs.vfs.ftruncate(fh, 8192);
-    const cached = Buffer.from(await readP(fs, fh, 8192, 0));
+    const cached = await vfsRead(fs.vfs, fh, 8192, 0);
     fs.control.write('drop_caches', '1\n');
-    const stored = Buffer.from(await readP(fs, fh, 8192, 0));
+    const stored = await vfsRead(fs.vfs, fh, 8192, 0);
     t.deepEqual([...cached.subarray(4096)].filter((b) => b !== 0).length, 0, 'page 1 reads as zeros from the cache');
     t.true(cached.equals(stored), 'the cache shows what the store has');
     await fs.vfs.release(fh);
@@ -61,7 +57,7 @@ test('a write whose in-place bio fails and whose hole bio succeeds leaves nothin
 
     fs = await openFilesystem(store, opts);
     const fh2 = await fs.vfs.open('/f', 0);
-    t.true(Buffer.from(await readP(fs, fh2, 8192, 0)).equals(stored), 'and so does the store after a remount');
+    t.true((await vfsRead(fs.vfs, fh2, 8192, 0)).equals(stored), 'and so does the store after a remount');
     await fs.vfs.release(fh2);
   } finally {
     await fs.vfs.shutdown();

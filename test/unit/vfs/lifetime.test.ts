@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import path from 'node:path';
 import { mkfs } from '../../../src/fs/mkfs.js';
 import { DEFAULT_MOUNT_OPTIONS, openFilesystem, type OpenedFs } from '../../../src/vfs/index.js';
-import { MiB, tmpDir } from '../fs/helpers.js';
+import { MiB, tmpDir, vfsReadAll } from '../fs/helpers.js';
 
 const O_WRONLY = 1;
 const O_RDWR = 2;
@@ -37,12 +37,6 @@ async function fresh(t: ExecutionContext): Promise<{ store: string; fs: OpenedFs
   };
 }
 
-async function readAll(fs: OpenedFs, fh: number): Promise<Buffer> {
-  const { size } = await fs.vfs.fgetattr(fh);
-  const buf = new Uint8Array(size);
-  const n = await new Promise<number>((resolve, reject) => fs.vfs.read(fh, buf, size, 0, (err, got) => (err ? reject(err) : resolve(got))));
-  return Buffer.from(buf.subarray(0, n));
-}
 
 /** Start `first`, then `second` `turns` event-loop turns later; both settle. */
 async function race<A, B>(first: () => Promise<A>, second: () => Promise<B>, turns: number): Promise<[PromiseSettledResult<A>, PromiseSettledResult<B>]> {
@@ -111,7 +105,7 @@ test('open or create with O_TRUNC racing an unlink of the name: the open succeed
       try {
         t.is(await fs.vfs.write(fh, data, data.length, 0), data.length);
         fs.control.write('drop_caches', '1\n');
-        const got = await readAll(fs, fh);
+        const got = await vfsReadAll(fs.vfs, fh);
         if (!got.equals(Buffer.from(data))) bad.push(`${name}: read back ${got.length} bytes, not the ${data.length} written`);
       } catch (err) {
         bad.push(`${name}: write/read on the handle: ${String(err)}`);
