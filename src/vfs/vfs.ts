@@ -19,7 +19,6 @@ import { AheadfsAops } from '../fs/aops.js';
 import { checkSize } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
 import { blockTruncatePage, filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
-import { PAGE_SIZE } from '../mm/page.js';
 import { fileRaStateInit, type MmFile } from '../mm/types.js';
 import type { Stats } from '../stats/registry.js';
 import { InodeLocks } from './inode-lock.js';
@@ -220,7 +219,8 @@ export class AheadVfs implements Vfs {
     try {
       await this.truncateIno(ino, 0);
     } catch (err) {
-      await this.release(fh);
+      // The truncate's error is the one to report, even if the release fails too.
+      await this.release(fh).catch((releaseErr: unknown) => dbg.vfs('release of fh %d after a failed O_TRUNC: %s', fh, String(releaseErr)));
       throw err;
     }
     return fh;
@@ -295,19 +295,23 @@ export class AheadVfs implements Vfs {
     // truncate_setsize: readers see the new size from here on, never the old size with a
     // zeroed tail.
     mapping.host.size = size;
-    if (size < old && size % PAGE_SIZE !== 0 && this.blockMapped(ino, Math.floor(size / BLOCK_SIZE))) {
+    let zeroError: unknown;
+    if (size < old && size % BLOCK_SIZE !== 0 && this.blockMapped(ino, Math.floor(size / BLOCK_SIZE))) {
       // Zero the rest of the new last block on disk too, before the metadata changes, so
       // that a later extension reads zeros there and never the old bytes. A hole needs
       // nothing (and writing one would allocate a block).
       try {
         await blockTruncatePage(mapping, size);
       } catch (err) {
-        mapping.host.size = old; // nothing of the truncate is done
-        throw err;
+        // The zeros may be on the device already (a failed commit after the write), so the
+        // old size cannot come back: finish the truncate, then report the error (ext4 keeps
+        // the i_size it set, too). The old bytes past the new size may survive on disk.
+        zeroError = err;
       }
     }
     await truncateInodePages(mapping, size);
     await this.meta.truncate(ino, size);
+    if (zeroError !== undefined) throw zeroError;
   }
 
   /** Whether file block `block` of `ino` has a device block (not a hole). */

@@ -5,7 +5,7 @@
 
 import test from 'ava';
 import path from 'node:path';
-import { isFsError } from '../../../src/errors.js';
+import { fsError, isFsError } from '../../../src/errors.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
 import { DEFAULT_MOUNT_OPTIONS, openFilesystem } from '../../../src/vfs/index.js';
 import { MiB, tmpDir, vfsRead, vfsReadAll } from './helpers.js';
@@ -85,7 +85,6 @@ test('a write and a truncate of the same file are serialized (i_rwsem): the stor
   }
 });
 
-
 test('a read racing a shrinking truncate sees the old bytes or the new size, never zeros inside the old size', async (t) => {
   const store = path.join(tmpDir(t), 'store');
   await mkfs(store, { sizeBytes: 32 * MiB, blockFileSize: 4 * MiB });
@@ -113,7 +112,7 @@ test('a read racing a shrinking truncate sees the old bytes or the new size, nev
   }
 });
 
-test('a shrinking truncate zeroes the rest of the new last block on the device, and not past a hole', async (t) => {
+test('a shrinking truncate zeroes the rest of the new last block on the device; a hole there needs no block', async (t) => {
   const store = path.join(tmpDir(t), 'store');
   await mkfs(store, { sizeBytes: 8 * MiB, blockFileSize: 1 * MiB });
   const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined };
@@ -138,8 +137,12 @@ test('a shrinking truncate zeroes the rest of the new last block on the device, 
     let pos = 0;
     for (const size of [256 * 1024, 4096]) {
       const chunk = new Uint8Array(size).fill(3);
-      // Until the store refuses (ENOSPC) or takes less than asked.
-      while ((await fs.vfs.write(fill, chunk, size, pos).catch(() => 0)) === size) pos += size;
+      // Until the store refuses (ENOSPC) or takes less than asked; any other error fails the test.
+      const full = (err: unknown): number => {
+        if (isFsError(err, 'ENOSPC')) return 0;
+        throw err;
+      };
+      while ((await fs.vfs.write(fill, chunk, size, pos).catch(full)) === size) pos += size;
     }
     t.is((await fs.vfs.statfs()).bfree, 0, 'the store is full');
     await fs.vfs.ftruncate(sparse, 100 * 4096 + 1);
@@ -151,6 +154,41 @@ test('a shrinking truncate zeroes the rest of the new last block on the device, 
     fs = await openFilesystem(store, opts);
     const again = await fs.vfs.open('/a', 0);
     t.true((await vfsRead(fs.vfs, again, 8192, 0)).equals(want), 'the same after a remount');
+    await fs.vfs.release(again);
+  } finally {
+    await fs.vfs.shutdown();
+  }
+});
+
+test('a truncate whose tail zeroing fails after the zeros reached the device keeps the new size, and says EIO', async (t) => {
+  const store = path.join(tmpDir(t), 'store');
+  await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
+  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined };
+  let fs = await openFilesystem(store, opts);
+  try {
+    const fh = await fs.vfs.create('/f', 0o644, 2, { uid: 0, gid: 0 });
+    await fs.vfs.write(fh, new Uint8Array(8192).fill(0xff), 8192, 0);
+    // The zeros are written, then their metadata commit fails (once).
+    const { aops } = fs.cache.findMapping((await fs.vfs.fgetattr(fh)).ino)!;
+    const writepages = aops.writepages.bind(aops);
+    let failures = 1;
+    (aops as { writepages: typeof writepages }).writepages = async (mapping, pages) => {
+      await writepages(mapping, pages);
+      if (failures-- > 0) throw fsError('EIO', 'commit failed (injected)');
+    };
+    const err = await t.throwsAsync(fs.vfs.ftruncate(fh, 4196));
+    t.true(isFsError(err, 'EIO'), String(err));
+    // Not the old size with zeros inside it: the truncate is done.
+    const want = Buffer.alloc(4196, 0xff);
+    t.is((await fs.vfs.fgetattr(fh)).size, 4196);
+    t.true((await vfsRead(fs.vfs, fh, 8192, 0)).equals(want), 'from the cache');
+    fs.control.write('drop_caches', '1\n');
+    t.true((await vfsRead(fs.vfs, fh, 8192, 0)).equals(want), 'from the device');
+    await fs.vfs.release(fh);
+    await fs.vfs.shutdown();
+    fs = await openFilesystem(store, opts);
+    const again = await fs.vfs.open('/f', 0);
+    t.true((await vfsRead(fs.vfs, again, 8192, 0)).equals(want), 'after a remount');
     await fs.vfs.release(again);
   } finally {
     await fs.vfs.shutdown();
