@@ -75,7 +75,6 @@ interface DirLists {
   hash: Map<Sector, Request>;
 }
 
-const DIRS: readonly DataDir[] = ['read', 'write'];
 
 export class MqDeadline implements Elevator {
   readonly name = 'mq-deadline' as const;
@@ -259,7 +258,7 @@ function deadlineAttrs(t: DeadlineTunables): ElvFsEntry[] {
     ),
     {
       name: 'front_merges',
-      doc: '1: a bio may merge in front of a queued request; 0: back merges only (any other int is clamped to 0 or 1, as the kernel does)',
+      doc: '1: a bio may merge in front of a request queued in the scheduler; 0: back merges only there (a plug still merges both ways, as in the kernel); any other int is clamped to 0 or 1, as the kernel does',
       show: () => (t.frontMerges ? '1' : '0'),
       store: (text) => {
         t.frontMerges = clampInt(kstrtoint('front_merges', text), 0, 1) === 1;

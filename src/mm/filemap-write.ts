@@ -13,7 +13,8 @@
  *   unlock: the pages end clean
  *
  * All pages of a request stay locked until writepages returns, so a reader never sees
- * half of a write; writers lock in ascending index order, so two writers cannot deadlock.
+ * half of a write. Pages are locked in ascending index order (the vfs lets one write of an
+ * inode run at a time anyway).
  * If the cache is too small to hold a whole request locked, the pages held so far are
  * written through first (one writepages call per such chunk).
  *
@@ -127,8 +128,7 @@ async function writeBeginPage(
  * with the bytes written (len, or fewer if a later chunk failed after earlier ones were
  * written); rejects with an FsError if nothing was written.
  *
- * Context: the vfs serializes writes and truncates of one inode (InodeLocks, i_rwsem);
- * concurrent writes to overlapping ranges are safe (pages are locked in index order).
+ * Context: the vfs serializes writes and truncates of one inode (InodeLocks, i_rwsem).
  */
 export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uint8Array, pos: number, len: number): Promise<number> {
   void file; // the write path keeps no per-open state (no readahead for writes)
@@ -229,9 +229,10 @@ export async function blockTruncatePage(mapping: AddressSpace, from: number): Pr
  * partial last page (which stays uptodate). Locked pages are waited for (async); pages
  * under writeback too.
  *
- * Context: the vfs has set `host.size = newSize` first (so that no reader brings those
- * pages back), and serializes truncate against writes of the inode. On unlink of the last
- * link it calls truncateInodePages(mapping, 0) and then cache.forgetMapping(ino).
+ * Context: the caller holds the inode's lock. A truncate has set `host.size = newSize`
+ * first (so that no reader brings those pages back). Eviction of an inode (its last link
+ * gone and its last handle released) calls truncateInodePages(mapping, 0) and then
+ * cache.forgetMapping(ino): no reader is left to bring pages back.
  */
 export async function truncateInodePages(mapping: AddressSpace, newSize: number): Promise<void> {
   if (!Number.isSafeInteger(newSize) || newSize < 0) throw fsError('EINVAL', `truncate to ${newSize}`);

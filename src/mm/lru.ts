@@ -222,7 +222,6 @@ export function pinBit(page: Page): number {
   return page.has(PG_locked) ? PG_locked : PG_writeback;
 }
 
-
 /**
  * mark_page_accessed: the two-touch rule (see the table at the top of this file).
  * Context: the read loop calls it once per page per read, only when the page changes

@@ -14,7 +14,8 @@
  * looked up on the queue's current elevator at every access, so they always act on the
  * scheduler active now: a switch gives a new elevator with default values. With `none`
  * there is no iosched/ (the kernel removes the directory): it and its files are absent
- * (ENOENT), also for a handle opened before the switch. (Through FUSE, the kernel's entry
+ * (ENOENT); a write through a handle opened before the switch fails the same way, a read
+ * through it still returns what it read at open. (Through FUSE, the kernel's entry
  * cache may let a `stat` find them for up to a second; open, read and write fail.)
  */
 

@@ -10,6 +10,7 @@ import { isFsError, type ErrorCode } from '../../../src/errors.js';
 import { MetaStore } from '../../../src/fs/meta.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
 import { readSuperblock, type Superblock } from '../../../src/fs/superblock.js';
+import type { Vfs } from '../../../src/vfs/types.js';
 
 export const MiB = 1 << 20;
 /** 8 MiB store of 1 MiB block files: 2048 blocks. */
@@ -73,11 +74,8 @@ export function snapshotTree(dir: string): string[] {
   return out;
 }
 
-/** What the vfs read helpers need of a vfs (AheadVfs has it). */
-interface ReadableVfs {
-  read(fh: number, buf: Uint8Array, len: number, pos: number, done: (err: unknown, n: number) => void): void;
-  fgetattr(fh: number): Promise<{ size: number }>;
-}
+/** What the vfs read helpers need of a vfs. */
+type ReadableVfs = Pick<Vfs, 'read' | 'fgetattr'>;
 
 /** One vfs.read of `len` bytes at `pos` on an open handle: the bytes it returned. */
 export function vfsRead(vfs: ReadableVfs, fh: number, len: number, pos: number): Promise<Buffer> {

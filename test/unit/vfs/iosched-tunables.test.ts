@@ -181,7 +181,7 @@ test('a scheduler switch gives a new elevator with the defaults; the files act o
   t.deepEqual(await runOneByOne(s), ['r5000+8', 'r92+16', 'r292+8', 'r300+8']);
 });
 
-test('with none active there is no iosched/: its files are ENOENT, also through a handle opened before', (t) => {
+test('with none active there is no iosched/: its files are ENOENT, and a write through a handle opened before', (t) => {
   const s = setup();
   const dir = new ControlDir(s.files, 1234);
   const fh = dir.open('/.aheadfs/tunables/iosched/fifo_batch');

@@ -37,7 +37,6 @@ async function fresh(t: ExecutionContext): Promise<{ store: string; fs: OpenedFs
   };
 }
 
-
 /** Start `first`, then `second` `turns` event-loop turns later; both settle. */
 async function race<A, B>(first: () => Promise<A>, second: () => Promise<B>, turns: number): Promise<[PromiseSettledResult<A>, PromiseSettledResult<B>]> {
   const a = first();
