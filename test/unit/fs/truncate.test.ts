@@ -194,3 +194,27 @@ test('a truncate whose tail zeroing fails after the zeros reached the device kee
     await fs.vfs.shutdown();
   }
 });
+
+test('an unlink while a truncate by path runs waits for it: both succeed and every block comes back', async (t) => {
+  const store = path.join(tmpDir(t), 'store');
+  await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
+  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined });
+  t.teardown(() => fs.vfs.shutdown());
+  const free = (await fs.vfs.statfs()).bfree;
+  for (let turns = 0; turns <= 20; turns++) {
+    const name = `/u${turns}`;
+    const fh = await fs.vfs.create(name, 0o644, 2, { uid: 0, gid: 0 });
+    await fs.vfs.write(fh, new Uint8Array(64 * 1024).fill(5), 64 * 1024, 0);
+    await fs.vfs.release(fh);
+    fs.control.write('drop_caches', '1\n');
+    const truncate = fs.vfs.truncate(name, 4196); // reads and zeroes its last page on the device
+    for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+    const results = await Promise.allSettled([truncate, fs.vfs.unlink(name)]);
+    t.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? 'ok' : String(r.reason))),
+      ['ok', 'ok'],
+      `${name}`,
+    );
+  }
+  t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
+});
