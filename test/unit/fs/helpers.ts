@@ -10,6 +10,7 @@ import { isFsError, type ErrorCode } from '../../../src/errors.js';
 import { MetaStore } from '../../../src/fs/meta.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
 import { readSuperblock, type Superblock } from '../../../src/fs/superblock.js';
+import { DEFAULT_MOUNT_OPTIONS, openFilesystem, type OpenedFs } from '../../../src/vfs/index.js';
 import type { Vfs } from '../../../src/vfs/types.js';
 
 export const MiB = 1 << 20;
@@ -74,8 +75,38 @@ export function snapshotTree(dir: string): string[] {
   return out;
 }
 
+/** A store opened through the vfs for one test. */
+export interface VfsStore {
+  /** The current mount (a new one after each `reopen`). */
+  readonly fs: OpenedFs;
+  /** Remount: shut the vfs down and open the store again. */
+  reopen(): Promise<OpenedFs>;
+}
+
+/** mkfs a store in a temp dir and open it through the vfs; it is shut down when the test ends. */
+export async function openVfsStore(
+  t: ExecutionContext,
+  { sizeBytes = 32 * MiB, blockFileSize = 4 * MiB, cacheBytes = 8 * MiB } = {},
+): Promise<VfsStore> {
+  const store = path.join(tmpDir(t), 'store');
+  await mkfs(store, { sizeBytes, blockFileSize });
+  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes, log: () => undefined };
+  let current = await openFilesystem(store, opts);
+  t.teardown(() => current.vfs.shutdown());
+  return {
+    get fs() {
+      return current;
+    },
+    async reopen() {
+      await current.vfs.shutdown();
+      current = await openFilesystem(store, opts);
+      return current;
+    },
+  };
+}
+
 /** What the vfs read helpers need of a vfs. */
-type ReadableVfs = Pick<Vfs, 'read' | 'fgetattr'>;
+type ReadableVfs = Pick<Vfs, 'read' | 'fgetattr' | 'open' | 'release'>;
 
 /** One vfs.read of `len` bytes at `pos` on an open handle: the bytes it returned. */
 export function vfsRead(vfs: ReadableVfs, fh: number, len: number, pos: number): Promise<Buffer> {
@@ -86,4 +117,14 @@ export function vfsRead(vfs: ReadableVfs, fh: number, len: number, pos: number):
 /** The whole file behind an open handle (as long as fgetattr says). */
 export async function vfsReadAll(vfs: ReadableVfs, fh: number): Promise<Buffer> {
   return vfsRead(vfs, fh, (await vfs.fgetattr(fh)).size, 0);
+}
+
+/** The first `len` bytes of the file at `path` (all of it by default): open, read, release. */
+export async function vfsReadPath(vfs: ReadableVfs, file: string, len?: number): Promise<Buffer> {
+  const fh = await vfs.open(file, 0);
+  try {
+    return len === undefined ? await vfsReadAll(vfs, fh) : await vfsRead(vfs, fh, len, 0);
+  } finally {
+    await vfs.release(fh);
+  }
 }

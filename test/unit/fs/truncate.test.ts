@@ -1,21 +1,15 @@
 /**
- * truncate through the vfs: a size the filesystem refuses (past the largest file) must
- * leave the file as it was, the size the page cache reports included.
+ * truncate through the vfs: a size the filesystem refuses leaves the file as it was; a
+ * truncate is serialized against writes, never shows zeros inside the old size, zeroes the
+ * new last block's tail on the device (not a hole), and an unlink waits for it.
  */
 
 import test from 'ava';
-import path from 'node:path';
 import { fsError, isFsError } from '../../../src/errors.js';
-import { mkfs } from '../../../src/fs/mkfs.js';
-import { DEFAULT_MOUNT_OPTIONS, openFilesystem } from '../../../src/vfs/index.js';
-import { MiB, tmpDir, vfsRead, vfsReadAll } from './helpers.js';
+import { MiB, openVfsStore, vfsRead, vfsReadPath } from './helpers.js';
 
 test('ftruncate past the largest file is EFBIG and changes nothing', async (t) => {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
-  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined });
-  t.teardown(() => fs.vfs.shutdown());
-  const { vfs } = fs;
+  const { vfs } = (await openVfsStore(t, { sizeBytes: 16 * MiB })).fs;
 
   const fh = await vfs.create('/f', 0o644, 2, { uid: 0, gid: 0 });
   await vfs.write(fh, new Uint8Array(8192).fill(7), 8192, 0);
@@ -26,21 +20,9 @@ test('ftruncate past the largest file is EFBIG and changes nothing', async (t) =
   await vfs.release(fh);
 });
 
-/** A whole file through the vfs, by path. */
-async function readAll(vfs: Awaited<ReturnType<typeof openFilesystem>>['vfs'], path: string): Promise<Buffer> {
-  const fh = await vfs.open(path, 0);
-  try {
-    return await vfsReadAll(vfs, fh);
-  } finally {
-    await vfs.release(fh);
-  }
-}
-
 test('a write and a truncate of the same file are serialized (i_rwsem): the store keeps what the cache showed', async (t) => {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 32 * MiB, blockFileSize: 4 * MiB });
-  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined };
-  let fs = await openFilesystem(store, opts);
+  const s = await openVfsStore(t);
+  let fs = s.fs;
   const KiB = 1024;
   const old = new Uint8Array(128 * KiB).fill(1);
   const data = new Uint8Array(64 * KiB).fill(2);
@@ -56,40 +38,32 @@ test('a write and a truncate of the same file are serialized (i_rwsem): the stor
   writeLast.set(data, at);
   const truncateLast = new Uint8Array(cut).fill(1);
   const seen = new Map<string, Uint8Array>();
-  try {
-    for (const c of cases) {
-      const fh = await fs.vfs.create(c.name, 0o644, 2, { uid: 0, gid: 0 });
-      await fs.vfs.write(fh, old, old.length, 0);
-      fs.control.write('drop_caches', '1\n');
-      const write = (): Promise<number> => fs.vfs.write(fh, data, data.length, at);
-      const truncate = (): Promise<void> => fs.vfs.ftruncate(fh, cut);
-      const first = c.writeFirst ? write() : truncate();
-      for (let i = 0; i < c.turns; i++) await new Promise((resolve) => setImmediate(resolve));
-      const second = c.writeFirst ? truncate() : write();
-      await Promise.all([first, second]);
-      await fs.vfs.release(fh);
+  for (const c of cases) {
+    const fh = await fs.vfs.create(c.name, 0o644, 2, { uid: 0, gid: 0 });
+    await fs.vfs.write(fh, old, old.length, 0);
+    fs.control.write('drop_caches', '1\n');
+    const write = (): Promise<number> => fs.vfs.write(fh, data, data.length, at);
+    const truncate = (): Promise<void> => fs.vfs.ftruncate(fh, cut);
+    const first = c.writeFirst ? write() : truncate();
+    for (let i = 0; i < c.turns; i++) await new Promise((resolve) => setImmediate(resolve));
+    const second = c.writeFirst ? truncate() : write();
+    await Promise.all([first, second]);
+    await fs.vfs.release(fh);
 
-      // One of the two serial outcomes, whole: truncate then write, or write then truncate.
-      const got = await readAll(fs.vfs, c.name);
-      t.true(got.equals(writeLast) || got.equals(truncateLast), `${c.name}: ${got.length} bytes, not one of the serial outcomes`);
-      seen.set(c.name, got);
-    }
-    await fs.vfs.shutdown();
-    fs = await openFilesystem(store, opts);
-    for (const c of cases) {
-      const got = await readAll(fs.vfs, c.name);
-      t.true(got.equals(seen.get(c.name)!), `${c.name} after remount: ${got.length} bytes, the cache had ${seen.get(c.name)!.length}`);
-    }
-  } finally {
-    await fs.vfs.shutdown();
+    // One of the two serial outcomes, whole: truncate then write, or write then truncate.
+    const got = await vfsReadPath(fs.vfs, c.name);
+    t.true(got.equals(writeLast) || got.equals(truncateLast), `${c.name}: ${got.length} bytes, not one of the serial outcomes`);
+    seen.set(c.name, got);
+  }
+  fs = await s.reopen();
+  for (const c of cases) {
+    const got = await vfsReadPath(fs.vfs, c.name);
+    t.true(got.equals(seen.get(c.name)!), `${c.name} after remount: ${got.length} bytes, the cache had ${seen.get(c.name)!.length}`);
   }
 });
 
 test('a read racing a shrinking truncate sees the old bytes or the new size, never zeros inside the old size', async (t) => {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 32 * MiB, blockFileSize: 4 * MiB });
-  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined });
-  t.teardown(() => fs.vfs.shutdown());
+  const { fs } = await openVfsStore(t);
   const KiB = 1024;
   const old = Buffer.alloc(128 * KiB, 1);
   const cut = 4 * KiB + 100; // inside a page: its tail is zeroed on the device
@@ -113,93 +87,70 @@ test('a read racing a shrinking truncate sees the old bytes or the new size, nev
 });
 
 test('a shrinking truncate zeroes the rest of the new last block on the device; a hole there needs no block', async (t) => {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 8 * MiB, blockFileSize: 1 * MiB });
-  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined };
-  let fs = await openFilesystem(store, opts);
-  try {
-    const caller = { uid: 0, gid: 0 };
-    // A mapped last block: its old bytes past the cut must read as zeros after growing again,
-    // from the device (after drop_caches) as from the cache.
-    const a = await fs.vfs.create('/a', 0o644, 2, caller);
-    await fs.vfs.write(a, new Uint8Array(8192).fill(0xff), 8192, 0);
-    await fs.vfs.ftruncate(a, 4196);
-    fs.control.write('drop_caches', '1\n');
-    await fs.vfs.ftruncate(a, 8192);
-    const want = Buffer.alloc(8192);
-    want.fill(0xff, 0, 4196);
-    t.true((await vfsRead(fs.vfs, a, 8192, 0)).equals(want), 'zeros past the old cut');
+  const s = await openVfsStore(t, { sizeBytes: 8 * MiB, blockFileSize: 1 * MiB, cacheBytes: 4 * MiB });
+  const { fs } = s;
+  const caller = { uid: 0, gid: 0 };
+  // A mapped last block: its old bytes past the cut must read as zeros after growing again,
+  // from the device (after drop_caches) as from the cache.
+  const a = await fs.vfs.create('/a', 0o644, 2, caller);
+  await fs.vfs.write(a, new Uint8Array(8192).fill(0xff), 8192, 0);
+  await fs.vfs.ftruncate(a, 4196);
+  fs.control.write('drop_caches', '1\n');
+  await fs.vfs.ftruncate(a, 8192);
+  const want = Buffer.alloc(8192);
+  want.fill(0xff, 0, 4196);
+  t.true((await vfsRead(fs.vfs, a, 8192, 0)).equals(want), 'zeros past the old cut');
 
-    // A hole as the new last block, on a full store: nothing to zero, so no block is needed.
-    const sparse = await fs.vfs.create('/sparse', 0o644, 2, caller);
-    await fs.vfs.ftruncate(sparse, MiB);
-    const fill = await fs.vfs.create('/fill', 0o644, 2, caller);
-    let pos = 0;
-    for (const size of [256 * 1024, 4096]) {
-      const chunk = new Uint8Array(size).fill(3);
-      // Until the store refuses (ENOSPC) or takes less than asked; any other error fails the test.
-      const full = (err: unknown): number => {
-        if (isFsError(err, 'ENOSPC')) return 0;
-        throw err;
-      };
-      while ((await fs.vfs.write(fill, chunk, size, pos).catch(full)) === size) pos += size;
-    }
-    t.is((await fs.vfs.statfs()).bfree, 0, 'the store is full');
-    await fs.vfs.ftruncate(sparse, 100 * 4096 + 1);
-    t.is((await fs.vfs.fgetattr(sparse)).size, 100 * 4096 + 1);
-    t.true((await vfsRead(fs.vfs, sparse, 100 * 4096 + 1, 0)).equals(Buffer.alloc(100 * 4096 + 1)));
-    for (const fh of [a, sparse, fill]) await fs.vfs.release(fh);
-
-    await fs.vfs.shutdown();
-    fs = await openFilesystem(store, opts);
-    const again = await fs.vfs.open('/a', 0);
-    t.true((await vfsRead(fs.vfs, again, 8192, 0)).equals(want), 'the same after a remount');
-    await fs.vfs.release(again);
-  } finally {
-    await fs.vfs.shutdown();
+  // A hole as the new last block, on a full store: nothing to zero, so no block is needed.
+  const sparse = await fs.vfs.create('/sparse', 0o644, 2, caller);
+  await fs.vfs.ftruncate(sparse, MiB);
+  const fill = await fs.vfs.create('/fill', 0o644, 2, caller);
+  let pos = 0;
+  for (const size of [256 * 1024, 4096]) {
+    const chunk = new Uint8Array(size).fill(3);
+    // Until the store refuses (ENOSPC) or takes less than asked; any other error fails the test.
+    const full = (err: unknown): number => {
+      if (isFsError(err, 'ENOSPC')) return 0;
+      throw err;
+    };
+    while ((await fs.vfs.write(fill, chunk, size, pos).catch(full)) === size) pos += size;
   }
+  t.is((await fs.vfs.statfs()).bfree, 0, 'the store is full');
+  await fs.vfs.ftruncate(sparse, 100 * 4096 + 1);
+  t.is((await fs.vfs.fgetattr(sparse)).size, 100 * 4096 + 1);
+  t.true((await vfsRead(fs.vfs, sparse, 100 * 4096 + 1, 0)).equals(Buffer.alloc(100 * 4096 + 1)));
+  for (const fh of [a, sparse, fill]) await fs.vfs.release(fh);
+
+  t.true((await vfsReadPath((await s.reopen()).vfs, '/a', 8192)).equals(want), 'the same after a remount');
 });
 
 test('a truncate whose tail zeroing fails after the zeros reached the device keeps the new size, and says EIO', async (t) => {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
-  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined };
-  let fs = await openFilesystem(store, opts);
-  try {
-    const fh = await fs.vfs.create('/f', 0o644, 2, { uid: 0, gid: 0 });
-    await fs.vfs.write(fh, new Uint8Array(8192).fill(0xff), 8192, 0);
-    // The zeros are written, then their metadata commit fails (once).
-    const { aops } = fs.cache.findMapping((await fs.vfs.fgetattr(fh)).ino)!;
-    const writepages = aops.writepages.bind(aops);
-    let failures = 1;
-    (aops as { writepages: typeof writepages }).writepages = async (mapping, pages) => {
-      await writepages(mapping, pages);
-      if (failures-- > 0) throw fsError('EIO', 'commit failed (injected)');
-    };
-    const err = await t.throwsAsync(fs.vfs.ftruncate(fh, 4196));
-    t.true(isFsError(err, 'EIO'), String(err));
-    // Not the old size with zeros inside it: the truncate is done.
-    const want = Buffer.alloc(4196, 0xff);
-    t.is((await fs.vfs.fgetattr(fh)).size, 4196);
-    t.true((await vfsRead(fs.vfs, fh, 8192, 0)).equals(want), 'from the cache');
-    fs.control.write('drop_caches', '1\n');
-    t.true((await vfsRead(fs.vfs, fh, 8192, 0)).equals(want), 'from the device');
-    await fs.vfs.release(fh);
-    await fs.vfs.shutdown();
-    fs = await openFilesystem(store, opts);
-    const again = await fs.vfs.open('/f', 0);
-    t.true((await vfsRead(fs.vfs, again, 8192, 0)).equals(want), 'after a remount');
-    await fs.vfs.release(again);
-  } finally {
-    await fs.vfs.shutdown();
-  }
+  const s = await openVfsStore(t, { sizeBytes: 16 * MiB, cacheBytes: 4 * MiB });
+  const { fs } = s;
+  const fh = await fs.vfs.create('/f', 0o644, 2, { uid: 0, gid: 0 });
+  await fs.vfs.write(fh, new Uint8Array(8192).fill(0xff), 8192, 0);
+  // The zeros are written, then their metadata commit fails (once).
+  const { aops } = fs.cache.findMapping((await fs.vfs.fgetattr(fh)).ino)!;
+  const writepages = aops.writepages.bind(aops);
+  let failures = 1;
+  (aops as { writepages: typeof writepages }).writepages = async (mapping, pages) => {
+    await writepages(mapping, pages);
+    if (failures-- > 0) throw fsError('EIO', 'commit failed (injected)');
+  };
+  const err = await t.throwsAsync(fs.vfs.ftruncate(fh, 4196));
+  t.true(isFsError(err, 'EIO'), String(err));
+  // Not the old size with zeros inside it: the truncate is done.
+  const want = Buffer.alloc(4196, 0xff);
+  t.is((await fs.vfs.fgetattr(fh)).size, 4196);
+  t.true((await vfsRead(fs.vfs, fh, 8192, 0)).equals(want), 'from the cache');
+  fs.control.write('drop_caches', '1\n');
+  t.true((await vfsRead(fs.vfs, fh, 8192, 0)).equals(want), 'from the device');
+  await fs.vfs.release(fh);
+  t.true((await vfsReadPath((await s.reopen()).vfs, '/f', 8192)).equals(want), 'after a remount');
 });
 
 test('an unlink while a truncate by path runs waits for it: both succeed and every block comes back', async (t) => {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
-  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 4 * MiB, log: () => undefined });
-  t.teardown(() => fs.vfs.shutdown());
+  const { fs } = await openVfsStore(t, { sizeBytes: 16 * MiB, cacheBytes: 4 * MiB });
   const free = (await fs.vfs.statfs()).bfree;
   for (let turns = 0; turns <= 20; turns++) {
     const name = `/u${turns}`;

@@ -6,11 +6,8 @@
  * event-loop turns after the first, with the caches dropped so that I/O really yields.
  */
 
-import test, { type ExecutionContext } from 'ava';
-import path from 'node:path';
-import { mkfs } from '../../../src/fs/mkfs.js';
-import { DEFAULT_MOUNT_OPTIONS, openFilesystem, type OpenedFs } from '../../../src/vfs/index.js';
-import { MiB, tmpDir, vfsReadAll } from '../fs/helpers.js';
+import test from 'ava';
+import { openVfsStore, vfsReadAll } from '../fs/helpers.js';
 
 const O_WRONLY = 1;
 const O_RDWR = 2;
@@ -18,24 +15,6 @@ const O_TRUNC = 0o1000;
 const ROOT = { uid: 0, gid: 0 };
 const TURNS = 40;
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function fresh(t: ExecutionContext): Promise<{ store: string; fs: OpenedFs; reopen: () => Promise<OpenedFs> }> {
-  const store = path.join(tmpDir(t), 'store');
-  await mkfs(store, { sizeBytes: 32 * MiB, blockFileSize: 4 * MiB });
-  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined };
-  const fs = await openFilesystem(store, opts);
-  const state = { fs };
-  t.teardown(() => state.fs.vfs.shutdown());
-  return {
-    store,
-    fs,
-    reopen: async () => {
-      await state.fs.vfs.shutdown();
-      state.fs = await openFilesystem(store, opts);
-      return state.fs;
-    },
-  };
-}
 
 /** Start `first`, then `second` `turns` event-loop turns later; both settle. */
 async function race<A, B>(first: () => Promise<A>, second: () => Promise<B>, turns: number): Promise<[PromiseSettledResult<A>, PromiseSettledResult<B>]> {
@@ -49,8 +28,8 @@ const ko = (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', re
 const why = (r: PromiseSettledResult<unknown>): string => (r.status === 'rejected' ? String(r.reason) : 'ok');
 
 test('dropping the last two names of a file at once (unlink, rename over): every call succeeds, the inode is freed once', async (t) => {
-  const { fs: fs0, reopen } = await fresh(t);
-  let fs = fs0;
+  const store = await openVfsStore(t);
+  let fs = store.fs;
   const free = (await fs.vfs.statfs()).bfree;
   const data = new Uint8Array(64 * 1024).fill(3);
   const bad: string[] = [];
@@ -73,13 +52,13 @@ test('dropping the last two names of a file at once (unlink, rename over): every
   t.deepEqual(bad, []);
   t.deepEqual(await fs.vfs.readdir('/'), []);
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
-  fs = await reopen();
+  fs = await store.reopen();
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free after a remount');
 });
 
 test('open or create with O_TRUNC racing an unlink of the name: the open succeeds and its handle works until release', async (t) => {
-  const { fs: fs0, reopen } = await fresh(t);
-  let fs = fs0;
+  const store = await openVfsStore(t);
+  let fs = store.fs;
   const free = (await fs.vfs.statfs()).bfree;
   const old = new Uint8Array(64 * 1024).fill(1);
   const data = new Uint8Array(10000).fill(2);
@@ -116,6 +95,6 @@ test('open or create with O_TRUNC racing an unlink of the name: the open succeed
   t.deepEqual(bad, []);
   t.deepEqual(await fs.vfs.readdir('/'), []);
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
-  fs = await reopen();
+  fs = await store.reopen();
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free after a remount');
 });
