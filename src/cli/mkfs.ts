@@ -6,6 +6,7 @@ import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
 import { mkfs, type MkfsOptions } from '../fs/mkfs.js';
 import type { Superblock } from '../fs/superblock.js';
+import { optionText } from './args.js';
 import { formatSize, parseSize } from './size.js';
 
 export interface MkfsProgress {
@@ -67,12 +68,12 @@ export function mkfsCommand(y: Argv): Argv {
     (c) =>
       c
         .positional('store', { type: 'string', demandOption: true, describe: 'directory of the new store' })
-        .option('size', { type: 'string', default: '1G', describe: 'device size (K/M/G/T suffixes)' })
-        .option('block-file-size', { type: 'string', default: '64M', describe: 'size of each block file' })
+        .option('size', { type: 'string', default: '1G', requiresArg: true, describe: 'device size (K/M/G/T suffixes)' })
+        .option('block-file-size', { type: 'string', default: '64M', requiresArg: true, describe: 'size of each block file' })
         .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing store' }),
     async (argv) => {
-      const sizeBytes = parseSize(argv.size, '--size');
-      const blockFileSize = parseSize(argv['block-file-size'], '--block-file-size');
+      const sizeBytes = parseSize(optionText('--size', argv.size), '--size');
+      const blockFileSize = parseSize(optionText('--block-file-size', argv['block-file-size']), '--block-file-size');
       const sb = await mkfsWithProgress(argv.store, { sizeBytes, blockFileSize, force: argv.force });
       const files = sb.blockFileCount;
       process.stdout.write(`created store ${argv.store}: ${formatSize(sizeBytes)} in ${files} block file${files === 1 ? '' : 's'} of ${formatSize(blockFileSize)}, uuid ${sb.uuid}\n`);

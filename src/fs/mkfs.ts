@@ -2,23 +2,29 @@
  * mkfs: make a store.
  *
  *   1. validate sizes and the target directory          (UsageError; nothing touched)
- *   2. --force: remove blocks/ meta/ aheadfs.json aheadfs.log lock (and nothing else)
- *   3. blocks/000000.blk ...  preallocated with fallocate(1), ftruncate if unsupported
- *   4. meta/                  LMDB: root directory (ino 1), the whole device free
- *   5. aheadfs.json           LAST, atomically: until it exists the directory is not a store
+ *   2. the store lock (store-lock.ts): a store that is mounted (or checked) is refused
+ *   3. --force: remove blocks/ meta/ aheadfs.json aheadfs.log (and nothing else)
+ *   4. blocks/000000.blk ...  preallocated with fallocate(1), ftruncate if unsupported
+ *   5. meta/                  LMDB: root directory (ino 1), the whole device free
+ *   6. aheadfs.json           LAST, atomically: until it exists the directory is not a store
  *
- * A failure in 3-5 removes what this run created, so a refused or failed mkfs leaves no
+ * A failure in 4-6 removes what this run created, so a refused or failed mkfs leaves no
  * half store behind (and a crashed one leaves no aheadfs.json, i.e. no store).
+ *
+ * A store is private: the directory and its subdirectories 0700, every file 0600 (the
+ * block files hold every user's data, meta/ every name), whatever the umask.
  */
 
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fsError, isFsError, toFsError, UsageError } from '../errors.js';
 import { DIR_SIZE, ROOT_INO, S_IFDIR } from './inode.js';
 import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
+import { LOG_FILE, META_FILES, STORE_DIR_MODE, STORE_FILE_MODE } from './store-files.js';
+import { lockStore, type StoreLock } from './store-lock.js';
 import {
   BLOCK_SIZE,
   BLOCKS_DIR,
@@ -34,8 +40,11 @@ import {
 
 const execFileAsync = promisify(execFile);
 
-/** What `--force` removes from an existing store; anything else in the directory stays. */
-export const STORE_ENTRIES = [BLOCKS_DIR, META_DIR, SUPERBLOCK_FILE, `${SUPERBLOCK_FILE}.tmp`, 'aheadfs.log', 'lock'] as const;
+/**
+ * What `--force` removes from an existing store; anything else in the directory stays
+ * (the lock file is mkfs' own while it works, removed when it is done).
+ */
+export const STORE_ENTRIES = [BLOCKS_DIR, META_DIR, SUPERBLOCK_FILE, `${SUPERBLOCK_FILE}.tmp`, LOG_FILE] as const;
 
 /** Mode of the root directory of a new store (drwxr-xr-x). */
 const ROOT_MODE = S_IFDIR | 0o755;
@@ -89,6 +98,7 @@ async function existingBlockBytes(store: string): Promise<number> {
 
 /** Step 1 for the directory: refuse what we must not overwrite. Touches nothing. */
 async function checkTarget(store: string, opts: MkfsOptions): Promise<void> {
+  if (store === '') throw new UsageError(`bad store path '': expected a directory path`);
   let entries: string[] | undefined;
   try {
     const st = await stat(store);
@@ -124,7 +134,7 @@ async function checkTarget(store: string, opts: MkfsOptions): Promise<void> {
  * missing or the filesystem does not support it. Any other failure (ENOSPC) is thrown.
  */
 async function preallocate(file: string, bytes: number): Promise<void> {
-  const fh = await open(file, 'wx', 0o644);
+  const fh = await open(file, 'wx', STORE_FILE_MODE);
   await fh.close();
   try {
     await execFileAsync('fallocate', ['-l', String(bytes), file]);
@@ -147,6 +157,7 @@ async function preallocate(file: string, bytes: number): Promise<void> {
 
 /** Step 4: the LMDB environment with the root directory and the whole device free. */
 async function formatMeta(store: string, blocks: number, now: number): Promise<void> {
+  await mkdir(join(store, META_DIR), { mode: STORE_DIR_MODE });
   const db = MetaDb.open(store, { create: true });
   try {
     const ws = new WriteSet();
@@ -160,6 +171,10 @@ async function formatMeta(store: string, blocks: number, now: number): Promise<v
   } finally {
     await db.close();
   }
+  // LMDB creates its files 0664 minus the umask.
+  for (const f of META_FILES) await chmod(join(store, META_DIR, f), STORE_FILE_MODE).catch((err: unknown) => {
+    if (code(err) !== 'ENOENT') throw err;
+  });
 }
 
 /**
@@ -170,15 +185,23 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock
   checkMkfsSizes(opts.sizeBytes, opts.blockFileSize);
   await checkTarget(store, opts);
 
-  if (opts.force) {
-    for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
-  }
-  const created: string[] = [];
-  const madeStore = (await mkdir(store, { recursive: true }).catch((err: unknown) => {
+  const madeStore = (await mkdir(store, { recursive: true, mode: STORE_DIR_MODE }).catch((err: unknown) => {
     throw toFsError(err, `mkfs ${store}`);
   })) !== undefined;
+  let lock: StoreLock;
   try {
-    await mkdir(join(store, BLOCKS_DIR));
+    lock = await lockStore(store);
+  } catch (err) {
+    if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
+  const created: string[] = [];
+  try {
+    if (opts.force) {
+      for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
+    }
+    await chmod(store, STORE_DIR_MODE);
+    await mkdir(join(store, BLOCKS_DIR), { mode: STORE_DIR_MODE });
     created.push(BLOCKS_DIR);
     const count = opts.sizeBytes / opts.blockFileSize;
     for (let i = 0; i < count; i++) {
@@ -199,9 +222,11 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock
       createdAt: new Date(now).toISOString(),
     };
     await writeSuperblock(store, sb);
+    lock.release();
     return sb;
   } catch (err) {
     for (const name of created) await rm(join(store, name), { recursive: true, force: true }).catch(() => {});
+    lock.release();
     if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
     throw isFsError(err) ? err : toFsError(err, `mkfs ${store}`);
   }
