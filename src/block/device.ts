@@ -383,13 +383,15 @@ async function directProbe(fd: number): Promise<unknown> {
   }
 }
 
-/** Every opened block file is a regular file of exactly `size` bytes (a short one would read as EIO later). */
+/**
+ * Every opened block file that is a regular file has exactly `size` bytes (a short one
+ * would read as EIO later). Whether a store's block files may be anything but regular
+ * files is the store's rule (src/fs/store-files.ts), not the device's.
+ */
 async function checkSizes(dir: string, fds: number[], size: number): Promise<void> {
   for (let i = 0; i < fds.length; i++) {
     const st = await new Promise<fs.Stats>((resolve, reject) => fs.fstat(fds[i]!, (err, s) => (err ? reject(err) : resolve(s))));
-    const file = path.join(dir, blockFileName(i));
-    if (!st.isFile()) throw fsError('EINVAL', `block file ${file} is not a regular file`);
-    if (st.size !== size) throw fsError('EINVAL', `block file ${file} is ${st.size} bytes, expected ${size}`);
+    if (st.isFile() && st.size !== size) throw fsError('EINVAL', `block file ${path.join(dir, blockFileName(i))} is ${st.size} bytes, expected ${size}`);
   }
 }
 
