@@ -18,15 +18,16 @@ test('bad or missing option values: one line naming the option, exit 2, nothing 
   const mnt = join(tmp, 'mnt');
   await mkdir(mnt);
   const cases: [string[], RegExp][] = [
-    [['mkfs', store, '--size'], /size/],
-    [['mkfs', store, '--block-file-size'], /block-file-size/],
+    [['mkfs', store, '--size'], /^aheadfs: --size needs a value \(aheadfs mkfs --help says what it takes\)$/m],
+    [['mkfs', store, '--block-file-size'], /--block-file-size needs a value/],
+    [['mkfs', store, '--size', '1G', '--size', '2G'], /--size is given more than once/],
     [['mkfs', store, '--size', '-1G'], /bad --size '-1G': expected a number of bytes/],
     [['mkfs', ''], /bad store path '': expected a directory path/],
     [['mount', store, mnt, '--read-ahead-kb', 'lots'], /bad --read-ahead-kb 'lots': expected a whole number from 0 to \d+/],
-    [['mount', store, mnt, '--read-ahead-kb'], /read-ahead-kb/],
+    [['mount', store, mnt, '--read-ahead-kb'], /--read-ahead-kb needs a value \(aheadfs mount --help/],
     [['mount', store, mnt, '--max-sectors-kb', '1e3'], /bad --max-sectors-kb '1e3': expected a whole number/],
     [['mount', store, mnt, '--nr-requests', '64x'], /bad --nr-requests '64x'/],
-    [['mount', store, mnt, '--cache-size'], /cache-size/],
+    [['mount', store, mnt, '--cache-size'], /--cache-size needs a value/],
     [['umount', mnt, '--timeout', 'soon'], /bad --timeout 'soon': expected a number of seconds > 0/],
     [['umount', mnt, '--timeout', '-3'], /bad --timeout '-3'/],
     [['plot', join(tmp, 'trace.txt'), '-o', join(tmp, 'x.svg'), '--ino', 'abc'], /bad --ino 'abc': expected a whole number from 1/],
