@@ -12,7 +12,6 @@ import { checkInterval, readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { IOSTAT_X_COLUMNS, iostatX, type IostatX } from '../block/diskstats.js';
-import { UsageError } from '../errors.js';
 
 async function sample(mnt: string): Promise<number[]> {
   return (await readControlFile(mnt, 'diskstats')).trim().split(/\s+/).map(Number);

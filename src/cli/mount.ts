@@ -58,7 +58,6 @@ interface RawMountArgs {
   readpages: string;
 }
 
-
 /** Parse and check the mount options; throws UsageError. */
 export function parseTunables(a: RawMountArgs): Tunables {
   const cacheBytes = parseSize(optionText('--cache-size', a['cache-size']), '--cache-size');

@@ -4,7 +4,7 @@
  */
 
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { isFsError, UsageError } from '../errors.js';
 import { checkStoreFiles, type StoreFilesReport } from '../fs/store-files.js';
 import { isStoreLocked, lockedMessage } from '../fs/store-lock.js';

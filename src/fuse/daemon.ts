@@ -21,12 +21,12 @@
  * `report` writes to a pipe to the parent, which waits for the one status line.
  */
 
-import { dbg } from '../stats/debug.js';
 import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { checkStoreFiles, describeNotPrivate, LOG_FILE } from '../fs/store-files.js';
 import { lockStore, type StoreLock } from '../fs/store-lock.js';
 import { readSuperblock } from '../fs/superblock.js';
-import { join, resolve } from 'node:path';
+import { dbg } from '../stats/debug.js';
 import { AheadFuse } from './aheadfuse.js';
 import { ControlDir } from './control-dir.js';
 import { openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
