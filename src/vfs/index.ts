@@ -80,6 +80,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     { stats, log: options.log },
   );
   let meta: MetaStore | undefined;
+  if (options.faults) options.log(`fault injection and delay from the mount options: ${JSON.stringify(options.faults)}`);
   try {
     const queue = new RequestQueue(device, {
       nrRequests: options.nrRequests,
