@@ -125,7 +125,7 @@ export interface FaultTarget {
  */
 export class BlkFaults {
   private attr: FaultAttrValues = { ...FAULT_ATTR_DEFAULTS };
-  /** Calls that reached the interval test (the kernel's attr->count). */
+  /** Calls that reached the interval test (the kernel's attr->count); never reset. */
   private count = 0;
   private opSet = new Set<BioOp>(BIO_OPS);
   private range: SectorRange | undefined;
@@ -250,9 +250,9 @@ export class BlkFaults {
     if (!Number.isInteger(value) || value < min || value > max || (name === 'times' && value < 0 && value !== -1)) {
       throw fsError('EINVAL', `${name}: expected ${ATTR_EXPECT[name]}, not ${value}`);
     }
+    // As in the kernel, a new interval does not restart the count.
     return () => {
       this.attr[name] = value;
-      if (name === 'interval') this.count = 0;
     };
   }
 }
