@@ -10,7 +10,6 @@
  * UsageError (one line, exit 2) naming the option and what it takes.
  */
 
-import type { Argv } from 'yargs';
 import { BlkFaults, formatOps, parseOps, parseSectors, parseWhole, type FaultConfig } from '../block/fault-inject.js';
 import { isFsError, UsageError } from '../errors.js';
 
@@ -40,14 +39,10 @@ const DESCRIBE: Record<NumericOption | 'fail-ops' | 'fail-sectors', string> = {
   'delay-write-us': 'microseconds added to each write request',
 };
 
-/** Declare the options on a yargs builder (all strings: validated by parseFaultArgs). */
-export function faultOptions<T>(y: Argv<T>): Argv<T> {
-  let out = y;
-  for (const [name, describe] of Object.entries(DESCRIBE)) {
-    out = out.option(name, { type: 'string', requiresArg: true, describe });
-  }
-  return out;
-}
+/** The options for yargs' `.options()` (all strings: checked by parseFaultArgs). */
+export const FAULT_OPTIONS = Object.fromEntries(
+  Object.entries(DESCRIBE).map(([name, describe]) => [name, { type: 'string', requiresArg: true, describe }]),
+) as Record<keyof typeof DESCRIBE, { type: 'string'; requiresArg: true; describe: string }>;
 
 function usage(option: string, value: string, err: unknown): UsageError {
   const why = isFsError(err) ? err.message.replace(/^[A-Z]+: [a-z_-]+: /, '') : String(err);

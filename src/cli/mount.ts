@@ -22,7 +22,7 @@ import type { MountOptions } from '../fuse/contract.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
-import { faultArgs, faultOptions, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
+import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import {
@@ -165,7 +165,7 @@ export function mountCommand(y: Argv): Argv {
     'mount [store] [mountpoint]',
     'mount a store (default: ./data/store on ./mount); returns once the mount answers',
     (c) =>
-      faultOptions(c)
+      c
         .positional('store', { type: 'string', describe: 'store directory (made by mkfs)' })
         .positional('mountpoint', { type: 'string', describe: 'an empty directory' })
         .option('foreground', { type: 'boolean', default: false, describe: 'stay attached; stop on SIGINT/SIGTERM or umount' })
@@ -177,7 +177,8 @@ export function mountCommand(y: Argv): Argv {
         .option('ra-policy', { type: 'string', default: 'ondemand', describe: 'readahead policy: ondemand or none' })
         .option('readpages', { type: 'string', default: 'on', describe: 'on: readahead I/O in batches (readpages); off: page by page' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
-        .option('ready-fd', { type: 'number', hidden: true }),
+        .option('ready-fd', { type: 'number', hidden: true })
+        .options(FAULT_OPTIONS),
     async (argv) => {
       const fd = argv['ready-fd'];
       const report = fd === undefined ? undefined : statusReporter(fd);
