@@ -141,33 +141,28 @@ export class BlkFaults {
 
   /** Set several values at once (mount options); all are checked before any is applied. */
   configure(c: Partial<FaultConfig>): void {
-    const checked: (() => void)[] = [];
-    const add = <K extends keyof FaultConfig>(k: K, f: (v: NonNullable<FaultConfig[K]>) => () => void): void => {
-      const v = c[k];
-      if (v !== undefined && v !== null) checked.push(f(v as NonNullable<FaultConfig[K]>));
-    };
-    add('probability', (v) => this.prepare('probability', v));
-    add('interval', (v) => this.prepare('interval', v));
-    add('times', (v) => this.prepare('times', v));
-    add('space', (v) => this.prepare('space', v));
-    add('verbose', (v) => this.prepare('verbose', v));
-    add('ops', (v) => {
-      const ops = checkOps(v);
-      return () => (this.opSet = ops);
-    });
+    const apply: (() => void)[] = [];
+    for (const name of ATTR_NAMES) {
+      const v = c[name];
+      if (v !== undefined) apply.push(this.prepare(name, v));
+    }
+    if (c.ops !== undefined) {
+      const ops = checkOps(c.ops);
+      apply.push(() => (this.opSet = ops));
+    }
     if (c.sectors !== undefined) {
       const r = checkRange(c.sectors);
-      checked.push(() => (this.range = r));
+      apply.push(() => (this.range = r));
     }
-    add('readUs', (v) => {
-      const us = checkDelay('read_us', v);
-      return () => (this.delay.read = us);
-    });
-    add('writeUs', (v) => {
-      const us = checkDelay('write_us', v);
-      return () => (this.delay.write = us);
-    });
-    for (const apply of checked) apply();
+    if (c.readUs !== undefined) {
+      const us = checkDelay('read_us', c.readUs);
+      apply.push(() => (this.delay.read = us));
+    }
+    if (c.writeUs !== undefined) {
+      const us = checkDelay('write_us', c.writeUs);
+      apply.push(() => (this.delay.write = us));
+    }
+    for (const f of apply) f();
   }
 
   config(): FaultConfig {
@@ -256,6 +251,8 @@ export class BlkFaults {
     };
   }
 }
+
+const ATTR_NAMES: readonly (keyof FaultAttrValues)[] = ['probability', 'interval', 'times', 'space', 'verbose'];
 
 const ATTR_RANGES: Record<keyof FaultAttrValues, [number, number]> = {
   probability: [0, 100],
