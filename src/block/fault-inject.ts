@@ -98,17 +98,16 @@ export const FAULT_CONFIG_DEFAULTS: Readonly<FaultConfig> = {
 export type Rng = () => number;
 
 /**
- * A small seeded generator (mulberry32) for reproducible runs; the kernel's prandom plays
- * this part there. Not for anything secret.
+ * A seeded generator for reproducible runs (Marsaglia's xorshift32; the kernel uses its
+ * prandom there). Not for anything secret.
  */
 export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
+  let x = seed >>> 0 || 0x9e3779b9; // xorshift never leaves 0
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    x = (x ^ (x << 13)) >>> 0;
+    x = (x ^ (x >>> 17)) >>> 0;
+    x = (x ^ (x << 5)) >>> 0;
+    return x / 4294967296;
   };
 }
 
