@@ -64,7 +64,7 @@ export const COUNTERS = {
   plug_flush: counter('block', 'flushes', 'plug flushes into the scheduler'),
   elv_merge: counter('block', 'bios', 'requests merged by the I/O scheduler'),
   rq_dispatch: counter('block', 'requests', 'requests dispatched to the device'),
-  rq_complete: counter('block', 'requests', 'requests completed by the device'),
+  rq_complete: counter('block', 'requests', 'requests completed (by the device, or failed by fault injection)'),
   rq_inflight_max: peak('block', 'requests', 'most requests in flight on the device at once (a high-water mark)'),
   queue_congested: counter('block', 'events', 'times the queue reached 7/8 of nr_requests in flight'),
   fail_injected: counter('block', 'requests', 'requests failed with EIO by fail_make_request (fault injection) instead of reaching the device'),
