@@ -25,6 +25,7 @@ import { LOG_OPEN_FLAGS } from '../fuse/log.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
 import { optionText, parseWholeNumber } from './args.js';
+import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import {
@@ -48,7 +49,7 @@ const BIN = fileURLToPath(new URL('../../bin/aheadfs.js', import.meta.url));
 
 export type Tunables = Omit<MountOptions, 'log'>;
 
-interface RawMountArgs {
+interface RawMountArgs extends RawFaultArgs {
   'cache-size': string;
   'read-ahead-kb': string;
   'max-sectors-kb': string;
@@ -78,6 +79,7 @@ export function parseTunables(a: RawMountArgs): Tunables {
     scheduler,
     raPolicy,
     readpages: a.readpages === 'on',
+    faults: parseFaultArgs(a),
   };
 }
 
@@ -92,6 +94,7 @@ function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean)
     '--scheduler', t.scheduler,
     '--ra-policy', t.raPolicy,
     '--readpages', t.readpages ? 'on' : 'off',
+    ...faultArgs(t.faults),
   ];
   if (fuseDebug) args.push('--fuse-debug');
   return args;
@@ -173,7 +176,8 @@ export function mountCommand(y: Argv): Argv {
         .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
         .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
-        .option('ready-fd', { type: 'number', hidden: true }),
+        .option('ready-fd', { type: 'number', hidden: true })
+        .options(FAULT_OPTIONS),
     async (argv) => {
       const fd = argv['ready-fd'];
       const report = fd === undefined ? undefined : statusReporter(fd);
