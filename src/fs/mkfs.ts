@@ -18,7 +18,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fsError, isFsError, toFsError, UsageError } from '../errors.js';
 import { DIR_SIZE, ROOT_INO, S_IFDIR } from './inode.js';
@@ -185,9 +185,16 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock
   checkMkfsSizes(opts.sizeBytes, opts.blockFileSize);
   await checkTarget(store, opts);
 
-  const madeStore = (await mkdir(store, { recursive: true, mode: STORE_DIR_MODE }).catch((err: unknown) => {
-    throw toFsError(err, `mkfs ${store}`);
-  })) !== undefined;
+  // Missing parents get the usual mode; only the store itself is private.
+  const madeStore = await mkdir(dirname(resolve(store)), { recursive: true })
+    .then(() => mkdir(store, { mode: STORE_DIR_MODE }))
+    .then(
+      () => true,
+      (err: unknown) => {
+        if (code(err) === 'EEXIST') return false;
+        throw toFsError(err, `mkfs ${store}`);
+      },
+    );
   let lock: StoreLock;
   try {
     lock = await lockStore(store);

@@ -8,6 +8,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isFsError } from '../../../src/errors.js';
+import { mkfs } from '../../../src/fs/mkfs.js';
 import { checkStoreFiles, describeNotPrivate } from '../../../src/fs/store-files.js';
 import { MiB, makeStore, tmpDir } from './helpers.js';
 
@@ -69,4 +70,18 @@ test('block files of the wrong size or missing are refused, naming the file and 
   await t.throwsAsync(checkStoreFiles(store, sb), { message: /blocks\/000003\.blk is 1052672 bytes, expected 1048576/ });
   fs.rmSync(f);
   await t.throwsAsync(checkStoreFiles(store, sb), { message: /block file blocks\/000003\.blk is missing \(expected 1048576 bytes\)/ });
+});
+
+test('mkfs makes only the store private: missing parents get the usual mode', async (t) => {
+  const root = tmpDir(t);
+  const store = path.join(root, 'a', 'b', 'store');
+  const old = process.umask(0o022);
+  try {
+    await mkfs(store, { sizeBytes: MiB, blockFileSize: MiB });
+  } finally {
+    process.umask(old);
+  }
+  t.is(fs.statSync(path.join(root, 'a')).mode & 0o777, 0o755);
+  t.is(fs.statSync(path.join(root, 'a', 'b')).mode & 0o777, 0o755);
+  t.is(fs.statSync(store).mode & 0o777, 0o700);
 });
