@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 say() { echo "setup: $*" >&2; }
 
-# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount), fio.
+# 1. Debian packages: libfuse2 (fuse-native's addon links libfuse.so.2), fuse (fusermount), fio,
+#    and what compiles the patched fuse-native addon (gcc, g++, make, python3 for node-gyp).
 missing=()
-for pkg in libfuse2 fuse fio; do
+for pkg in libfuse2 fuse fio gcc g++ make python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -28,6 +29,14 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   say "installing node modules (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   touch "$stamp"
+fi
+
+# 2b. fuse-native patched (patches/, patch-package) and its addon built from the patched C:
+#     npm's postinstall does it; again here when the patch is newer than the built addon.
+built=node_modules/fuse-native/build/Release/.aheadfs-patched
+if [ ! -f "$built" ] || [ -n "$(find patches -newer "$built" -print -quit)" ]; then
+  say "patching and building fuse-native"
+  bash scripts/build-fuse-native.sh
 fi
 
 # 3. build: tsc to dist/ when any source is newer than the last build.
