@@ -2,8 +2,7 @@
  * Type declarations for fuse-native 2.2.6 (CommonJS, `module.exports = Fuse`), covering only
  * what aheadfs uses. Import with `import Fuse from 'fuse-native'` (esModuleInterop).
  * These describe the package as patched by patches/fuse-native+2.2.6.patch (the caller's
- * context, both utimens times with UTIME_NOW/UTIME_OMIT, nanoseconds in stat, use_ino,
- * hard_remove).
+ * context, both utimens times with UTIME_NOW/UTIME_OMIT, nanoseconds in stat, use_ino).
  *
  * Reply conventions (see node_modules/fuse-native/index.js):
  *   - errno values are NEGATIVE (`Fuse.ENOENT === -2`); 0 is success.
@@ -104,8 +103,6 @@ declare module 'fuse-native' {
       allowOther?: boolean;
       /** The patch: libfuse's use_ino (st_ino from getattr is reported). */
       useIno?: boolean;
-      /** The patch: libfuse's hard_remove (unlink of an open file is not turned into a rename). */
-      hardRemove?: boolean;
     }
 
     /** The signal a `_op_*` handler replies through: errno (or count) first. */

@@ -8,8 +8,6 @@
  *   max_read=131072  128 KiB requests
  *   default_permissions  the kernel checks modes, owners and groups (also for allow_other)
  *   use_ino          st_ino is our inode number (hard links share it: find -samefile, du, tar)
- *   hard_remove      unlinking an open file removes the name (no .fuse_hidden* rename); the
- *                    vfs keeps the inode until its last release
  *   attr_timeout=0   libfuse 2's high-level API gives each NAME its own kernel inode, so the
  *                    other name of a hard link would show cached attributes (nlink, size,
  *                    mode) for up to a second: attributes are asked for every time instead
@@ -34,7 +32,7 @@ export interface AheadFuseOptions {
 }
 
 /** Options every aheadfs mount gets (see the overview). */
-const FIXED_OPTIONS = ['default_permissions', `fsname=${FS_NAME}`, `subtype=${FS_NAME}`, 'direct_io', `max_read=${MAX_READ}`, 'use_ino', 'hard_remove', 'attr_timeout=0'];
+const FIXED_OPTIONS = ['default_permissions', `fsname=${FS_NAME}`, `subtype=${FS_NAME}`, 'direct_io', `max_read=${MAX_READ}`, 'use_ino', 'attr_timeout=0'];
 
 export class AheadFuse extends Fuse {
   private readonly fuseDebug: boolean;
@@ -51,7 +49,6 @@ export class AheadFuse extends Fuse {
       debug: fuseDebug,
       allowOther,
       useIno: true,
-      hardRemove: true,
     });
     this.fuseDebug = fuseDebug;
   }

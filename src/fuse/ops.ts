@@ -24,6 +24,8 @@ import { attrToStat, toFuseStatFs } from './stat.js';
 type Log = (msg: string) => void;
 
 const CREATE_FLAGS = constants.O_CREAT | constants.O_RDWR;
+/** The name libfuse 2 (fuse.c hidden_name) gives an open file it is told to unlink. */
+const HIDDEN_NAME = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
 export interface AdapterDeps {
   vfs: Vfs;
@@ -223,6 +225,18 @@ export function makeOperations({ vfs, control, log, context }: AdapterDeps): Fus
 
     rename(src, dest, cb) {
       if (controlDenied(cb, src, dest)) return;
+      // libfuse 2 turns the unlink of an open file into a rename to .fuse_hiddenXXXXXXXXXXXXXXXX
+      // and unlinks that name at the last close. The vfs unlinks it now instead, with the
+      // hidden path kept as an alias (fstat, fchmod use it): no .fuse_hidden file shows, a
+      // directory that held it can be removed, and after a crash the orphan is freed at the
+      // next mount. (hard_remove would do without the rename, but libfuse then has no path
+      // for the inode and fstat of the open file fails with ENOENT.)
+      if (HIDDEN_NAME.test(dest)) {
+        done('rename', cb, async () => {
+          if (!(await vfs.hide(src, dest))) await vfs.rename(src, dest);
+        });
+        return;
+      }
       done('rename', cb, () => vfs.rename(src, dest));
     },
 

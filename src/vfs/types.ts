@@ -75,6 +75,11 @@ export interface Vfs {
   ftruncate(fh: number, size: number, caller?: Caller): Promise<void>;
 
   unlink(path: string): Promise<void>;
+  /**
+   * Unlink `path` if it is an open file, keeping `alias` (a path no directory lists) as a
+   * way to reach it until its last release; false (nothing changed) if it is not open.
+   */
+  hide(path: string, alias: string): Promise<boolean>;
   mkdir(path: string, mode: number, caller: Caller): Promise<void>;
   rmdir(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;

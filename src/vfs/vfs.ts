@@ -10,7 +10,10 @@
  * exactly like the kernel's struct file; the page cache is shared.
  *
  * An unlinked file that is still open keeps its inode and blocks until the last release
- * (POSIX): `orphans` holds such inodes.
+ * (POSIX): `orphans` holds such inodes. `hide` is such an unlink that leaves the inode
+ * reachable by a path outside the namespace (an alias) until then: libfuse 2 renames an
+ * open file it is told to unlink to a hidden name and uses that path for fstat, fchmod
+ * and the like, so the alias keeps them working while no name shows in any directory.
  *
  * Identity (identity.ts): new inodes belong to the calling process (setgid directories
  * give their group), writes and truncates by an unprivileged caller drop set-id bits.
@@ -62,6 +65,11 @@ export class AheadVfs implements Vfs {
   private readonly openCount = new Map<number, number>();
   /** Inodes with no name left that are still open: freed at their last release. */
   private readonly orphans = new Set<number>();
+  /**
+   * Paths outside the namespace that reach an unlinked, still open inode (`hide`); gone
+   * when unlinked or when the inode is freed.
+   */
+  private readonly aliases = new Map<string, number>();
   /** i_rwsem: writes and truncates of one inode go one at a time. */
   private readonly inodeLocks = new InodeLocks();
 
@@ -97,6 +105,10 @@ export class AheadVfs implements Vfs {
   }
 
   private resolve(path: string): number {
+    if (this.aliases.size > 0) {
+      const ino = this.aliases.get(path);
+      if (ino !== undefined) return ino;
+    }
     return this.walk(this.split(path), path);
   }
 
@@ -363,13 +375,30 @@ export class AheadVfs implements Vfs {
         this.cache.forgetMapping(ino);
       }
       await this.meta.freeInode(ino);
+      for (const [alias, aliased] of this.aliases) if (aliased === ino) this.aliases.delete(alias);
     });
   }
 
   async unlink(path: string): Promise<void> {
+    if (this.aliases.delete(path)) return; // the inode goes at its last release
     const { parent, name } = this.parentOf(path);
     const { ino, nlink } = await this.meta.unlink(parent, name);
     await this.dropLink(ino, nlink);
+  }
+
+  /**
+   * Unlink `path` if it names an open file, and let `alias` reach that inode until its last
+   * release (or an unlink of `alias`). Resolves false, changing nothing, when the file is
+   * not open: the caller then renames as usual.
+   */
+  async hide(path: string, alias: string): Promise<boolean> {
+    const { parent, name } = this.parentOf(path);
+    const ino = this.meta.lookup(parent, name);
+    if (ino === undefined || !this.openCount.has(ino) || this.aliases.has(alias)) return false;
+    const { nlink } = await this.meta.unlink(parent, name);
+    this.aliases.set(alias, ino);
+    await this.dropLink(ino, nlink);
+    return true;
   }
 
   async mkdir(path: string, mode: number, caller: Caller): Promise<void> {

@@ -160,6 +160,9 @@ export class MemVfs implements Vfs {
   async ftruncate(fh: number, size: number): Promise<void> {
     this.resize(this.fh(fh), size);
   }
+  async hide(): Promise<boolean> {
+    return false; // no open counts here: the adapter renames as usual
+  }
   async unlink(path: string): Promise<void> {
     const { dir, name } = this.parent(path);
     const n = dir.children!.get(name);
