@@ -169,7 +169,7 @@ test('a setgid directory gives its group to new inodes and its setgid bit to new
   });
 });
 
-test('a write or truncate by another user drops the set-id bits; root write keeps them', async (t) => {
+test('a write or truncate by another user drops the set-id bits, root writes keep them, chown drops them', async (t) => {
   await withMount(t, ALLOW_OTHER, async (mnt, ctx) => {
     await openToOthers(ctx);
     const p = (n: string): string => join(mnt, n);
@@ -177,8 +177,11 @@ test('a write or truncate by another user drops the set-id bits; root write keep
     await sh(`cd ${q(mnt)} && chmod 6777 w tr root && chmod 6767 nogx`);
     await nobody(`echo more >> ${q(p('w'))} && truncate -s 1 ${q(p('tr'))} && echo more >> ${q(p('nogx'))}`);
     await writeFile(p('root'), 'x', { flag: 'a' });
-    const out = await sh(`cd ${q(mnt)} && stat -c '%n %a' w tr nogx root`);
-    t.deepEqual(out.trim().split('\n'), ['w 777', 'tr 777', 'nogx 767', 'root 6777']);
+    // chown drops them too, also by root (S_ISGID only with group-exec: Linux's rule).
+    for (const n of ['own', 'owngx']) await writeFile(p(n), '');
+    await sh(`cd ${q(mnt)} && chmod 6755 own && chmod 6745 owngx && chown 1:1 own owngx`);
+    const out = await sh(`cd ${q(mnt)} && stat -c '%n %a' w tr nogx root own owngx`);
+    t.deepEqual(out.trim().split('\n'), ['w 777', 'tr 777', 'nogx 767', 'root 6777', 'own 755', 'owngx 2745']);
   });
 });
 
