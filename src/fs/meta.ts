@@ -238,6 +238,11 @@ export class MetaStore {
     return [...this.dir(ino).keys()];
   }
 
+  /** Names in directory `ino` with their inodes, without '.' and '..' (ENOENT, ENOTDIR). */
+  readdirEntries(ino: number): IterableIterator<[string, number]> {
+    return this.dir(ino).entries();
+  }
+
   readlink(ino: number): string {
     const i = this.inode(ino);
     if (!isLnk(i) || i.target === undefined) throw fsError('EINVAL', `inode ${ino} is not a symlink`);

@@ -105,7 +105,16 @@ export function makeOperations({ vfs, control, log, context }: AdapterDeps): Fus
     readdir(path, cb) {
       const withDots = (names: string[]): string[] => (names.includes('.') ? names : ['.', '..', ...names]);
       if (isControlPath(path)) return sync('readdir', cb, () => withDots(control.readdir(path)));
-      value('readdir', cb, () => vfs.readdir(path), withDots);
+      // With the inode number and type of each entry: readdir's d_ino and d_type (use_ino).
+      vfs.readdir(path).then(
+        (entries) =>
+          cb(
+            0,
+            entries.map((e) => e.name),
+            entries.map((e) => ({ ino: e.ino, mode: e.mode, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 })),
+          ),
+        (err: unknown) => cb(fail('readdir', err)),
+      );
     },
 
     access(path, mode, cb) {

@@ -35,6 +35,13 @@ export interface StatFs {
   namemax: number;
 }
 
+export interface DirEntry {
+  name: string;
+  ino: number;
+  /** The type bits are what matters (d_type). */
+  mode: number;
+}
+
 /** The process a request comes from (FUSE's context): it owns what it creates. */
 export interface Caller {
   uid: number;
@@ -51,7 +58,8 @@ export type ReadCallback = (err: FsError | undefined, bytes: number) => void;
 export interface Vfs {
   getattr(path: string): Promise<Attr>;
   fgetattr(fh: number): Promise<Attr>;
-  readdir(path: string): Promise<string[]>;
+  /** The entries of a directory, '.' and '..' first, with what readdir's d_ino and d_type need. */
+  readdir(path: string): Promise<DirEntry[]>;
   access(path: string, mode: number): Promise<void>;
   statfs(): Promise<StatFs>;
 

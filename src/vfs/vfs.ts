@@ -29,7 +29,7 @@ import { fileRaStateInit, type MmFile } from '../mm/types.js';
 import type { Stats } from '../stats/registry.js';
 import { inodeInitOwner, modeAfterWrite, modeForChmod, ROOT_CALLER } from './identity.js';
 import { InodeLocks } from './inode-lock.js';
-import type { Attr, Caller, ReadCallback, StatFs, TimeSpec, Vfs } from './types.js';
+import type { Attr, Caller, DirEntry, ReadCallback, StatFs, TimeSpec, Vfs } from './types.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -160,8 +160,12 @@ export class AheadVfs implements Vfs {
     return this.attr(this.file(fh).ino);
   }
 
-  async readdir(path: string): Promise<string[]> {
-    return this.meta.readdir(this.resolve(path));
+  async readdir(path: string): Promise<DirEntry[]> {
+    const dir = this.resolve(path);
+    const entry = (name: string, ino: number): DirEntry => ({ name, ino, mode: this.meta.getInode(ino).mode });
+    const out = [entry('.', dir), entry('..', this.meta.lookup(dir, '..') ?? dir)];
+    for (const [name, ino] of this.meta.readdirEntries(dir)) out.push(entry(name, ino));
+    return out;
   }
 
   async access(path: string, _mode: number): Promise<void> {

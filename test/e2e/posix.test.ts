@@ -49,6 +49,9 @@ test('hard links report one inode number: stat, find -samefile and du agree (use
     await link(join(mnt, 'd', 'a'), join(mnt, 'd', 'b'));
     const [a, b] = await Promise.all([stat(join(mnt, 'd', 'a')), stat(join(mnt, 'd', 'b'))]);
     t.is(a.ino, b.ino);
+    // readdir's d_ino and d_type agree with stat
+    const py = `import os,sys\nfor e in sorted(os.scandir(sys.argv[1]), key=lambda e: e.name): print(e.name, e.inode(), e.is_file(follow_symlinks=False))`;
+    t.deepEqual((await sh(`python3 -c ${q(py)} ${q(join(mnt, 'd'))}`)).trim().split('\n'), [`a ${a.ino} True`, `b ${a.ino} True`]);
     t.is((await sh(`stat -c %i ${q(join(mnt, 'd', 'a'))} ${q(join(mnt, 'd', 'b'))}`)).split('\n')[0], String(a.ino));
     const same = (await sh(`find ${q(join(mnt, 'd'))} -samefile ${q(join(mnt, 'd', 'a'))}`)).trim().split('\n').sort();
     t.deepEqual(same, [join(mnt, 'd', 'a'), join(mnt, 'd', 'b')]);

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { fsError } from '../../src/errors.js';
 import { Stats } from '../../src/stats/registry.js';
 import { Trace } from '../../src/stats/trace.js';
-import type { Attr, Caller, ReadCallback, StatFs, TimeSpec, Vfs } from '../../src/vfs/types.js';
+import type { Attr, Caller, DirEntry, ReadCallback, StatFs, TimeSpec, Vfs } from '../../src/vfs/types.js';
 import type { ControlFiles, MountedFs } from '../../src/fuse/contract.js';
 
 const S_IFMT = 0o170000;
@@ -81,10 +81,11 @@ export class MemVfs implements Vfs {
   async fgetattr(fh: number): Promise<Attr> {
     return { ...this.fh(fh).attr };
   }
-  async readdir(path: string): Promise<string[]> {
+  async readdir(path: string): Promise<DirEntry[]> {
     const n = this.lookup(path);
     if (!n.children) throw fsError('ENOTDIR', path);
-    return [...n.children.keys()];
+    const e = (name: string, c: Node): DirEntry => ({ name, ino: c.attr.ino, mode: c.attr.mode });
+    return [e('.', n), e('..', n), ...[...n.children].map(([name, c]) => e(name, c))];
   }
   async access(path: string): Promise<void> {
     this.lookup(path);
