@@ -55,6 +55,10 @@ test('hard links report one inode number: stat, find -samefile and du agree (use
     t.is((await sh(`stat -c %i ${q(join(mnt, 'd', 'a'))} ${q(join(mnt, 'd', 'b'))}`)).split('\n')[0], String(a.ino));
     const same = (await sh(`find ${q(join(mnt, 'd'))} -samefile ${q(join(mnt, 'd', 'a'))}`)).trim().split('\n').sort();
     t.deepEqual(same, [join(mnt, 'd', 'a'), join(mnt, 'd', 'b')]);
+    // Control files have inode numbers of their own, none 0 and no two alike.
+    const ctl = (await sh(`cd ${q(mnt)} && stat -c %i .aheadfs .aheadfs/stats .aheadfs/pid .aheadfs/tunables`)).trim().split('\n');
+    t.is(new Set(ctl).size, 4);
+    t.false(ctl.includes('0') || ctl.includes(String(a.ino)));
     // du counts the linked data once: 1 MiB plus the directory, not 2 MiB.
     const kib = Number((await sh(`du -sk ${q(join(mnt, 'd'))}`)).split('\t')[0]);
     t.true(kib >= 1024 && kib < 2048, `du -sk gave ${kib}`);
