@@ -32,11 +32,14 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
 fi
 
 # 2b. fuse-native patched (patches/, patch-package) and its addon built from the patched C:
-#     npm's postinstall does it; again here when the patch is newer than the built addon.
+#     npm's postinstall does it. When the patch changed since, a fresh npm ci applies it
+#     (patch-package cannot apply a new version over an old one).
 built=node_modules/fuse-native/build/Release/.aheadfs-patched
 if [ ! -f "$built" ] || [ -n "$(find patches -newer "$built" -print -quit)" ]; then
-  say "patching and building fuse-native"
-  bash scripts/build-fuse-native.sh
+  say "patching and building fuse-native (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$stamp"
+  [ -f "$built" ] || { say "npm ci did not patch fuse-native (are npm scripts off?): run bash scripts/build-fuse-native.sh"; exit 1; }
 fi
 
 # 3. build: tsc to dist/ when any source is newer than the last build.
