@@ -27,14 +27,14 @@
  * uptodate retries the I/O. Nothing is left locked on any path.
  */
 
-import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { fsError, toFsError, type FsError } from '../errors.js';
-import { addToPageCacheLru, findGetPage, type AddressSpace } from './filemap.js';
-import { markPageAccessed, pinBit } from './lru.js';
-import { PAGE_SIZE, PG_error, PG_locked, PG_raunread, PG_readahead, PG_uptodate, PageError, PageLocked, PageReadahead, PageUptodate, type Page } from './page.js';
+import { folioTestError, folioTestReadahead, folioTestUptodate, type Folio } from './folio.js';
+import { folioMarkAccessed } from './lru.js';
+import { PAGE_SIZE, PG_locked, PG_raunread, PG_readahead, PG_uptodate } from './page.js';
+import { filemapAddFolio, filemapGetFolio, filemapReadFolio, filemapWaitForMemory, type AddressSpace } from './pagecache.js';
 import { pageCacheAsyncReadahead, pageCacheSyncReadahead, shrinkReadaheadSizeEio } from './readahead.js';
 import type { MmFile } from './types.js';
-import { __lockPageAsyncSlow, __waitOnPageBitAsyncSlow, trylockPage, unlockPage } from './wait.js';
+import { __folioLockAsyncSlow, __folioWaitBitAsyncSlow, folioTrylock, folioUnlock } from './wait.js';
 
 /** Called once per read: the bytes copied, or the error if none were. */
 export type ReadDone = (err: FsError | undefined, bytes: number) => void;
@@ -59,13 +59,13 @@ type Step = typeof FIND_PAGE | typeof NO_CACHED_PAGE | typeof WAITED | typeof NO
  * FIND_PAGE.
  */
 class ReadIocb {
-  /** Page index being read. */
+  /** Folio index being read. */
   index: number;
   /** One past the last page index of the request: (pos + len + 4095) >> 12. */
   readonly last: number;
   /** Offset into the page at `index`. */
   offset: number;
-  /** Page index and offset where the previous read of this file stopped (prev_pos). */
+  /** Folio index and offset where the previous read of this file stopped (prev_pos). */
   prevIndex: number;
   prevOffset: number;
   /** Bytes copied to buf so far. */
@@ -75,7 +75,8 @@ class ReadIocb {
   waited = false;
   /** `done` was called (it must be called exactly once). */
   finished = false;
-  page: Page | undefined = undefined;
+  /** The folio being read or waited for (do_generic_file_read's `page`). */
+  page: Folio | undefined = undefined;
   resumeAt: Step = FIND_PAGE;
   /** The wait callback (wait_page_queue.func): created on the first wait only. */
   wake: (() => void) | undefined = undefined;
@@ -126,22 +127,32 @@ export function filemapReadAsync(mapping: AddressSpace, file: MmFile, buf: Uint8
   });
 }
 
-/**
- * Leave the loop until `bit` of `page` is clear (PG_locked: the page is unlocked) or, with
- * `lock`, until we hold its lock; the wake-up resumes at `resumeAt`.
- * Context: the caller returns right after; the callback may even run before this returns
- * (the slow path re-checks after queueing), which re-enters the loop from here.
- */
-function waitForPage(rd: ReadIocb, page: Page, resumeAt: Step, how: 'clear' | 'lock', bit = PG_locked): void {
+/** page_waits counts reads that waited, not waits. */
+function noteWait(rd: ReadIocb): void {
   if (!rd.waited) {
     rd.waited = true;
     rd.mapping.cache.stats.c.page_waits++;
   }
-  rd.page = page;
+}
+
+/** The wait callback (wait_page_queue.func) of this read: re-enters the loop at rd.resumeAt. */
+function wakeOf(rd: ReadIocb): () => void {
+  return (rd.wake ??= () => genericFileBufferedRead(rd, rd.resumeAt));
+}
+
+/**
+ * Leave the loop until `bit` of `folio` is clear (PG_locked: the folio is unlocked) or,
+ * with `lock`, until we hold its lock; the wake-up resumes at `resumeAt`.
+ * Context: the caller returns right after; the callback may even run before this returns
+ * (the slow path re-checks after queueing), which re-enters the loop from here.
+ */
+function waitForPage(rd: ReadIocb, folio: Folio, resumeAt: Step, how: 'clear' | 'lock', bit = PG_locked): void {
+  noteWait(rd);
+  rd.page = folio;
   rd.resumeAt = resumeAt;
-  const wake = (rd.wake ??= () => genericFileBufferedRead(rd, rd.resumeAt));
-  if (how === 'lock') __lockPageAsyncSlow(page, wake);
-  else __waitOnPageBitAsyncSlow(page, bit, wake);
+  const wake = wakeOf(rd);
+  if (how === 'lock') __folioLockAsyncSlow(folio, wake);
+  else __folioWaitBitAsyncSlow(folio, bit, wake);
 }
 
 /**
@@ -168,7 +179,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
     for (;;) {
       switch (step) {
         case FIND_PAGE: {
-          page = findGetPage(mapping, rd.index);
+          page = filemapGetFolio(mapping, rd.index);
           if (page === undefined) {
             const pastEof = rd.index * PAGE_SIZE >= mapping.host.size;
             if (!pastEof) stats.c.pgcache_miss++;
@@ -182,7 +193,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
               step = OUT;
               continue;
             }
-            page = findGetPage(mapping, rd.index);
+            page = filemapGetFolio(mapping, rd.index);
             if (page === undefined) {
               step = NO_CACHED_PAGE;
               continue;
@@ -192,18 +203,18 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             stats.c.pgcache_hit++;
             step = PAGE_OK;
             continue;
-          } else if (PageUptodate(page)) {
+          } else if (folioTestUptodate(page)) {
             stats.c.pgcache_hit++;
           }
-          if (PageReadahead(page)) {
+          if (folioTestReadahead(page)) {
             pageCacheAsyncReadahead(mapping, ra, file, page, rd.index, rd.last - rd.index);
             // RACE (no page refcount here): readahead allocates frames, and reclaim may have
             // just freed this very page (clean, unlocked, not yet marked accessed).
             if (page.mapping === undefined) continue; // FIND_PAGE again
           }
-          if (!PageUptodate(page)) {
+          if (!folioTestUptodate(page)) {
             // Nobody is reading it (a failed read left it unlocked, PG_error): ours to read.
-            if (trylockPage(page)) {
+            if (folioTrylock(page)) {
               step = NOT_UPTODATE_LOCKED;
               continue;
             }
@@ -222,11 +233,11 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             step = FIND_PAGE; // truncated or reclaimed while we waited
             continue;
           }
-          if (PageUptodate(page)) {
+          if (folioTestUptodate(page)) {
             step = PAGE_OK;
             continue;
           }
-          if (PageError(page)) {
+          if (folioTestError(page)) {
             // The I/O this read waited for failed: every waiter gets EIO (no retry storm);
             // the next read that finds the page unlocked will retry it.
             readpageError(rd);
@@ -234,7 +245,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             continue;
           }
           // Unlocked with neither data nor error: get exclusive access and read it ourselves.
-          if (trylockPage(page)) {
+          if (folioTrylock(page)) {
             step = NOT_UPTODATE_LOCKED;
             continue;
           }
@@ -246,13 +257,13 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           page = page!;
           // Did it get truncated before we got the lock?
           if (page.mapping === undefined) {
-            unlockPage(page);
+            folioUnlock(page);
             step = FIND_PAGE;
             continue;
           }
           // Did somebody else fill it already?
-          if (PageUptodate(page)) {
-            unlockPage(page);
+          if (folioTestUptodate(page)) {
+            folioUnlock(page);
             step = PAGE_OK;
             continue;
           }
@@ -262,22 +273,9 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
 
         case READPAGE: {
           page = page!;
-          // A previous I/O error may have been temporary; PG_error is set again if this fails.
-          page.clear(PG_error);
-          stats.c.readpage_ios++;
-          const plug = blkStartPlug();
-          try {
-            mapping.aops.readpage(mapping, page); // starts the I/O; its completion unlocks the page
-          } catch {
-            // readpage must not throw (errors go to the page); if it does, fail the page
-            // rather than leave it locked forever.
-            page.set(PG_error);
-            if (PageLocked(page)) unlockPage(page);
-          } finally {
-            blkFinishPlug(plug);
-          }
-          if (!PageUptodate(page)) {
-            if (trylockPage(page)) {
+          filemapReadFolio(mapping, page); // starts the I/O; its completion unlocks the folio
+          if (!folioTestUptodate(page)) {
+            if (folioTrylock(page)) {
               step = READPAGE_LOCKED; // already completed, with an error
               continue;
             }
@@ -293,86 +291,78 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           // Checked even when uptodate: without a refcount, a page deleted by a truncate that
           // got the lock before us has had its frame freed.
           if (page.mapping === undefined) {
-            unlockPage(page); // invalidated while we waited: look again
+            folioUnlock(page); // invalidated while we waited: look again
             step = FIND_PAGE;
             continue;
           }
-          if (!PageUptodate(page)) {
-            unlockPage(page);
+          if (!folioTestUptodate(page)) {
+            folioUnlock(page);
             readpageError(rd);
             step = OUT;
             continue;
           }
-          unlockPage(page);
+          folioUnlock(page);
           step = PAGE_OK;
           continue;
         }
 
         case NO_CACHED_PAGE: {
-          const fresh = addToPageCacheLru(mapping, rd.index);
-          if (fresh !== undefined) {
-            page = fresh; // locked, not uptodate
+          const added = filemapAddFolio(mapping, rd.index, 0);
+          if (added.kind === 'added') {
+            page = added.folio; // locked, not uptodate
             step = READPAGE;
             continue;
           }
-          if (mapping.pages.has(rd.index)) {
+          if (added.kind === 'exists') {
             step = FIND_PAGE; // -EEXIST: someone added it first
             continue;
           }
-          // No frame: every page in the cache is pinned (I/O in flight, writes). Wait for
-          // the oldest one to be released, then look again.
-          const pinned = mapping.cache.lruvec.findPinnedPage();
-          if (pinned === undefined) {
+          // No frame: every folio in the cache is pinned (I/O in flight, writes). Wait for
+          // the oldest one to be released, then look the index up again.
+          noteWait(rd);
+          rd.page = undefined;
+          rd.resumeAt = FIND_PAGE;
+          if (!filemapWaitForMemory(mapping.cache, wakeOf(rd))) {
             rd.error = fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${rd.index}`);
             step = OUT;
             continue;
           }
-          waitForPage(rd, pinned, FIND_PAGE, 'clear', pinBit(pinned)); // FIND_PAGE looks the index up again
           return;
         }
 
         case PAGE_OK: {
           page = page!;
-          // i_size must be checked after we know the page is uptodate.
+          // i_size must be checked after we know the folio is uptodate.
           const isize = mapping.host.size;
-          if (isize === 0) {
+          const folioPos = page.index * PAGE_SIZE;
+          const pos = rd.index * PAGE_SIZE + rd.offset;
+          if (pos >= isize) {
             step = OUT;
             continue;
           }
-          const endIndex = Math.floor((isize - 1) / PAGE_SIZE);
-          if (rd.index > endIndex) {
-            step = OUT;
-            continue;
-          }
-          // nr: the most bytes to copy from this page
-          let nr = PAGE_SIZE;
-          if (rd.index === endIndex) {
-            nr = ((isize - 1) % PAGE_SIZE) + 1;
-            if (nr <= rd.offset) {
-              step = OUT;
-              continue;
-            }
-          }
-          nr -= rd.offset;
+          // As much of the folio as the request and i_size allow: for an order-0 folio the
+          // rest of this page (the 4.18 loop's nr), for a large one up to its end.
+          const off = pos - folioPos;
+          const n = Math.min(Math.min(isize, folioPos + page.data.byteLength) - pos, len - rd.written);
 
-          // When a sequential read accesses a page several times, only mark it accessed the first time.
-          if (rd.prevIndex !== rd.index || rd.offset !== rd.prevOffset) markPageAccessed(page);
-          rd.prevIndex = rd.index;
+          // When a sequential read accesses a folio several times, only mark it accessed the first time.
+          if (rd.prevIndex !== rd.index || rd.offset !== rd.prevOffset) folioMarkAccessed(page);
 
           if ((page.flags & PG_raunread) !== 0) {
             page.flags &= ~PG_raunread;
-            stats.c.ra_hit++;
-            if (page.raOwner !== undefined) mapping.cache.raAccount?.(page.raOwner, 'hit', 1);
+            stats.c.ra_hit += page.nrPages;
+            if (page.raOwner !== undefined) mapping.cache.raAccount?.(page.raOwner, 'hit', page.nrPages);
           }
 
-          const n = Math.min(nr, len - rd.written);
-          const off = rd.offset;
-          if (n === PAGE_SIZE) buf.set(page.data, rd.written);
+          if (n === page.data.byteLength) buf.set(page.data, rd.written);
           else buf.set(page.data.subarray(off, off + n), rd.written);
 
-          rd.offset = off + n;
-          rd.index += rd.offset >> 12;
-          rd.offset &= PAGE_SIZE - 1;
+          // prev_index: the last page copied from; prev_offset: where the copy stopped in it
+          // (masked, as 4.18 does: a read that ends on a page boundary leaves 0).
+          const adv = rd.offset + n;
+          rd.prevIndex = rd.index + Math.floor((adv - 1) / PAGE_SIZE);
+          rd.index += Math.floor(adv / PAGE_SIZE);
+          rd.offset = adv % PAGE_SIZE;
           rd.prevOffset = rd.offset;
           rd.written += n;
           if (rd.written === len) {

@@ -1,20 +1,23 @@
 /**
- * The LRU lists and page reclaim (mm/swap.c, mm/vmscan.c), reduced to the page cache.
+ * The LRU lists and reclaim (mm/swap.c, mm/vmscan.c), reduced to the page cache. One LRU
+ * entry per folio (a large folio moves and is reclaimed as a whole); the counts that the
+ * stats show (pages_cached, pgsteal, pgactivate...) are in pages, as the kernel's
+ * (folio_nr_pages each).
  *
- * Two intrusive doubly linked lists thread through `page.lruPrev/lruNext`:
+ * Two intrusive doubly linked lists thread through `folio.lruPrev/lruNext`:
  *
  *   head (newest)                                             tail (oldest)
  *   inactive:  [P12] <-> [P11] <-> [P3] <-> ... <-> [P0]   <- reclaim scans from here
  *   active:    [P7]  <-> [P5]  <-> ...          <-> [P1]   <- refill takes from here
  *
- *   new page -------------------> inactive head                (lru_cache_add)
- *   second touch (markPageAccessed on inactive+referenced) -> active head   (pgactivate)
+ *   new page -------------------> inactive head                (folio_add_lru)
+ *   second touch (folioMarkAccessed on inactive+referenced) -> active head   (pgactivate)
  *   inactive tail, PG_referenced -> active head (page_check_references)     (pgactivate)
  *   inactive tail, clean+unlocked -> deleted from the cache, frame freed      (pgsteal)
  *   inactive tail, locked/dirty/writeback -> rotated to the inactive head (never reclaimed)
  *   inactive smaller than active -> active tail to inactive head           (pgdeactivate)
  *
- * The two-touch rule (mark_page_accessed):
+ * The two-touch rule (folio_mark_accessed):
  *   inactive, unreferenced  -> referenced
  *   inactive, referenced    -> active, unreferenced
  *   active,   unreferenced  -> referenced
@@ -31,27 +34,30 @@
 import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback, type Page } from './page.js';
+import type { Folio } from './folio.js';
+import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback } from './page.js';
 
 /** Pages scanned per reclaim batch (the kernel's SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
 
-/** One intrusive list. Invariant: count = number of pages reachable from head. */
+/** One intrusive list. Invariant: count = folios reachable from head, nrPages = their pages. */
 export class LruList {
-  head: Page | undefined = undefined;
-  tail: Page | undefined = undefined;
+  head: Folio | undefined = undefined;
+  tail: Folio | undefined = undefined;
   count = 0;
+  nrPages = 0;
 
-  addHead(page: Page): void {
+  addHead(page: Folio): void {
     page.lruPrev = undefined;
     page.lruNext = this.head;
     if (this.head) this.head.lruPrev = page;
     else this.tail = page;
     this.head = page;
     this.count++;
+    this.nrPages += page.nrPages;
   }
 
-  remove(page: Page): void {
+  remove(page: Folio): void {
     const { lruPrev: prev, lruNext: next } = page;
     if (prev) prev.lruNext = next;
     else this.head = next;
@@ -59,10 +65,11 @@ export class LruList {
     else this.tail = prev;
     page.lruPrev = page.lruNext = undefined;
     this.count--;
+    this.nrPages -= page.nrPages;
   }
 
   /** Pages from head (newest) to tail (oldest), for tests and debugging. */
-  *pages(): IterableIterator<Page> {
+  *pages(): IterableIterator<Folio> {
     for (let p = this.head; p; p = p.lruNext) yield p;
   }
 }
@@ -79,54 +86,76 @@ export class Lruvec {
   constructor(
     readonly stats: Stats,
     readonly trace: Trace,
-    private readonly evict: (page: Page) => void,
+    private readonly evict: (page: Folio) => void,
   ) {}
 
+  /** Pages (not folios) on the inactive list. */
   get nrInactive(): number {
-    return this.inactive.count;
+    return this.inactive.nrPages;
   }
+  /** Pages (not folios) on the active list. */
   get nrActive(): number {
-    return this.active.count;
+    return this.active.nrPages;
   }
   get nrPages(): number {
+    return this.inactive.nrPages + this.active.nrPages;
+  }
+  /** Folios on both lists. */
+  get nrFolios(): number {
     return this.inactive.count + this.active.count;
   }
 
-  /** lru_cache_add: a new page goes to the inactive head. Context: page not on a list. */
-  lruCacheAdd(page: Page): void {
-    if (page.has(PG_lru)) throw new Error(`lruCacheAdd: page index=${page.index} is already on an LRU list`);
+  /** folio_add_lru: a new page goes to the inactive head. Context: page not on a list. */
+  folioAddLru(page: Folio): void {
+    if (page.has(PG_lru)) throw new Error(`folioAddLru: page index=${page.index} is already on an LRU list`);
     page.clear(PG_active | PG_referenced);
     page.set(PG_lru);
     this.inactive.addHead(page);
   }
 
+  /**
+   * Put a folio that is on no list at the head of the active or inactive list, keeping its
+   * PG_referenced (lru_add_split_folio: the pieces of a split folio). No counter moves.
+   */
+  putback(folio: Folio, opts: { active: boolean }): void {
+    if (folio.has(PG_lru)) throw new Error(`putback: folio index=${folio.index} is already on an LRU list`);
+    folio.set(PG_lru);
+    if (opts.active) {
+      folio.set(PG_active);
+      this.active.addHead(folio);
+    } else {
+      folio.clear(PG_active);
+      this.inactive.addHead(folio);
+    }
+  }
+
   /** del_page_from_lru_list: take the page off its list (no-op when it is on none). */
-  del(page: Page): void {
+  del(page: Folio): void {
     if (!page.has(PG_lru)) return;
     (page.has(PG_active) ? this.active : this.inactive).remove(page);
     page.clear(PG_lru | PG_active);
   }
 
   /** activate_page: inactive -> active head (stats pgactivate). */
-  activatePage(page: Page): void {
+  folioActivate(page: Folio): void {
     if (!page.has(PG_lru) || page.has(PG_active)) return;
     this.inactive.remove(page);
     page.set(PG_active);
     this.active.addHead(page);
-    this.stats.c.pgactivate++;
+    this.stats.c.pgactivate += page.nrPages;
   }
 
   /** deactivate: active -> inactive head (stats pgdeactivate). PG_referenced is kept. */
-  deactivatePage(page: Page): void {
+  folioDeactivate(page: Folio): void {
     if (!page.has(PG_lru) || !page.has(PG_active)) return;
     this.active.remove(page);
     page.clear(PG_active);
     this.inactive.addHead(page);
-    this.stats.c.pgdeactivate++;
+    this.stats.c.pgdeactivate += page.nrPages;
   }
 
   /** Move a page already on the inactive list to its head (putback of a kept page). */
-  private rotate(page: Page): void {
+  private rotate(page: Folio): void {
     this.inactive.remove(page);
     this.inactive.addHead(page);
   }
@@ -138,7 +167,7 @@ export class Lruvec {
   shrinkActiveList(nrToScan: number): number {
     let moved = 0;
     while (moved < nrToScan && this.active.tail) {
-      this.deactivatePage(this.active.tail);
+      this.folioDeactivate(this.active.tail);
       moved++;
     }
     return moved;
@@ -164,13 +193,14 @@ export class Lruvec {
         continue;
       }
       if (page.testClear(PG_referenced)) {
-        this.activatePage(page);
+        this.folioActivate(page);
         continue;
       }
-      this.evict(page); // off the LRU, out of the mapping, frame freed, ra_wasted if unread
-      this.stats.c.pgsteal++;
+      const n = page.nrPages;
+      this.evict(page); // off the LRU, out of the mapping, frames freed, ra_wasted if unread
+      this.stats.c.pgsteal += n;
       if (this.trace.enabled) this.trace.emit(`reclaim ino=${page.owner.ino} index=${page.index}`);
-      freed++;
+      freed += n;
     }
     return freed;
   }
@@ -189,7 +219,7 @@ export class Lruvec {
     let budget = 3 * this.nrPages + SWAP_CLUSTER_MAX;
     let stuck = false; // the last inactive batch freed nothing (all pinned or referenced)
     while (freed < nrToReclaim && budget > 0) {
-      if (stuck || this.inactive.count < this.active.count || this.inactive.count === 0) {
+      if (stuck || this.inactive.nrPages < this.active.nrPages || this.inactive.count === 0) {
         const moved = this.shrinkActiveList(Math.min(SWAP_CLUSTER_MAX, this.active.count));
         budget -= moved;
       }
@@ -209,7 +239,7 @@ export class Lruvec {
    * a caller that must wait for a frame). Dirty pages are excluded: nothing ends dirtiness
    * without an owner.
    */
-  findPinnedPage(): Page | undefined {
+  findPinnedFolio(): Folio | undefined {
     for (const list of [this.inactive, this.active]) {
       for (let p = list.tail; p; p = p.lruPrev) if (p.has(PG_locked) || p.has(PG_writeback)) return p;
     }
@@ -217,21 +247,21 @@ export class Lruvec {
   }
 }
 
-/** The bit whose end releases a page findPinnedPage returned: its lock, else its writeback. */
-export function pinBit(page: Page): number {
+/** The bit whose end releases a page findPinnedFolio returned: its lock, else its writeback. */
+export function pinBit(page: Folio): number {
   return page.has(PG_locked) ? PG_locked : PG_writeback;
 }
 
 /**
- * mark_page_accessed: the two-touch rule (see the table at the top of this file).
+ * folio_mark_accessed: the two-touch rule (see the table at the top of this file).
  * Context: the read loop calls it once per page per read, only when the page changes
  * (`prev_index != index || offset != prev_offset`).
  */
-export function markPageAccessed(page: Page): void {
+export function folioMarkAccessed(page: Folio): void {
   const flags = page.flags;
   if ((flags & PG_active) === 0 && (flags & PG_referenced) !== 0) {
     // Second touch while inactive: promote.
-    if ((flags & PG_lru) !== 0) page.owner.cache.lruvec.activatePage(page);
+    if ((flags & PG_lru) !== 0) page.owner.cache.lruvec.folioActivate(page);
     page.clear(PG_referenced);
   } else if ((flags & PG_referenced) === 0) {
     page.set(PG_referenced);
