@@ -1,13 +1,17 @@
 /**
- * aheadfs' address_space_operations: how page-cache pages become bios (the kernel's
- * mpage_readpages / mpage_writepages for a block filesystem).
+ * aheadfs' address_space_operations (6.18: read_folio, readahead, writepages): how
+ * page-cache folios become bios (the kernel's mpage_readahead / mpage_writepages for a
+ * block filesystem). A folio is cut into its pages (one page = one block) to map them;
+ * a folio whose pages span several extents or a hole is ended once, after its last part.
  *
  *   pages   [ 8 ][ 9 ][10 ][11 ][12 ]             file page indexes (one page = one block)
  *   extents  8..10 -> dev 500..502, 11 hole, 12 -> dev 900
  *   bios    read sector 4000, 3 segments  |  zero-fill 11  |  read sector 7200, 1 segment
  *
- * One bio per contiguous device run, never one per page (unless readpage is used, one
- * page at a time, and then the plug merges). Holes are zero-filled without I/O.
+ * One bio per contiguous device run, never one per page (unless read_folio is used, one
+ * folio at a time, and then the plug merges). Holes are zero-filled without I/O. The bios'
+completions run in the block layer's completion context (bioEndIo enters it), so every
+folio of a bio is ended before any waiting reader resumes.
  *
  * Writes follow the ordered rule (like ext4 data=ordered): blocks for holes are reserved
  * in the allocator, the data is written, and only then are the extents attached to the

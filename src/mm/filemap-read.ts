@@ -21,6 +21,11 @@
  * OUT without waiting: `done` is called before filemapRead returns, with no Promise and
  * no per-page allocation (one ReadIocb per call).
  *
+ * Folios: the loop looks up the folio holding `index`; at PAGE_OK it copies as much of
+ * the folio as the request and i_size allow (one lookup, one copy for a cached large
+ * folio) and marks it accessed once. It only ever creates order-0 folios (4.18 has no
+ * others), so on its own cache it runs page by page exactly as do_generic_file_read.
+ *
  * Errors: a readpage that ends without PG_uptodate gives EIO (and shrinks the file's
  * ra_pages); readers that waited on that same I/O get EIO too (they see PG_error when
  * woken) rather than re-issuing it; the next read that finds the page unlocked and not

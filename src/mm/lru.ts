@@ -24,9 +24,9 @@
  *   active,   referenced    -> (nothing)
  *
  * PG_lru says the page is on a list, PG_active which one. Every page in the page cache is
- * on exactly one list from addToPageCacheLru until deleteFromPageCache.
+ * on exactly one list from filemapAddFolio until filemapRemoveFolio.
  *
- * Reclaim is synchronous: it runs inside addToPageCacheLru when no frame is free. Pages are
+ * Reclaim is synchronous: it runs inside filemapAddFolio when no block of the order is free. Pages are
  * never reclaimed while locked (I/O in flight or someone owns them), dirty, or under
  * writeback.
  */
@@ -81,7 +81,7 @@ export class Lruvec {
 
   /**
    * @param evict deletes a clean, unlocked page from the page cache and frees its frame
-   *   (filemap's deleteFromPageCache, which also takes the page off these lists).
+   *   (pagecache.ts filemapRemoveFolio, which also takes the folio off these lists).
    */
   constructor(
     readonly stats: Stats,

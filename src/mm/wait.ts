@@ -90,7 +90,7 @@ export function pageWaitHash(ino: number, index: number): number {
   return h >>> (32 - PAGE_WAIT_TABLE_BITS);
 }
 
-/** page_waitqueue(): the bucket this page's waiters queue in. */
+/** folio_waitqueue(): the bucket this folio's waiters queue in (keyed on its first index). */
 export function folioWaitBucket(page: Folio): number {
   return pageWaitHash(page.owner.ino, page.index);
 }
@@ -122,7 +122,7 @@ function removeWaitEntry(bucket: WaitEntry[], page: Folio, entry: WaitEntry): vo
 // Locking
 
 /**
- * trylock_page: take PG_locked if it is free. The fast path: no table, no allocation.
+ * folio_trylock: take PG_locked if it is free. The fast path: no table, no allocation.
  * Context: any; the caller owns the page lock when this returns true.
  */
 export function folioTrylock(page: Folio): boolean {
@@ -132,7 +132,7 @@ export function folioTrylock(page: Folio): boolean {
 }
 
 /**
- * lock_page_async: call `cb` once the caller holds the page lock. `cb` runs synchronously
+ * folio_lock_async: call `cb` once the caller holds the page lock. `cb` runs synchronously
  * (before folioLockAsync returns) when the lock is free now, otherwise from the unlock that
  * lets this caller take it.
  */
@@ -145,7 +145,7 @@ export function folioLockAsync(page: Folio, cb: WaitCallback): void {
 }
 
 /**
- * __lock_page_async, the slow path of folioLockAsync: queue a wait entry, set PG_waiters,
+ * __folio_lock_async, the slow path of folioLockAsync: queue a wait entry, set PG_waiters,
  * THEN try the lock once more. Exported so that a test can unlock the page between a
  * failed folioTrylock and this call.
  */
@@ -170,7 +170,7 @@ export function __folioLockAsyncSlow(page: Folio, cb: WaitCallback): void {
 }
 
 /**
- * unlock_page: release the page lock and wake whoever waits for it. Called by the
+ * folio_unlock: release the folio lock and wake whoever waits for it. Called by the
  * filesystem when a read completes (after setting PG_uptodate or PG_error), and by every
  * path in mm that took the lock.
  * Context: page locked by the caller. May run waiters' callbacks before it returns.
@@ -183,7 +183,7 @@ export function folioUnlock(page: Folio): void {
 }
 
 /**
- * end_page_writeback: the write of this page finished; wake whoever waits for it.
+ * folio_end_writeback: the write of this folio finished; wake whoever waits for it.
  * Context: called by the filesystem's writepages completion.
  */
 export function folioEndWriteback(page: Folio): void {
@@ -196,7 +196,7 @@ export function folioEndWriteback(page: Folio): void {
 // Waiting for a bit to clear
 
 /**
- * wait_on_page_bit_async: call `cb` once `bit` is clear on the page: at once (synchronously)
+ * folio_wait_bit (async): call `cb` once `bit` is clear on the folio: at once (synchronously)
  * if it is clear now, otherwise from the wake that clears it.
  */
 export function folioWaitBitAsync(page: Folio, bit: number, cb: WaitCallback): void {
@@ -225,12 +225,12 @@ export function __folioWaitBitAsyncSlow(page: Folio, bit: number, cb: WaitCallba
   }
 }
 
-/** wait_on_page_locked_async: `cb` once the page is unlocked (does not take the lock). */
+/** folio_wait_locked (async): `cb` once the folio is unlocked (does not take the lock). */
 export function folioWaitLockedAsync(page: Folio, cb: WaitCallback): void {
   folioWaitBitAsync(page, PG_locked, cb);
 }
 
-/** wait_on_page_writeback, async: `cb` once the page is not under writeback. */
+/** folio_wait_writeback (async): `cb` once the folio is not under writeback. */
 export function folioWaitWritebackAsync(page: Folio, cb: WaitCallback): void {
   folioWaitBitAsync(page, PG_writeback, cb);
 }
@@ -239,7 +239,7 @@ export function folioWaitWritebackAsync(page: Folio, cb: WaitCallback): void {
 // Waking
 
 /**
- * wake_up_page_bit: `bit` was just cleared on `page`. Walk the page's bucket: take out and
+ * folio_wake_bit: `bit` was just cleared on the folio `page`. Walk the page's bucket: take out and
  * call every entry waiting for this (page, bit) (stats wake_page), count every other entry
  * as spurious (stats wake_spurious). PG_waiters is cleared when no entry for the page
  * remains. Nothing is walked when PG_waiters is clear.
