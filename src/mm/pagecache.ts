@@ -214,10 +214,14 @@ export function mappingSetFolioOrderRange(mapping: AddressSpace, min: number, ma
   mapping.maxOrder = max;
 }
 
-/** Remove every folio of `m` that is not pinned; returns how many pages. */
+/**
+ * Remove every folio of `m` that is not pinned; returns how many pages. Removing entries
+ * while iterating a Map is safe (removed ones are not visited): no copy of a possibly
+ * huge folio list.
+ */
 function dropUnpinned(m: AddressSpace): number {
   let dropped = 0;
-  for (const folio of [...m.folios()]) {
+  for (const folio of m.folios()) {
     if ((folio.flags & PG_PINNED) !== 0) continue;
     dropped += folio.nrPages;
     filemapRemoveFolio(folio);

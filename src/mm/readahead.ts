@@ -41,9 +41,6 @@ import type { FileRaState, MmFile } from './types.js';
 /** Why a window was chosen: the branch of ondemandReadahead that chose it. */
 export type RaReason = 'initial' | 'sequential' | 'marker' | 'oversize' | 'context' | 'random';
 
-/** What the window probes read of a mapping: which page indexes are cached. */
-type CachedPages = Pick<AddressSpace, 'pages'>;
-
 // ---------------------------------------------------------------------------------------
 // Window arithmetic
 
@@ -76,7 +73,7 @@ export function getNextRaSize(cur: number, max: number): number {
  * page_cache_next_hole: the first index >= `index` with no page, scanning at most
  * `maxScan` pages; `index + maxScan` if every scanned page is cached.
  */
-export function pageCacheNextHole(mapping: CachedPages, index: PageIndex, maxScan: number): PageIndex {
+export function pageCacheNextHole(mapping: Pick<AddressSpace, 'pages'>, index: PageIndex, maxScan: number): PageIndex {
   for (let i = 0; i < maxScan; i++) {
     if (!mapping.pages.has(index)) break;
     index++;
@@ -91,7 +88,7 @@ export function pageCacheNextHole(mapping: CachedPages, index: PageIndex, maxSca
  * its index wraps to ULONG_MAX and the count comes out as `offset` (the whole file
  * before this read is cached) — we return that directly.
  */
-export function countHistoryPages(mapping: CachedPages, offset: PageIndex, max: number): number {
+export function countHistoryPages(mapping: Pick<AddressSpace, 'pages'>, offset: PageIndex, max: number): number {
   let index = offset - 1;
   for (let i = 0; i < max; i++) {
     if (!mapping.pages.has(index)) break;
@@ -107,7 +104,7 @@ export function countHistoryPages(mapping: CachedPages, offset: PageIndex, max: 
  * longer than this request, start a window here sized from the history; a history that
  * reaches back to the start of the file counts double (a whole-file read).
  */
-function tryContextReadahead(mapping: CachedPages, ra: FileRaState, offset: PageIndex, reqSize: number, max: number): boolean {
+function tryContextReadahead(mapping: Pick<AddressSpace, 'pages'>, ra: FileRaState, offset: PageIndex, reqSize: number, max: number): boolean {
   let size = countHistoryPages(mapping, offset, max);
   if (size <= reqSize) return false; // not enough history: could be a random read
   if (size >= offset) size *= 2; // starts at the beginning of the file

@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { filemapReadAsync } from '../../../src/mm/filemap-read.js';
+import { filemapWrite } from '../../../src/mm/filemap-write.js';
 import { EXT4_MAX_PAGECACHE_ORDER, folioTestError, folioTestLocked, folioTestUptodate, MAX_PAGECACHE_ORDER, type Folio } from '../../../src/mm/folio.js';
 import { PAGE_SIZE, PG_active, PG_dirty, PG_locked, PG_lru, PG_raunread, PG_readahead, PG_referenced, PG_uptodate, PG_waiters } from '../../../src/mm/page.js';
 import { filemapAddFolio, filemapGetFolio, filemapRemoveFolio, folioEndRead, mappingSetFolioOrderRange, splitFolio, type AddressSpace } from '../../../src/mm/pagecache.js';
@@ -198,4 +199,19 @@ test('mapping folio order range: 0..0 until set, refused above the arena', (t) =
   mappingSetFolioOrderRange(mapping, 0, 4);
   t.is(mapping.maxOrder, 4);
   t.throws(() => mappingSetFolioOrderRange(mapping, 0, 5), { instanceOf: RangeError });
+});
+
+test('a write into a cached large folio copies into it once and writes the folio through as one', async (t) => {
+  const { mapping, fs, file } = rig({ frames: 16, size: 64 * PAGE_SIZE });
+  const f = cachedFolio(mapping, 8, 2); // pages 8..11
+  const data = new Uint8Array(2 * PAGE_SIZE).fill(0xee);
+  const pos = 9 * PAGE_SIZE + 10;
+  t.is(await filemapWrite(mapping, file, data, pos, data.length), data.length);
+  t.deepEqual(fs.writepagesCalls, [[8]], 'one folio handed to writepages');
+  t.is(filemapGetFolio(mapping, 10), f);
+  t.is(f.data[PAGE_SIZE + 9], 9, 'bytes before the write kept');
+  t.is(f.data[PAGE_SIZE + 10], 0xee);
+  t.is(f.data[3 * PAGE_SIZE + 9], 0xee);
+  t.is(f.data[3 * PAGE_SIZE + 10], 11, 'bytes after the write kept');
+  t.false(f.has(PG_dirty) || f.has(PG_locked), 'clean and unlocked after the write-through');
 });
