@@ -249,7 +249,9 @@ export type AddFolioResult =
 /**
  * filemap_alloc_folio + filemap_add_folio (6.18), in one step: allocate a block of 2^order
  * frames (reclaiming if none is free) and insert a new LOCKED, not uptodate folio covering
- * [index, index + 2^order), at the inactive LRU head.
+ * [index, index + 2^order), at the inactive LRU head. One step because our folio is made
+ * for its mapping (its wait key and LRU lists come from it); the range is checked before
+ * anything is allocated, so `exists` costs no allocation.
  *
  * When the order cannot be had (`nomem`), the caller decides: the read loop waits for a
  * pinned folio to be released; readahead falls back to smaller orders as the kernel's
