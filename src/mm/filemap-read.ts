@@ -81,7 +81,7 @@ class ReadIocb {
   /** `done` was called (it must be called exactly once). */
   finished = false;
   /** The folio being read or waited for (do_generic_file_read's `page`). */
-  page: Folio | undefined = undefined;
+  folio: Folio | undefined = undefined;
   resumeAt: Step = FIND_PAGE;
   /** The wait callback (wait_page_queue.func): created on the first wait only. */
   wake: (() => void) | undefined = undefined;
@@ -153,7 +153,7 @@ function wakeOf(rd: ReadIocb): () => void {
  */
 function waitForPage(rd: ReadIocb, folio: Folio, resumeAt: Step, how: 'clear' | 'lock', bit = PG_locked): void {
   noteWait(rd);
-  rd.page = folio;
+  rd.folio = folio;
   rd.resumeAt = resumeAt;
   const wake = wakeOf(rd);
   if (how === 'lock') __folioLockAsyncSlow(folio, wake);
@@ -178,14 +178,14 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
   const ra = file.ra;
   const stats = mapping.cache.stats;
   let step: Step = entry;
-  let page = rd.page;
+  let folio = rd.folio;
 
   try {
     for (;;) {
       switch (step) {
         case FIND_PAGE: {
-          page = filemapGetFolio(mapping, rd.index);
-          if (page === undefined) {
+          folio = filemapGetFolio(mapping, rd.index);
+          if (folio === undefined) {
             const pastEof = rd.index * PAGE_SIZE >= mapping.host.size;
             if (!pastEof) stats.c.pgcache_miss++;
             // Called past EOF too, as the kernel does: it submits nothing there, but the
@@ -198,33 +198,33 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
               step = OUT;
               continue;
             }
-            page = filemapGetFolio(mapping, rd.index);
-            if (page === undefined) {
+            folio = filemapGetFolio(mapping, rd.index);
+            if (folio === undefined) {
               step = NO_CACHED_PAGE;
               continue;
             }
-          } else if ((page.flags & (PG_uptodate | PG_readahead)) === PG_uptodate) {
+          } else if ((folio.flags & (PG_uptodate | PG_readahead)) === PG_uptodate) {
             // The hot path: cached, uptodate, no marker.
             stats.c.pgcache_hit++;
             step = PAGE_OK;
             continue;
-          } else if (folioTestUptodate(page)) {
+          } else if (folioTestUptodate(folio)) {
             stats.c.pgcache_hit++;
           }
-          if (folioTestReadahead(page)) {
-            pageCacheAsyncReadahead(mapping, ra, file, page, rd.index, rd.last - rd.index);
+          if (folioTestReadahead(folio)) {
+            pageCacheAsyncReadahead(mapping, ra, file, folio, rd.index, rd.last - rd.index);
             // RACE (no page refcount here): readahead allocates frames, and reclaim may have
             // just freed this very page (clean, unlocked, not yet marked accessed).
-            if (page.mapping === undefined) continue; // FIND_PAGE again
+            if (folio.mapping === undefined) continue; // FIND_PAGE again
           }
-          if (!folioTestUptodate(page)) {
+          if (!folioTestUptodate(folio)) {
             // Nobody is reading it (a failed read left it unlocked, PG_error): ours to read.
-            if (folioTrylock(page)) {
+            if (folioTrylock(folio)) {
               step = NOT_UPTODATE_LOCKED;
               continue;
             }
             // I/O in flight: wait for the unlock without blocking (wait_on_page_locked_async).
-            waitForPage(rd, page, WAITED, 'clear');
+            waitForPage(rd, folio, WAITED, 'clear');
             return;
           }
           step = PAGE_OK;
@@ -232,17 +232,17 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case WAITED: {
-          page = page!;
+          folio = folio!;
           // Callbacks of the same wake ran before ours: the page may be gone already.
-          if (page.mapping === undefined) {
+          if (folio.mapping === undefined) {
             step = FIND_PAGE; // truncated or reclaimed while we waited
             continue;
           }
-          if (folioTestUptodate(page)) {
+          if (folioTestUptodate(folio)) {
             step = PAGE_OK;
             continue;
           }
-          if (folioTestError(page)) {
+          if (folioTestError(folio)) {
             // The I/O this read waited for failed: every waiter gets EIO (no retry storm);
             // the next read that finds the page unlocked will retry it.
             readpageError(rd);
@@ -250,25 +250,25 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             continue;
           }
           // Unlocked with neither data nor error: get exclusive access and read it ourselves.
-          if (folioTrylock(page)) {
+          if (folioTrylock(folio)) {
             step = NOT_UPTODATE_LOCKED;
             continue;
           }
-          waitForPage(rd, page, NOT_UPTODATE_LOCKED, 'lock');
+          waitForPage(rd, folio, NOT_UPTODATE_LOCKED, 'lock');
           return;
         }
 
         case NOT_UPTODATE_LOCKED: {
-          page = page!;
+          folio = folio!;
           // Did it get truncated before we got the lock?
-          if (page.mapping === undefined) {
-            folioUnlock(page);
+          if (folio.mapping === undefined) {
+            folioUnlock(folio);
             step = FIND_PAGE;
             continue;
           }
           // Did somebody else fill it already?
-          if (folioTestUptodate(page)) {
-            folioUnlock(page);
+          if (folioTestUptodate(folio)) {
+            folioUnlock(folio);
             step = PAGE_OK;
             continue;
           }
@@ -277,14 +277,14 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case READPAGE: {
-          page = page!;
-          filemapReadFolio(mapping, page); // starts the I/O; its completion unlocks the folio
-          if (!folioTestUptodate(page)) {
-            if (folioTrylock(page)) {
+          folio = folio!;
+          filemapReadFolio(mapping, folio); // starts the I/O; its completion unlocks the folio
+          if (!folioTestUptodate(folio)) {
+            if (folioTrylock(folio)) {
               step = READPAGE_LOCKED; // already completed, with an error
               continue;
             }
-            waitForPage(rd, page, READPAGE_LOCKED, 'lock');
+            waitForPage(rd, folio, READPAGE_LOCKED, 'lock');
             return;
           }
           step = PAGE_OK;
@@ -292,21 +292,21 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case READPAGE_LOCKED: {
-          page = page!;
+          folio = folio!;
           // Checked even when uptodate: without a refcount, a page deleted by a truncate that
           // got the lock before us has had its frame freed.
-          if (page.mapping === undefined) {
-            folioUnlock(page); // invalidated while we waited: look again
+          if (folio.mapping === undefined) {
+            folioUnlock(folio); // invalidated while we waited: look again
             step = FIND_PAGE;
             continue;
           }
-          if (!folioTestUptodate(page)) {
-            folioUnlock(page);
+          if (!folioTestUptodate(folio)) {
+            folioUnlock(folio);
             readpageError(rd);
             step = OUT;
             continue;
           }
-          folioUnlock(page);
+          folioUnlock(folio);
           step = PAGE_OK;
           continue;
         }
@@ -314,7 +314,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         case NO_CACHED_PAGE: {
           const added = filemapAddFolio(mapping, rd.index, 0);
           if (added.kind === 'added') {
-            page = added.folio; // locked, not uptodate
+            folio = added.folio; // locked, not uptodate
             step = READPAGE;
             continue;
           }
@@ -325,10 +325,10 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           // No frame: every folio in the cache is pinned (I/O in flight, writes). Wait for
           // the oldest one to be released, then look the index up again.
           noteWait(rd);
-          rd.page = undefined;
+          rd.folio = undefined;
           rd.resumeAt = FIND_PAGE;
           if (!filemapWaitForMemory(mapping.cache, wakeOf(rd))) {
-            rd.error = fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${rd.index}`);
+            rd.error = fsError('ENOMEM', `no folio frame free for inode ${mapping.ino} page ${rd.index}`);
             step = OUT;
             continue;
           }
@@ -336,10 +336,10 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case PAGE_OK: {
-          page = page!;
+          folio = folio!;
           // i_size must be checked after we know the folio is uptodate.
           const isize = mapping.host.size;
-          const folioPos = page.index * PAGE_SIZE;
+          const folioPos = folio.index * PAGE_SIZE;
           const pos = rd.index * PAGE_SIZE + rd.offset;
           if (pos >= isize) {
             step = OUT;
@@ -348,19 +348,19 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           // As much of the folio as the request and i_size allow: for an order-0 folio the
           // rest of this page (the 4.18 loop's nr), for a large one up to its end.
           const off = pos - folioPos;
-          const n = Math.min(Math.min(isize, folioPos + page.data.byteLength) - pos, len - rd.written);
+          const n = Math.min(Math.min(isize, folioPos + folio.data.byteLength) - pos, len - rd.written);
 
           // When a sequential read accesses a folio several times, only mark it accessed the first time.
-          if (rd.prevIndex !== rd.index || rd.offset !== rd.prevOffset) folioMarkAccessed(page);
+          if (rd.prevIndex !== rd.index || rd.offset !== rd.prevOffset) folioMarkAccessed(folio);
 
-          if ((page.flags & PG_raunread) !== 0) {
-            page.flags &= ~PG_raunread;
-            stats.c.ra_hit += page.nrPages;
-            if (page.raOwner !== undefined) mapping.cache.raAccount?.(page.raOwner, 'hit', page.nrPages);
+          if ((folio.flags & PG_raunread) !== 0) {
+            folio.flags &= ~PG_raunread;
+            stats.c.ra_hit += folio.nrPages;
+            if (folio.raOwner !== undefined) mapping.cache.raAccount?.(folio.raOwner, 'hit', folio.nrPages);
           }
 
-          if (n === page.data.byteLength) buf.set(page.data, rd.written);
-          else buf.set(page.data.subarray(off, off + n), rd.written);
+          if (n === folio.data.byteLength) buf.set(folio.data, rd.written);
+          else buf.set(folio.data.subarray(off, off + n), rd.written);
 
           // prev_index: the last page copied from; prev_offset: where the copy stopped in it
           // (masked, as 4.18 does: a read that ends on a page boundary leaves 0).
@@ -380,7 +380,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
 
         case OUT: {
           ra.prevPos = rd.prevIndex * PAGE_SIZE + rd.prevOffset; // (prev_index << 12) | prev_offset
-          rd.page = undefined;
+          rd.folio = undefined;
           rd.finished = true;
           rd.done(rd.written ? undefined : rd.error, rd.written);
           return;
@@ -396,7 +396,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
     // A bug below us (readahead, a filesystem callback) threw: the read still ends, once.
     if (rd.finished) throw err; // thrown by `done` itself: not ours to swallow
     rd.finished = true;
-    rd.page = undefined;
+    rd.folio = undefined;
     rd.done(rd.written ? undefined : toFsError(err, 'read'), rd.written);
   }
 }

@@ -47,25 +47,25 @@ export class LruList {
   count = 0;
   nrPages = 0;
 
-  addHead(page: Folio): void {
-    page.lruPrev = undefined;
-    page.lruNext = this.head;
-    if (this.head) this.head.lruPrev = page;
-    else this.tail = page;
-    this.head = page;
+  addHead(folio: Folio): void {
+    folio.lruPrev = undefined;
+    folio.lruNext = this.head;
+    if (this.head) this.head.lruPrev = folio;
+    else this.tail = folio;
+    this.head = folio;
     this.count++;
-    this.nrPages += page.nrPages;
+    this.nrPages += folio.nrPages;
   }
 
-  remove(page: Folio): void {
-    const { lruPrev: prev, lruNext: next } = page;
+  remove(folio: Folio): void {
+    const { lruPrev: prev, lruNext: next } = folio;
     if (prev) prev.lruNext = next;
     else this.head = next;
     if (next) next.lruPrev = prev;
     else this.tail = prev;
-    page.lruPrev = page.lruNext = undefined;
+    folio.lruPrev = folio.lruNext = undefined;
     this.count--;
-    this.nrPages -= page.nrPages;
+    this.nrPages -= folio.nrPages;
   }
 
   /** Pages from head (newest) to tail (oldest), for tests and debugging. */
@@ -86,7 +86,7 @@ export class Lruvec {
   constructor(
     readonly stats: Stats,
     readonly trace: Trace,
-    private readonly evict: (page: Folio) => void,
+    private readonly evict: (folio: Folio) => void,
   ) {}
 
   /** Pages (not folios) on the inactive list. */
@@ -106,11 +106,11 @@ export class Lruvec {
   }
 
   /** folio_add_lru: a new page goes to the inactive head. Context: page not on a list. */
-  folioAddLru(page: Folio): void {
-    if (page.has(PG_lru)) throw new Error(`folioAddLru: page index=${page.index} is already on an LRU list`);
-    page.clear(PG_active | PG_referenced);
-    page.set(PG_lru);
-    this.inactive.addHead(page);
+  folioAddLru(folio: Folio): void {
+    if (folio.has(PG_lru)) throw new Error(`folioAddLru: folio index=${folio.index} is already on an LRU list`);
+    folio.clear(PG_active | PG_referenced);
+    folio.set(PG_lru);
+    this.inactive.addHead(folio);
   }
 
   /**
@@ -130,34 +130,34 @@ export class Lruvec {
   }
 
   /** del_page_from_lru_list: take the page off its list (no-op when it is on none). */
-  del(page: Folio): void {
-    if (!page.has(PG_lru)) return;
-    (page.has(PG_active) ? this.active : this.inactive).remove(page);
-    page.clear(PG_lru | PG_active);
+  del(folio: Folio): void {
+    if (!folio.has(PG_lru)) return;
+    (folio.has(PG_active) ? this.active : this.inactive).remove(folio);
+    folio.clear(PG_lru | PG_active);
   }
 
   /** activate_page: inactive -> active head (stats pgactivate). */
-  folioActivate(page: Folio): void {
-    if (!page.has(PG_lru) || page.has(PG_active)) return;
-    this.inactive.remove(page);
-    page.set(PG_active);
-    this.active.addHead(page);
-    this.stats.c.pgactivate += page.nrPages;
+  folioActivate(folio: Folio): void {
+    if (!folio.has(PG_lru) || folio.has(PG_active)) return;
+    this.inactive.remove(folio);
+    folio.set(PG_active);
+    this.active.addHead(folio);
+    this.stats.c.pgactivate += folio.nrPages;
   }
 
   /** deactivate: active -> inactive head (stats pgdeactivate). PG_referenced is kept. */
-  folioDeactivate(page: Folio): void {
-    if (!page.has(PG_lru) || !page.has(PG_active)) return;
-    this.active.remove(page);
-    page.clear(PG_active);
-    this.inactive.addHead(page);
-    this.stats.c.pgdeactivate += page.nrPages;
+  folioDeactivate(folio: Folio): void {
+    if (!folio.has(PG_lru) || !folio.has(PG_active)) return;
+    this.active.remove(folio);
+    folio.clear(PG_active);
+    this.inactive.addHead(folio);
+    this.stats.c.pgdeactivate += folio.nrPages;
   }
 
   /** Move a page already on the inactive list to its head (putback of a kept page). */
-  private rotate(page: Folio): void {
-    this.inactive.remove(page);
-    this.inactive.addHead(page);
+  private rotate(folio: Folio): void {
+    this.inactive.remove(folio);
+    this.inactive.addHead(folio);
   }
 
   /**
@@ -186,20 +186,20 @@ export class Lruvec {
   shrinkInactiveList(nrToScan: number, nrToReclaim: number = Infinity): number {
     let freed = 0;
     for (let scanned = 0; scanned < nrToScan && freed < nrToReclaim; scanned++) {
-      const page = this.inactive.tail;
-      if (page === undefined) break;
-      if ((page.flags & PG_PINNED) !== 0) {
-        this.rotate(page);
+      const folio = this.inactive.tail;
+      if (folio === undefined) break;
+      if ((folio.flags & PG_PINNED) !== 0) {
+        this.rotate(folio);
         continue;
       }
-      if (page.testClear(PG_referenced)) {
-        this.folioActivate(page);
+      if (folio.testClear(PG_referenced)) {
+        this.folioActivate(folio);
         continue;
       }
-      const n = page.nrPages;
-      this.evict(page); // off the LRU, out of the mapping, frames freed, ra_wasted if unread
+      const n = folio.nrPages;
+      this.evict(folio); // off the LRU, out of the mapping, frames freed, ra_wasted if unread
       this.stats.c.pgsteal += n;
-      if (this.trace.enabled) this.trace.emit(`reclaim ino=${page.owner.ino} index=${page.index}`);
+      if (this.trace.enabled) this.trace.emit(`reclaim ino=${folio.owner.ino} index=${folio.index}`);
       freed += n;
     }
     return freed;
@@ -248,8 +248,8 @@ export class Lruvec {
 }
 
 /** The bit whose end releases a page findPinnedFolio returned: its lock, else its writeback. */
-export function pinBit(page: Folio): number {
-  return page.has(PG_locked) ? PG_locked : PG_writeback;
+export function pinBit(folio: Folio): number {
+  return folio.has(PG_locked) ? PG_locked : PG_writeback;
 }
 
 /**
@@ -257,13 +257,13 @@ export function pinBit(page: Folio): number {
  * Context: the read loop calls it once per page per read, only when the page changes
  * (`prev_index != index || offset != prev_offset`).
  */
-export function folioMarkAccessed(page: Folio): void {
-  const flags = page.flags;
+export function folioMarkAccessed(folio: Folio): void {
+  const flags = folio.flags;
   if ((flags & PG_active) === 0 && (flags & PG_referenced) !== 0) {
     // Second touch while inactive: promote.
-    if ((flags & PG_lru) !== 0) page.owner.cache.lruvec.folioActivate(page);
-    page.clear(PG_referenced);
+    if ((flags & PG_lru) !== 0) folio.owner.cache.lruvec.folioActivate(folio);
+    folio.clear(PG_referenced);
   } else if ((flags & PG_referenced) === 0) {
-    page.set(PG_referenced);
+    folio.set(PG_referenced);
   }
 }

@@ -56,7 +56,7 @@ export type WaitCallback = () => void;
 
 /** struct wait_page_queue: the key (page, bit) and the callback. */
 export interface WaitEntry {
-  readonly page: Folio;
+  readonly folio: Folio;
   readonly bit: number;
   readonly func: WaitCallback;
 }
@@ -91,8 +91,8 @@ export function pageWaitHash(ino: number, index: number): number {
 }
 
 /** folio_waitqueue(): the bucket this folio's waiters queue in (keyed on its first index). */
-export function folioWaitBucket(page: Folio): number {
-  return pageWaitHash(page.owner.ino, page.index);
+export function folioWaitBucket(folio: Folio): number {
+  return pageWaitHash(folio.owner.ino, folio.index);
 }
 
 function bitName(bit: number): string {
@@ -100,22 +100,22 @@ function bitName(bit: number): string {
 }
 
 /** Add an entry, set PG_waiters. Returns the bucket. */
-function addWaitEntry(page: Folio, entry: WaitEntry): WaitEntry[] {
-  const table = page.owner.cache.waitTable;
-  const bucket = table.buckets[folioWaitBucket(page)]!;
+function addWaitEntry(folio: Folio, entry: WaitEntry): WaitEntry[] {
+  const table = folio.owner.cache.waitTable;
+  const bucket = table.buckets[folioWaitBucket(folio)]!;
   bucket.push(entry);
-  page.set(PG_waiters);
+  folio.set(PG_waiters);
   table.stats.c.wait_page++;
-  if (table.trace.enabled) table.trace.emit(`wait ino=${page.owner.ino} index=${page.index} bit=${bitName(entry.bit)}`);
+  if (table.trace.enabled) table.trace.emit(`wait ino=${folio.owner.ino} index=${folio.index} bit=${bitName(entry.bit)}`);
   return bucket;
 }
 
 /** Take `entry` out of `bucket` again (it was not woken); clear PG_waiters if it was the page's last. */
-function removeWaitEntry(bucket: WaitEntry[], page: Folio, entry: WaitEntry): void {
+function removeWaitEntry(bucket: WaitEntry[], folio: Folio, entry: WaitEntry): void {
   const i = bucket.indexOf(entry);
   if (i >= 0) bucket.splice(i, 1);
-  for (const e of bucket) if (e.page === page) return;
-  page.clear(PG_waiters);
+  for (const e of bucket) if (e.folio === folio) return;
+  folio.clear(PG_waiters);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -125,9 +125,9 @@ function removeWaitEntry(bucket: WaitEntry[], page: Folio, entry: WaitEntry): vo
  * folio_trylock: take PG_locked if it is free. The fast path: no table, no allocation.
  * Context: any; the caller owns the page lock when this returns true.
  */
-export function folioTrylock(page: Folio): boolean {
-  if ((page.flags & PG_locked) !== 0) return false;
-  page.flags |= PG_locked;
+export function folioTrylock(folio: Folio): boolean {
+  if ((folio.flags & PG_locked) !== 0) return false;
+  folio.flags |= PG_locked;
   return true;
 }
 
@@ -136,12 +136,12 @@ export function folioTrylock(page: Folio): boolean {
  * (before folioLockAsync returns) when the lock is free now, otherwise from the unlock that
  * lets this caller take it.
  */
-export function folioLockAsync(page: Folio, cb: WaitCallback): void {
-  if (folioTrylock(page)) {
+export function folioLockAsync(folio: Folio, cb: WaitCallback): void {
+  if (folioTrylock(folio)) {
     cb();
     return;
   }
-  __folioLockAsyncSlow(page, cb);
+  __folioLockAsyncSlow(folio, cb);
 }
 
 /**
@@ -149,22 +149,22 @@ export function folioLockAsync(page: Folio, cb: WaitCallback): void {
  * THEN try the lock once more. Exported so that a test can unlock the page between a
  * failed folioTrylock and this call.
  */
-export function __folioLockAsyncSlow(page: Folio, cb: WaitCallback): void {
+export function __folioLockAsyncSlow(folio: Folio, cb: WaitCallback): void {
   const entry: WaitEntry = {
-    page,
+    folio,
     bit: PG_locked,
     // Woken by an unlock: the lock is free now, but an earlier callback of the same wake
     // may have taken it again: then queue again (which retries the lock once more).
-    func: () => (folioTrylock(page) ? cb() : __folioLockAsyncSlow(page, cb)),
+    func: () => (folioTrylock(folio) ? cb() : __folioLockAsyncSlow(folio, cb)),
   };
-  const bucket = addWaitEntry(page, entry);
+  const bucket = addWaitEntry(folio, entry);
   // RACE: the holder may have unlocked between the caller's failed folioTrylock and the
   // entry being queued; its unlock saw no PG_waiters (or an empty bucket) and woke
   // nobody. Trying again after queueing closes the window: either this trylock sees the
   // unlock, or the unlock (which clears PG_locked before it tests PG_waiters) sees our
   // entry. We were not woken, so take the entry back out and go on.
-  if (folioTrylock(page)) {
-    removeWaitEntry(bucket, page, entry);
+  if (folioTrylock(folio)) {
+    removeWaitEntry(bucket, folio, entry);
     cb();
   }
 }
@@ -175,21 +175,21 @@ export function __folioLockAsyncSlow(page: Folio, cb: WaitCallback): void {
  * path in mm that took the lock.
  * Context: page locked by the caller. May run waiters' callbacks before it returns.
  */
-export function folioUnlock(page: Folio): void {
-  if ((page.flags & PG_locked) === 0) throw new Error(`folioUnlock: page index=${page.index} is not locked`);
+export function folioUnlock(folio: Folio): void {
+  if ((folio.flags & PG_locked) === 0) throw new Error(`folioUnlock: folio index=${folio.index} is not locked`);
   // Clear the bit first, then test PG_waiters: pairs with the re-check in the slow paths.
-  page.flags &= ~PG_locked;
-  if ((page.flags & PG_waiters) !== 0) folioWakeBit(page, PG_locked);
+  folio.flags &= ~PG_locked;
+  if ((folio.flags & PG_waiters) !== 0) folioWakeBit(folio, PG_locked);
 }
 
 /**
  * folio_end_writeback: the write of this folio finished; wake whoever waits for it.
  * Context: called by the filesystem's writepages completion.
  */
-export function folioEndWriteback(page: Folio): void {
-  if ((page.flags & PG_writeback) === 0) throw new Error(`folioEndWriteback: page index=${page.index} is not under writeback`);
-  page.flags &= ~PG_writeback;
-  if ((page.flags & PG_waiters) !== 0) folioWakeBit(page, PG_writeback);
+export function folioEndWriteback(folio: Folio): void {
+  if ((folio.flags & PG_writeback) === 0) throw new Error(`folioEndWriteback: folio index=${folio.index} is not under writeback`);
+  folio.flags &= ~PG_writeback;
+  if ((folio.flags & PG_waiters) !== 0) folioWakeBit(folio, PG_writeback);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -199,40 +199,40 @@ export function folioEndWriteback(page: Folio): void {
  * folio_wait_bit (async): call `cb` once `bit` is clear on the folio: at once (synchronously)
  * if it is clear now, otherwise from the wake that clears it.
  */
-export function folioWaitBitAsync(page: Folio, bit: number, cb: WaitCallback): void {
-  if ((page.flags & bit) === 0) {
+export function folioWaitBitAsync(folio: Folio, bit: number, cb: WaitCallback): void {
+  if ((folio.flags & bit) === 0) {
     cb();
     return;
   }
-  __folioWaitBitAsyncSlow(page, bit, cb);
+  __folioWaitBitAsyncSlow(folio, bit, cb);
 }
 
 /** The slow part of folioWaitBitAsync: queue, set PG_waiters, then test the bit again. */
-export function __folioWaitBitAsyncSlow(page: Folio, bit: number, cb: WaitCallback): void {
+export function __folioWaitBitAsyncSlow(folio: Folio, bit: number, cb: WaitCallback): void {
   const entry: WaitEntry = {
-    page,
+    folio,
     bit,
     // An earlier callback of the same wake may have set the bit again (e.g. a reader that
     // took the lock to re-read the page): keep waiting then.
-    func: () => ((page.flags & bit) !== 0 ? __folioWaitBitAsyncSlow(page, bit, cb) : cb()),
+    func: () => ((folio.flags & bit) !== 0 ? __folioWaitBitAsyncSlow(folio, bit, cb) : cb()),
   };
-  const bucket = addWaitEntry(page, entry);
+  const bucket = addWaitEntry(folio, entry);
   // RACE: the bit may have been cleared (and the wake skipped) between the caller's test
   // and the enqueue; test again now that the entry is visible.
-  if ((page.flags & bit) === 0) {
-    removeWaitEntry(bucket, page, entry);
+  if ((folio.flags & bit) === 0) {
+    removeWaitEntry(bucket, folio, entry);
     cb();
   }
 }
 
 /** folio_wait_locked (async): `cb` once the folio is unlocked (does not take the lock). */
-export function folioWaitLockedAsync(page: Folio, cb: WaitCallback): void {
-  folioWaitBitAsync(page, PG_locked, cb);
+export function folioWaitLockedAsync(folio: Folio, cb: WaitCallback): void {
+  folioWaitBitAsync(folio, PG_locked, cb);
 }
 
 /** folio_wait_writeback (async): `cb` once the folio is not under writeback. */
-export function folioWaitWritebackAsync(page: Folio, cb: WaitCallback): void {
-  folioWaitBitAsync(page, PG_writeback, cb);
+export function folioWaitWritebackAsync(folio: Folio, cb: WaitCallback): void {
+  folioWaitBitAsync(folio, PG_writeback, cb);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -248,10 +248,10 @@ export function folioWaitWritebackAsync(page: Folio, cb: WaitCallback): void {
  * an I/O completion, after the completion); if one throws, the others still run and the
  * first error is rethrown at the end.
  */
-export function folioWakeBit(page: Folio, bit: number): void {
-  if ((page.flags & PG_waiters) === 0) return;
-  const table = page.owner.cache.waitTable;
-  const bucket = table.buckets[folioWaitBucket(page)]!;
+export function folioWakeBit(folio: Folio, bit: number): void {
+  if ((folio.flags & PG_waiters) === 0) return;
+  const table = folio.owner.cache.waitTable;
+  const bucket = table.buckets[folioWaitBucket(folio)]!;
 
   let woken: (() => void)[] | undefined;
   let spurious = 0;
@@ -259,21 +259,21 @@ export function folioWakeBit(page: Folio, bit: number): void {
   let keep = 0;
   for (let i = 0; i < bucket.length; i++) {
     const e = bucket[i]!;
-    if (e.page === page && e.bit === bit) {
+    if (e.folio === folio && e.bit === bit) {
       (woken ??= []).push(e.func);
     } else {
       spurious++;
-      if (e.page === page) pageStillWaited = true; // same page, another bit
+      if (e.folio === folio) pageStillWaited = true; // same page, another bit
       bucket[keep++] = e;
     }
   }
   bucket.length = keep;
-  if (!pageStillWaited) page.clear(PG_waiters);
+  if (!pageStillWaited) folio.clear(PG_waiters);
 
   const n = woken === undefined ? 0 : woken.length;
   table.stats.c.wake_page += n;
   table.stats.c.wake_spurious += spurious;
-  if (table.trace.enabled) table.trace.emit(`wake ino=${page.owner.ino} index=${page.index} woken=${n} spurious=${spurious}`);
+  if (table.trace.enabled) table.trace.emit(`wake ino=${folio.owner.ino} index=${folio.index} woken=${n} spurious=${spurious}`);
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.
