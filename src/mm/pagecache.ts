@@ -287,6 +287,26 @@ export function filemapAddFolio(mapping: AddressSpace, index: PageIndex, order =
 }
 
 /**
+ * __filemap_get_folio(mapping, index, FGP_CREAT | fgf_set_order(...)) of 6.18: the folio
+ * holding `index` if one is cached (`exists`), else a new locked folio of the largest
+ * order that can be had: `order` is clamped to mapping.maxOrder, lowered to the alignment
+ * of `index` (__ffs(index)), and then tried order, order - 1, ... mapping.minOrder until
+ * a block is free and the range is not taken. This is the fallback to smaller orders of
+ * the write path; readahead's is in page_cache_ra_order (see filemapAddFolio).
+ */
+export function filemapGetFolioCreate(mapping: AddressSpace, index: PageIndex, order: number): AddFolioResult {
+  const cached = mapping.pages.get(index);
+  if (cached !== undefined) return { kind: 'exists', folio: cached };
+  let o = Math.max(mapping.minOrder, Math.min(order, mapping.maxOrder));
+  while (o > mapping.minOrder && index % (1 << o) !== 0) o--; // __ffs(index): not aligned, smaller
+  for (;;) {
+    const r = filemapAddFolio(mapping, index, o);
+    if (r.kind === 'added' || o <= mapping.minOrder) return r;
+    o--;
+  }
+}
+
+/**
  * filemap_remove_folio: take the folio out of its mapping and off the LRU, free its
  * frames, and set `folio.mapping = undefined` (a waiter that wakes up re-checks it).
  * A readahead folio nobody read (PG_raunread) counts as ra_wasted (its pages).

@@ -9,7 +9,7 @@ import { filemapReadAsync } from '../../../src/mm/filemap-read.js';
 import { filemapWrite } from '../../../src/mm/filemap-write.js';
 import { EXT4_MAX_PAGECACHE_ORDER, folioTestError, folioTestLocked, folioTestUptodate, MAX_PAGECACHE_ORDER, type Folio } from '../../../src/mm/folio.js';
 import { PAGE_SIZE, PG_active, PG_dirty, PG_locked, PG_lru, PG_raunread, PG_readahead, PG_referenced, PG_uptodate, PG_waiters } from '../../../src/mm/page.js';
-import { filemapAddFolio, filemapGetFolio, filemapRemoveFolio, folioEndRead, mappingSetFolioOrderRange, splitFolio, type AddressSpace } from '../../../src/mm/pagecache.js';
+import { filemapAddFolio, filemapGetFolio, filemapGetFolioCreate, filemapRemoveFolio, folioEndRead, mappingSetFolioOrderRange, splitFolio, type AddressSpace } from '../../../src/mm/pagecache.js';
 import { truncateInodePages } from '../../../src/mm/truncate.js';
 import { folioUnlock, folioWaitBucket, folioWaitLockedAsync } from '../../../src/mm/wait.js';
 import { rig } from './fake-fs.js';
@@ -214,4 +214,29 @@ test('a write into a cached large folio copies into it once and writes the folio
   t.is(f.data[3 * PAGE_SIZE + 9], 0xee);
   t.is(f.data[3 * PAGE_SIZE + 10], 11, 'bytes after the write kept');
   t.false(f.has(PG_dirty) || f.has(PG_locked), 'clean and unlocked after the write-through');
+});
+
+test('filemapGetFolioCreate: clamps to the mapping, aligns down, and falls back order by order', (t) => {
+  const { mapping, cache } = rig({ frames: 16, size: 64 * PAGE_SIZE });
+  mappingSetFolioOrderRange(mapping, 0, 2);
+  const a = filemapGetFolioCreate(mapping, 0, 9);
+  t.is(a.kind === 'added' ? a.folio.order : -1, 2, 'clamped to mapping_max_folio_order');
+  const b = filemapGetFolioCreate(mapping, 6, 2);
+  t.is(b.kind === 'added' ? b.folio.order : -1, 1, 'index 6 is only 2-aligned');
+  t.deepEqual(filemapGetFolioCreate(mapping, 7, 0), { kind: 'exists', folio: (b as { folio: Folio }).folio });
+  t.is(filemapGetFolioCreate(mapping, 4, 2).kind === 'added' ? filemapGetFolio(mapping, 4)!.order : -1, 1, 'order 2 at 4 overlaps 6..7: order 1 fits');
+  // Fragment the rest of the arena with pinned order-0 folios on every other frame.
+  const pinned: Folio[] = [];
+  for (let i = 16; i < 32; i++) {
+    const r = filemapAddFolio(mapping, i, 0);
+    if (r.kind === 'added') pinned.push(r.folio);
+  }
+  for (const f of pinned) {
+    if (f.frame % 2 === 0) continue;
+    folioUnlock(f);
+    filemapRemoveFolio(f);
+  }
+  t.true(cache.frames.nrFree >= 2);
+  const c = filemapGetFolioCreate(mapping, 40, 2);
+  t.is(c.kind === 'added' ? c.folio.order : -1, 0, 'no order-2 or order-1 block free: order 0');
 });
