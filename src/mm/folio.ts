@@ -20,9 +20,8 @@
  * folio lock or re-check `folio.mapping` before touching `folio.data`.
  */
 
-import type { Lruvec } from './lru.js';
 import { FLAG_NAMES, PAGE_SHIFT, PG_dirty, PG_error, PG_locked, PG_readahead, PG_uptodate, PG_writeback, type PageIndex } from './page.js';
-import type { PageWaitTable } from './wait.js';
+import type { AddressSpace } from './pagecache.js';
 
 // ---------------------------------------------------------------------------------------
 // Folio order limits of Linux 6.18 for a regular file on x86-64 with 4 KiB pages.
@@ -51,15 +50,6 @@ export const MAX_PAGECACHE_ORDER = Math.min(MAX_XAS_ORDER, HPAGE_PMD_ORDER);
 /** EXT4_MAX_PAGECACHE_ORDER for 4 KiB blocks: min(MAX_PAGECACHE_ORDER, 11 + 12 - 12) = 9. */
 export const EXT4_MAX_PAGECACHE_ORDER = Math.min(MAX_PAGECACHE_ORDER, 11 + 12 - PAGE_SHIFT);
 
-/**
- * What a folio belongs to: `AddressSpace` in pagecache.ts implements it. Through it a
- * folio finds its page cache's wait table and LRU lists.
- */
-export interface FolioOwner {
-  readonly ino: number;
-  readonly cache: { readonly waitTable: PageWaitTable; readonly lruvec: Lruvec };
-}
-
 export class Folio {
   flags = 0;
   /** Intrusive LRU links; owned by the LRU lists. */
@@ -70,13 +60,14 @@ export class Folio {
    * (truncated, invalidated or reclaimed): a waiter that wakes up must re-check this,
    * like the kernel's `if (!folio->mapping)`.
    */
-  mapping: FolioOwner | undefined;
+  mapping: AddressSpace | undefined;
   /**
    * The address_space the folio was created for, kept after `mapping` is cleared. Waiters
-   * hash on (owner.ino, index), so a folio removed while locked (truncate locks, removes,
-   * then unlocks) still wakes the bucket its waiters queued in.
+   * hash on (owner.ino, index) and find the wait table and LRU through it, so a folio
+   * removed while locked (truncate locks, removes, then unlocks) still wakes the bucket its
+   * waiters queued in.
    */
-  readonly owner: FolioOwner;
+  readonly owner: AddressSpace;
   /** Open-file handle whose readahead brought this folio in (for per-handle hit/waste). */
   raOwner: number | undefined = undefined;
   /**
@@ -88,7 +79,7 @@ export class Folio {
   data: Uint8Array;
 
   constructor(
-    mapping: FolioOwner,
+    mapping: AddressSpace,
     /** The first page index (a multiple of 2^order). */
     readonly index: PageIndex,
     order: number,

@@ -317,7 +317,7 @@ export function filemapGetFolioCreate(mapping: AddressSpace, index: PageIndex, o
  */
 export function filemapRemoveFolio(folio: Folio): void {
   const mapping = folio.mapping;
-  if (!(mapping instanceof AddressSpace)) return; // already removed
+  if (mapping === undefined) return; // already removed
   const { cache } = mapping;
   for (let i = folio.index; i < folio.nextIndex; i++) if (mapping.pages.get(i) === folio) mapping.pages.delete(i);
   mapping.nrFolios--;
@@ -394,7 +394,7 @@ export function filemapWaitForMemory(cache: PageCache, cb: WaitCallback): boolea
 export function splitFolio(folio: Folio): Folio[] {
   if (folio.order === 0) return [folio];
   const mapping = folio.mapping;
-  if (!(mapping instanceof AddressSpace)) throw new Error(`splitFolio: folio index=${folio.index} is not in the page cache`);
+  if (mapping === undefined) throw new Error(`splitFolio: folio index=${folio.index} is not in the page cache`);
   const { cache } = mapping;
   const n = folio.nrPages;
   const active = folio.has(PG_active);
