@@ -90,6 +90,9 @@ export function kernelDiffCommand(cli: Argv): Argv {
       );
       const d = diffEvents(left, right, { left: `kernel ${kernel.kernel}`, right: label }, a.context === undefined ? {} : { context: a.context });
       process.stdout.write(d.text + '\n');
+      if (!a.model && right.length === 0) {
+        process.stdout.write('note: the mount printed no page_cache_* trace lines: its read path is the 4.18 one (--model checks the 6.18 algorithm)\n');
+      }
       if (d.firstDiff !== undefined) process.exitCode = 1;
     },
   );

@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 main(hideBin(process.argv)).then(
-  () => process.exit(0),
+  // A command may set process.exitCode (kernel-diff: 1 when the lists differ).
+  () => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0),
   fail,
 );
