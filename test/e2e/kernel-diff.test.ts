@@ -1,0 +1,89 @@
+/**
+ * `aheadfs kernel-diff` on the real kernel: the oracle (a loop-mounted ext4, tracefs
+ * readahead events) against the 6.18 model, and against a real aheadfs mount. Needs root,
+ * tracefs and loop devices; where one is missing the tests are skipped and say why.
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readNormalised } from '../../src/kerneldiff/events.js';
+import { aheadfs } from '../helpers/cli.js';
+
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  if (!/\btracefs\b/.test(readFileSync('/proc/filesystems', 'utf8'))) return 'no tracefs in this kernel';
+  if (!existsSync('/dev/loop-control')) return 'no loop devices';
+  return undefined;
+}
+const reason = missing();
+if (reason) console.log(`kernel-diff e2e skipped: ${reason}`);
+const oracleTest = reason ? test.skip : test.serial;
+
+/** Nothing of ours left behind: no loop device on a kernel-diff image, no trace instance, no FUSE mount. */
+function assertCleanedUp(t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }): void {
+  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('aheadfs-kdiff'));
+  t.deepEqual(loops, [], 'no loop device left attached');
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n');
+  const tracefs = mounts.map((l) => l.split(' ')).find((w) => w[2] === 'tracefs')?.[1];
+  if (tracefs) t.deepEqual(readdirSync(join(tracefs, 'instances')).filter((d) => d.startsWith('aheadfs-kdiff')), [], 'no trace instance left');
+  t.deepEqual(mounts.filter((l) => l.includes('aheadfs-kdiff')), [], 'nothing mounted from a kernel-diff temp dir');
+}
+
+const FIXTURE = new URL('../fixtures/kernel-6.18/eof.ra128.ms128.txt', import.meta.url);
+
+oracleTest('the model matches the kernel on an odd-sized file read to its end; the kernel repeats the committed fixture', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kd-e2e-'));
+  try {
+    const out = join(dir, 'kernel.txt');
+    const r = await aheadfs(['kernel-diff', '--pattern', 'eof', '--model', '--kernel-out', out], { timeoutMs: 120_000 });
+    t.is(r.code, 0, r.stderr + r.stdout);
+    t.regex(r.stdout, /identical: 18 events/);
+    t.deepEqual(readNormalised(readFileSync(out, 'utf8')), readNormalised(readFileSync(FIXTURE, 'utf8')));
+    assertCleanedUp(t);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+oracleTest('two streams on one descriptor at a 512 KiB window, and an iolog', async (t) => {
+  const r = await aheadfs(['kernel-diff', '--pattern', 'twostreams', '--model', '--read-ahead-kb', '512', '--max-sectors-kb', '1280', '--context', '2'], { timeoutMs: 120_000 });
+  t.is(r.code, 0, r.stderr + r.stdout);
+  t.regex(r.stdout, /read_ahead_kb=512 max_sectors_kb=1280/);
+  const dir = mkdtempSync(join(tmpdir(), 'kd-e2e-'));
+  try {
+    const log = join(dir, 'x.iolog');
+    const reads = [0, 1, 2, 3, 100, 101, 102, 50, 4, 5].map((p) => `/data/x read ${p * 4096} 4096`);
+    writeFileSync(log, ['fio version 2 iolog', '/data/x add', '/data/x open', ...reads, '/data/x close', ''].join('\n'));
+    const r2 = await aheadfs(['kernel-diff', '--iolog', log, '--file-size', String(1 << 20), '--model'], { timeoutMs: 120_000 });
+    t.is(r2.code, 0, r2.stderr + r2.stdout);
+    t.regex(r2.stdout, /identical: \d+ events/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assertCleanedUp(t);
+});
+
+oracleTest('against a real aheadfs mount: runs both sides, prints the lists, cleans up', async (t) => {
+  const r = await aheadfs(['kernel-diff', '--pattern', 'eof', '--context', '2'], { timeoutMs: 240_000 });
+  t.true(r.code === 0 || r.code === 1, r.stderr + r.stdout);
+  t.regex(r.stdout, /kernel 6\.\S+ +aheadfs/);
+  t.is(r.code === 0, /identical: 18 events/.test(r.stdout), 'exit 0 exactly when the lists are identical');
+  assertCleanedUp(t);
+});
+
+test('bad input: one line, exit 2, nothing run', async (t) => {
+  for (const args of [
+    ['--pattern', 'nope'],
+    ['--pattern', 'seq4k', '--iolog', '/nonexistent'],
+    ['--iolog', '/nonexistent/x.iolog'],
+    ['--read-ahead-kb', '6'],
+    ['--max-sectors-kb', '0'],
+  ]) {
+    const r = await aheadfs(['kernel-diff', ...args]);
+    t.is(r.code, 2, args.join(' '));
+    t.regex(r.stderr, /^aheadfs: [^\n]+\n$/, args.join(' '));
+    t.is(r.stdout, '');
+  }
+});
