@@ -184,7 +184,8 @@ export function pageCacheNextMiss(mapping: RaMapping, index: number, maxScan: nu
 
 /**
  * page_cache_prev_miss (mirrors 6.18 mm/filemap.c): the first index <= `index` reported
- * without a folio, scanning down `maxScan` steps; `index - maxScan` when none is missing,
+ * without a folio, scanning down `maxScan` steps; the last index scanned,
+ * `index - maxScan + 1`, when none is missing (so a full scan counts maxScan - 1 pages),
  * and WRAPPED (the kernel's ULONG_MAX) when the scan runs below page 0. The walk has the
  * same lag as pageCacheNextMiss, below the reported index; where the lagging walk leaves
  * the file's first leaf node it reports a miss (`sync` at 12 with pages 0-11 cached in
@@ -209,7 +210,9 @@ export function pageCachePrevMiss(mapping: RaMapping, index: number, maxScan: nu
       else lag = XA_CHUNK;
     }
   }
-  return index - maxScan;
+  // Unlike next_miss (fixed in 2025 to return index + max_scan), prev_miss still returns
+  // the last index it looked at: index - max_scan + 1.
+  return index - maxScan + 1;
 }
 
 /** get_init_ra_size (6.18): round up to a power of two, x4 small, x2 medium, else max. */
