@@ -59,7 +59,7 @@ export function kernelDiffCommand(cli: Argv): Argv {
     'run a read pattern on the running kernel (tracefs) and on aheadfs, and diff their readahead decisions',
     (y) =>
       y
-        .option('pattern', { type: 'string', describe: `a preset: ${PRESET_NAMES.join(', ')} (default seq4k)` })
+        .option('pattern', { type: 'string', describe: `a preset: ${PRESET_NAMES.join(', ')}, or mixed:SEED (a seeded random mix; default seq4k)` })
         .option('iolog', { type: 'string', describe: 'a fio iolog v2 file (its read lines)' })
         .option('file-size', { type: 'number', describe: 'with --iolog: size in bytes of every file (default: its furthest read)' })
         .option('read-ahead-kb', { type: 'number', default: 128, describe: 'queue/read_ahead_kb on both sides' })
@@ -71,7 +71,7 @@ export function kernelDiffCommand(cli: Argv): Argv {
       const a = argv as unknown as KernelDiffArgs;
       const pattern = patternFromArgs(a);
       const queue = {
-        readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 4, 65536),
+        readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, 65536),
         maxSectorsKb: intIn('max-sectors-kb', a['max-sectors-kb'], 4, 65536),
       };
       if (a.context !== undefined) intIn('context', a.context, 0, 1_000_000);

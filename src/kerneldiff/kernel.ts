@@ -2,7 +2,8 @@
  * The oracle: run a read pattern on the running kernel and record its readahead decisions
  * from tracefs (Linux 6.18: events/readahead/page_cache_{sync_ra,async_ra,ra_order,ra_unbounded}).
  *
- *   setup     tracefs mounted? (else mount it in our temp dir)  -> a private trace instance
+ *   setup     tracefs mounted at /sys/kernel/tracing? (else mount our own in our temp dir)
+ *             -> a private trace instance
  *             (instances/aheadfs-kdiff-<pid>: own buffer, own enables and filters, so the
  *             system's tracing state is never touched) -> an ext4 image in a temp dir on a
  *             loop device -> queue/max_sectors_kb, THEN queue/read_ahead_kb (on 6.x a queue
@@ -51,11 +52,17 @@ function run(cmd: string, args: string[]): string {
   }
 }
 
-/** Where tracefs is mounted now, if anywhere. */
+/** The places tracefs is mounted for everyone; a mount elsewhere may be someone's private one. */
+const TRACEFS_DIRS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+/**
+ * Where tracefs is mounted at a standard place, if it is. Another process's private mount
+ * (another kernel-diff's, in its temp dir) is not used: it may go away under us.
+ */
 function findTracefs(): string | undefined {
   for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
     const [, dir, type] = line.split(' ');
-    if (type === 'tracefs' && dir) return dir;
+    if (type === 'tracefs' && dir && TRACEFS_DIRS.includes(dir)) return dir;
   }
   return undefined;
 }
@@ -183,8 +190,9 @@ export class KernelOracle {
         writeFileSync(events, '1');
         replay(fds, pattern);
       } finally {
-        writeFileSync(events, '0');
+        // Close first: a descriptor left open would keep the filesystem busy at umount.
         for (const fd of fds) closeSync(fd);
+        writeFileSync(events, '0');
       }
       const text = readFileSync(join(this.instance, 'trace'), 'utf8');
       const all = parseRaTrace(text, { inoHex: true });

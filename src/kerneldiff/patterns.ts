@@ -62,6 +62,29 @@ function xorshift32(seed: number): () => number {
 
 type PresetBuilder = () => Pattern;
 
+/**
+ * A seeded mix: one file of a random odd size, one to three streams on one descriptor,
+ * reads of 4 KiB to 1 MiB (and unaligned 5000 bytes), occasional jumps and backward steps.
+ * The same seed gives the same pattern everywhere.
+ */
+export function mixedPattern(seed: number): Pattern {
+  const next = xorshift32(seed);
+  const rnd = (n: number): number => next() % n;
+  const size = (rnd(4096) + 1) * 4096 - rnd(4096);
+  const streams = Array.from({ length: rnd(3) + 1 }, () => rnd(size));
+  const ops: ReadOp[] = [];
+  const n = rnd(150) + 20;
+  for (let i = 0; i < n; i++) {
+    const s = rnd(streams.length);
+    const length = [4096, 4096, 8192, 16384, 131072, 5000, 1 << 20][rnd(7)]!;
+    if (rnd(10) === 0) streams[s] = rnd(size);
+    ops.push({ file: 0, offset: streams[s]!, length });
+    streams[s] = rnd(6) === 0 ? Math.max(0, streams[s]! - length) : streams[s]! + length;
+    if (streams[s]! >= size) streams[s] = rnd(size);
+  }
+  return { name: `mixed:${seed}`, files: [{ name: 'f0', size }], ops };
+}
+
 const one = (name: string, size: number, ops: ReadOp[]): Pattern => ({ name, files: [{ name: 'f0', size }], ops });
 
 /** The presets, each a pattern the kernel's decisions are checked on. */
@@ -113,8 +136,10 @@ export const PRESETS: Record<string, PresetBuilder> = {
 export const PRESET_NAMES = Object.keys(PRESETS);
 
 export function presetPattern(name: string): Pattern {
+  const mixed = /^mixed:(\d{1,9})$/.exec(name);
+  if (mixed && Number(mixed[1]) > 0) return mixedPattern(Number(mixed[1]));
   const build = PRESETS[name];
-  if (!build) throw new UsageError(`unknown pattern ${JSON.stringify(name)} (presets: ${PRESET_NAMES.join(', ')})`);
+  if (!build) throw new UsageError(`unknown pattern ${JSON.stringify(name)} (presets: ${PRESET_NAMES.join(', ')}, mixed:SEED)`);
   return build();
 }
 

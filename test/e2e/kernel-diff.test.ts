@@ -8,7 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readNormalised } from '../../src/kerneldiff/events.js';
+import { diffEvents, normalise, readNormalised } from '../../src/kerneldiff/events.js';
+import { KernelOracle } from '../../src/kerneldiff/kernel.js';
+import { runPatternOnModel } from '../../src/kerneldiff/model.js';
+import { mixedPattern } from '../../src/kerneldiff/patterns.js';
 import { aheadfs } from '../helpers/cli.js';
 
 function missing(): string | undefined {
@@ -21,19 +24,26 @@ const reason = missing();
 if (reason) console.log(`kernel-diff e2e skipped: ${reason}`);
 const oracleTest = reason ? test.skip : test.serial;
 
-/** Nothing of ours left behind: no loop device on a kernel-diff image, no trace instance, no FUSE mount. */
-function assertCleanedUp(t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }): void {
-  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('aheadfs-kdiff'));
-  t.deepEqual(loops, [], 'no loop device left attached');
+/** What a kernel-diff run may leave behind: loop devices on its images, trace instances, mounts from its temp dirs. */
+function leftovers(): string[] {
+  const out = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('aheadfs-kdiff'));
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n');
-  const tracefs = mounts.map((l) => l.split(' ')).find((w) => w[2] === 'tracefs')?.[1];
-  if (tracefs) t.deepEqual(readdirSync(join(tracefs, 'instances')).filter((d) => d.startsWith('aheadfs-kdiff')), [], 'no trace instance left');
-  t.deepEqual(mounts.filter((l) => l.includes('aheadfs-kdiff')), [], 'nothing mounted from a kernel-diff temp dir');
+  out.push(...mounts.filter((l) => l.includes('aheadfs-kdiff')));
+  for (const dir of mounts.map((l) => l.split(' ')).filter((w) => w[2] === 'tracefs').map((w) => w[1]!)) {
+    out.push(...readdirSync(join(dir, 'instances')).filter((d) => d.startsWith('aheadfs-kdiff')).map((d) => `instance ${d}`));
+  }
+  return [...new Set(out)];
+}
+
+/** Nothing of ours left behind: no loop device, trace instance or mount that was not there before. */
+function assertCleanedUp(t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, before: readonly string[]): void {
+  t.deepEqual(leftovers().filter((l) => !before.includes(l)), [], 'nothing left behind');
 }
 
 const FIXTURE = new URL('../fixtures/kernel-6.18/eof.ra128.ms128.txt', import.meta.url);
 
 oracleTest('the model matches the kernel on an odd-sized file read to its end; the kernel repeats the committed fixture', async (t) => {
+  const before = leftovers();
   const dir = mkdtempSync(join(tmpdir(), 'kd-e2e-'));
   try {
     const out = join(dir, 'kernel.txt');
@@ -41,13 +51,14 @@ oracleTest('the model matches the kernel on an odd-sized file read to its end; t
     t.is(r.code, 0, r.stderr + r.stdout);
     t.regex(r.stdout, /identical: 18 events/);
     t.deepEqual(readNormalised(readFileSync(out, 'utf8')), readNormalised(readFileSync(FIXTURE, 'utf8')));
-    assertCleanedUp(t);
+    assertCleanedUp(t, before);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 oracleTest('two streams on one descriptor at a 512 KiB window, and an iolog', async (t) => {
+  const before = leftovers();
   const r = await aheadfs(['kernel-diff', '--pattern', 'twostreams', '--model', '--read-ahead-kb', '512', '--max-sectors-kb', '1280', '--context', '2'], { timeoutMs: 120_000 });
   t.is(r.code, 0, r.stderr + r.stdout);
   t.regex(r.stdout, /read_ahead_kb=512 max_sectors_kb=1280/);
@@ -62,15 +73,40 @@ oracleTest('two streams on one descriptor at a 512 KiB window, and an iolog', as
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  assertCleanedUp(t);
+  assertCleanedUp(t, before);
 });
 
 oracleTest('against a real aheadfs mount: runs both sides, prints the lists, cleans up', async (t) => {
+  const before = leftovers();
   const r = await aheadfs(['kernel-diff', '--pattern', 'eof', '--context', '2'], { timeoutMs: 240_000 });
   t.true(r.code === 0 || r.code === 1, r.stderr + r.stdout);
   t.regex(r.stdout, /kernel 6\.\S+ +aheadfs/);
   t.is(r.code === 0, /identical: 18 events/.test(r.stdout), 'exit 0 exactly when the lists are identical');
-  assertCleanedUp(t);
+  assertCleanedUp(t, before);
+});
+
+oracleTest('seeded random mixes (streams, sizes, jumps, backward steps): the model matches the kernel on each', (t) => {
+  const before = leftovers();
+  // One oracle for all: each pattern still gets a fresh filesystem and a cold cache.
+  for (const queue of [
+    { readAheadKb: 128, maxSectorsKb: 128 },
+    { readAheadKb: 512, maxSectorsKb: 1280 },
+  ]) {
+    const oracle = new KernelOracle(queue);
+    oracle.setup();
+    try {
+      for (let seed = 1; seed <= 12; seed++) {
+        const p = mixedPattern(seed);
+        const kernel = normalise(oracle.run(p).events);
+        const model = normalise(runPatternOnModel(p, queue).events);
+        const d = diffEvents(kernel, model, { left: 'kernel', right: 'model' }, { context: 3 });
+        t.is(d.firstDiff, undefined, `mixed:${seed} at ${queue.readAheadKb}/${queue.maxSectorsKb}\n${d.text}`);
+      }
+    } finally {
+      oracle.teardown();
+    }
+  }
+  assertCleanedUp(t, before);
 });
 
 test('bad input: one line, exit 2, nothing run', async (t) => {
@@ -79,6 +115,7 @@ test('bad input: one line, exit 2, nothing run', async (t) => {
     ['--pattern', 'seq4k', '--iolog', '/nonexistent'],
     ['--iolog', '/nonexistent/x.iolog'],
     ['--read-ahead-kb', '6'],
+    ['--pattern', 'mixed:x'],
     ['--max-sectors-kb', '0'],
   ]) {
     const r = await aheadfs(['kernel-diff', ...args]);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { UsageError } from '../../../src/errors.js';
-import { parseIolog, presetPattern, PRESET_NAMES } from '../../../src/kerneldiff/patterns.js';
+import { mixedPattern, parseIolog, presetPattern, PRESET_NAMES } from '../../../src/kerneldiff/patterns.js';
 
 test('iolog v2: read lines in order, files by first appearance, sizes from the furthest read', (t) => {
   const p = parseIolog(
@@ -40,4 +40,11 @@ test('presets: every read lies in its file, and the random one is the same on ev
   t.deepEqual(presetPattern('random').ops.slice(0, 3), presetPattern('random').ops.slice(0, 3));
   t.deepEqual(presetPattern('random').ops.slice(0, 2).map((o) => o.offset / 4096), [2915, 1636]);
   t.throws(() => presetPattern('nope'), { instanceOf: UsageError, message: /unknown pattern "nope"/ });
+});
+
+test('mixed:SEED names a seeded random mix, the same one every time', (t) => {
+  t.deepEqual(presetPattern('mixed:60'), mixedPattern(60));
+  t.notDeepEqual(mixedPattern(60).ops, mixedPattern(61).ops);
+  t.is(presetPattern('mixed:60').name, 'mixed:60');
+  for (const bad of ['mixed:0', 'mixed:', 'mixed:-1', 'mixed:1e3']) t.throws(() => presetPattern(bad), { instanceOf: UsageError }, bad);
 });
