@@ -4,7 +4,7 @@
  * tracefs and loop devices; where one is missing the tests are skipped and say why.
  */
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { diffEvents, normalise, readNormalised } from '../../src/kerneldiff/even
 import { KernelOracle } from '../../src/kerneldiff/kernel.js';
 import { runPatternOnModel } from '../../src/kerneldiff/model.js';
 import { mixedPattern } from '../../src/kerneldiff/patterns.js';
-import { aheadfs } from '../helpers/cli.js';
+import { aheadfs, BIN } from '../helpers/cli.js';
 
 function missing(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
@@ -107,6 +107,36 @@ oracleTest('seeded random mixes (streams, sizes, jumps, backward steps): the mod
     }
   }
   assertCleanedUp(t, before);
+});
+
+oracleTest('a run that fails half-way (the files do not fit the image) exits 1 and still undoes everything', async (t) => {
+  const before = leftovers();
+  const dir = mkdtempSync(join(tmpdir(), 'kd-e2e-'));
+  try {
+    const log = join(dir, 'big.iolog');
+    writeFileSync(log, 'fio version 2 iolog\n/a add\n/b add\n/a read 0 4096\n/b read 0 4096\n');
+    // Two 64 MiB files on a 96 MiB image: ENOSPC while writing them, with the ext4 mounted.
+    const r = await aheadfs(['kernel-diff', '--iolog', log, '--file-size', String(64 << 20), '--model'], { timeoutMs: 120_000 });
+    t.is(r.code, 1, r.stderr + r.stdout);
+    t.regex(r.stderr, /^aheadfs: ENOSPC[^\n]*\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assertCleanedUp(t, before);
+});
+
+const setpriv = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v setpriv'], { stdio: 'ignore' });
+    return process.getuid?.() === 0;
+  } catch {
+    return false;
+  }
+})();
+(setpriv ? test : test.skip)('not root: one line saying so, exit 2', (t) => {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'kernel-diff', '--pattern', 'seq4k', '--model'], { encoding: 'utf8', timeout: 30_000 });
+  t.is(r.status, 2, r.stderr);
+  t.is(r.stderr, 'aheadfs: kernel-diff needs root (it mounts a loop device and uses tracefs)\n');
 });
 
 test('bad input: one line, exit 2, nothing run', async (t) => {
