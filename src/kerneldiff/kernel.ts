@@ -19,7 +19,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -114,7 +114,16 @@ export class KernelOracle {
 
   private setupSteps(): void {
     this.tmp = mkdtempSync(join(tmpdir(), 'aheadfs-kdiff-'));
-    this.later('remove the temp dir', () => rmSync(this.tmp, { recursive: true, force: true }));
+    // Entry by entry, never recursively: if an unmount failed, removing fails (EBUSY)
+    // instead of walking into a mounted tracefs or ext4.
+    this.later('remove the temp dir', () => {
+      for (const entry of readdirSync(this.tmp)) {
+        const path = join(this.tmp, entry);
+        if (entry === 'ext4.img') rmSync(path);
+        else rmdirSync(path);
+      }
+      rmdirSync(this.tmp);
+    });
     let tracefs = findTracefs();
     if (!tracefs) {
       tracefs = join(this.tmp, 'tracefs');
