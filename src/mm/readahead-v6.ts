@@ -33,6 +33,11 @@
  *   page_cache_ra_unbounded                    on entry, before the index is aligned
  *
  * Units: indexes, sizes and counts are pages (4 KiB).
+ *
+ * Glue for the folio page cache (pagecache.ts): `folioAt` is filemapGetFolio with the
+ * folio's flags read as booleans; `addFolio` is filemapAddFolio (its `kind` is RaAddResult)
+ * plus PG_readahead when asked and the new folio appended to a pending batch; `readPages`
+ * hands that batch to read_pages (aops.readahead inside a plug) and empties it.
  */
 
 import { PAGE_SHIFT } from './page.js';
