@@ -7,7 +7,8 @@
  *             (instances/aheadfs-kdiff-<pid>: own buffer, own enables and filters, so the
  *             system's tracing state is never touched) -> an ext4 image in a temp dir on a
  *             loop device -> queue/max_sectors_kb, THEN queue/read_ahead_kb (on 6.x a queue
- *             limits update recomputes read_ahead_kb, so the other order loses it)
+ *             limits update may recompute read_ahead_kb; the values read back are checked),
+ *             the old values restored at teardown (a loop device keeps them after detach)
  *             -> each readahead event filtered to the device: s_dev == (major<<20)|minor
  *   run       mkfs.ext4 -> mount, write the files, fsync, umount -> mount again (a fresh
  *             mount has nothing of this filesystem cached: the cache is dropped for exactly
@@ -154,10 +155,19 @@ export class KernelOracle {
     run('truncate', ['-s', String(IMAGE_BYTES), image]);
     this.loop = run('losetup', ['--find', '--show', image]).trim();
     const loop = this.loop;
-    this.later(`detach ${loop}`, () => run('losetup', ['-d', loop]));
     const name = loop.replace('/dev/', '');
     const queue = `/sys/block/${name}/queue`;
-    // max_sectors_kb first: on 6.x writing it recomputes read_ahead_kb from the new limits.
+    // A loop device keeps max_sectors_kb after losetup -d, and detaching recomputes
+    // read_ahead_kb from the limits (2 x max_sectors_kb here): put both back AFTER the
+    // detach (undo runs in reverse, so this is registered first).
+    const oldMs = readFileSync(join(queue, 'max_sectors_kb'), 'utf8').trim();
+    const oldRa = readFileSync(join(queue, 'read_ahead_kb'), 'utf8').trim();
+    this.later(`restore ${name}'s queue settings`, () => {
+      writeFileSync(join(queue, 'max_sectors_kb'), oldMs);
+      writeFileSync(join(queue, 'read_ahead_kb'), oldRa);
+    });
+    this.later(`detach ${loop}`, () => run('losetup', ['-d', loop]));
+    // max_sectors_kb first: on 6.x a queue-limits update may recompute read_ahead_kb.
     writeFileSync(join(queue, 'max_sectors_kb'), String(this.queue.maxSectorsKb));
     writeFileSync(join(queue, 'read_ahead_kb'), String(this.queue.readAheadKb));
     const gotRa = Number(readFileSync(join(queue, 'read_ahead_kb'), 'utf8'));

@@ -24,13 +24,18 @@ const reason = missing();
 if (reason) console.log(`kernel-diff e2e skipped: ${reason}`);
 const oracleTest = reason ? test.skip : test.serial;
 
-/** What a kernel-diff run may leave behind: loop devices on its images, trace instances, mounts from its temp dirs. */
+/** What a kernel-diff run may leave behind or change: loop devices on its images, trace instances, mounts from its temp dirs, loop queue settings. */
 function leftovers(): string[] {
   const out = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('aheadfs-kdiff'));
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n');
   out.push(...mounts.filter((l) => l.includes('aheadfs-kdiff')));
   for (const dir of mounts.map((l) => l.split(' ')).filter((w) => w[2] === 'tracefs').map((w) => w[1]!)) {
     out.push(...readdirSync(join(dir, 'instances')).filter((d) => d.startsWith('aheadfs-kdiff')).map((d) => `instance ${d}`));
+  }
+  // A loop device keeps its queue settings after detach: they must be as they were.
+  for (const dev of readdirSync('/sys/block').filter((d) => d.startsWith('loop'))) {
+    const q = (f: string): string => readFileSync(`/sys/block/${dev}/queue/${f}`, 'utf8').trim();
+    out.push(`queue ${dev} read_ahead_kb=${q('read_ahead_kb')} max_sectors_kb=${q('max_sectors_kb')}`);
   }
   return [...new Set(out)];
 }
