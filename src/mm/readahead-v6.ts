@@ -127,7 +127,7 @@ export function readaheadControl(init: Omit<ReadaheadControl, 'nrPages'>): Reada
   return { ...init, nrPages: 0 };
 }
 
-/** Why page_cache_ra_unbounded returns ULONG_MAX-like values: a scan wrapped below 0. */
+/** page_cache_prev_miss's ULONG_MAX: the scan ran below page 0 (the file is cached from its start). */
 export const WRAPPED = -1;
 
 // ---------------------------------------------------------------------------------------
