@@ -80,7 +80,9 @@ export function fsckCommand(y: Argv): Argv {
       const left = problemsLeft(result);
       if (argv.json) process.stdout.write(JSON.stringify({ store, clean: left.length === 0, ...result }) + '\n');
       else process.stdout.write(formatReport(store, result, argv.repair).join('\n') + '\n');
-      if (left.length > 0) throw new Error(`${store}: ${plural(left.length, 'problem')}${argv.repair ? ' left after repair' : ` found (repair with: aheadfs fsck --repair ${store})`}`);
+      if (left.length === 0) return;
+      if (result.state === 'corrupt') throw new Error(`${store}: the metadata file is corrupt beyond what fsck repairs`);
+      throw new Error(`${store}: ${plural(left.length, 'problem')}${argv.repair ? ' left after repair' : ` found (repair with: aheadfs fsck --repair ${store})`}`);
     },
   );
 }

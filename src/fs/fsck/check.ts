@@ -284,7 +284,9 @@ export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
   }
 
   // 6. Extents.
+  /** Extents that stay, and those of inodes the repair frees (in use until then). */
   const kept: Extent[] = [];
+  const going: Extent[] = [];
   const byIno = new Map<number, Extent[]>();
   for (const { key, value } of raw.extents) {
     const ok = Array.isArray(key) && key.length === 2 && key.every(isUint) && Array.isArray(value) && value.length === 2 && isUint(value[0]) && isUint(value[1]) && value[1] > 0;
@@ -303,6 +305,7 @@ export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
     const owner = inodes.get(ino);
     if (freed.has(ino)) {
       ops.push({ db: 'extents', op: 'del', key }); // goes with its inode
+      if (devBlock + len <= deviceBlocks) going.push({ ino, fileBlock, devBlock, len });
       continue;
     }
     if (!owner) dropExtent(`inode ${ino} does not exist`);
@@ -344,7 +347,7 @@ export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
   }
   type Owned = { start: number; len: number; owner: string };
   const owned: Owned[] = [
-    ...kept.map((e) => ({ start: e.devBlock, len: e.len, owner: `inode ${e.ino}` })),
+    ...[...kept, ...going].map((e) => ({ start: e.devBlock, len: e.len, owner: `inode ${e.ino}` })),
     ...free.map((f) => ({ start: f.start, len: f.len, owner: 'the free list' })),
   ].sort((a, b) => a.start - b.start || a.len - b.len);
   let cover: Owned | undefined;
@@ -357,7 +360,7 @@ export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
   }
   const leaked = gaps(owned, deviceBlocks);
   for (const g of leaked) problem('space', `${runText(g.start, g.len)} are neither free nor in a file (leaked)`);
-  const usedBlocks = kept.reduce((s, e) => s + e.len, 0);
+  const usedBlocks = [...kept, ...going].reduce((s, e) => s + e.len, 0);
   const freeBlocks = free.reduce((s, f) => s + f.len, 0);
   if (usedBlocks + freeBlocks !== deviceBlocks) {
     problem('space', `${usedBlocks} blocks used + ${freeBlocks} free = ${usedBlocks + freeBlocks}, the device has ${deviceBlocks}`);

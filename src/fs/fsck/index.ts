@@ -38,6 +38,12 @@ export function problemsLeft(r: FsckResult): string[] {
   return (r.after ?? r.before).problems.map((p) => p.message);
 }
 
+/** One line of at most 160 characters (a decoder's message may quote a whole record). */
+function clip(msg: string): string {
+  const line = msg.split('\n')[0]!;
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+}
+
 /** The child's path next to this module (.ts under the test loader, .js in dist/). */
 function childPath(): string {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -93,7 +99,7 @@ export async function fsckStore(store: string, opts: { repair: boolean }): Promi
   if (header.length > 0) return { state: 'corrupt', problems: header.map((p) => `${META_DIR}/data.mdb: ${p}`) };
   const walk = await runWalk(store, blocks, opts.repair);
   if ('crashed' in walk) return { state: 'corrupt', problems: [walk.crashed] };
-  if ('error' in walk) return { state: 'corrupt', problems: [`LMDB cannot read the records: ${walk.error}`] };
+  if ('error' in walk) return { state: 'corrupt', problems: [`LMDB cannot read the records: ${clip(walk.error)}`] };
   return { state: 'checked', ...walk };
 }
 

@@ -13,6 +13,7 @@ import { MetaWalk } from './walk.js';
 /** A check without the plan's record operations (they stay in the child). */
 export type CheckSummary = Omit<CheckResult, 'plan'> & { fixes: string[]; refused?: string };
 
+/** `repaired` and `after` are there when a repair was asked for (`after` = `before` if nothing was changed). */
 export type WalkReport =
   | { before: CheckSummary; repaired?: undefined; after?: undefined }
   | { before: CheckSummary; repaired: string[]; after: CheckSummary }
@@ -27,9 +28,13 @@ function summary(r: CheckResult): CheckSummary {
 async function run(store: string, deviceBlocks: number, repair: boolean): Promise<WalkReport> {
   let walk = MetaWalk.open(store, { writable: false });
   const before = checkMeta(walk.read(), deviceBlocks);
-  if (!repair || before.plan.refused !== undefined || before.plan.ops.length === 0) {
+  if (!repair) {
     await walk.close();
     return { before: summary(before) };
+  }
+  if (before.plan.refused !== undefined || before.plan.ops.length === 0) {
+    await walk.close();
+    return { before: summary(before), repaired: [], after: summary(before) };
   }
   await walk.close();
   walk = MetaWalk.open(store, { writable: true });
