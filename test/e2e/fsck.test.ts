@@ -118,7 +118,7 @@ test('fsck: a clean store exits 0, a mounted one is refused (exit 2) and keeps r
     const r = await aheadfs(['fsck', ctx.store]);
     t.is(r.code, 0, r.stderr);
     t.is(r.stderr, '');
-    t.regex(r.stdout, new RegExp(`^${ctx.store}: clean; 2 inodes \\(1 directory\\), 1 blocks used \\+ \\d+ free of 65536\\n$`));
+    t.regex(r.stdout, new RegExp(`^${ctx.store}: clean; 2 inodes \\(1 directory\\), 1 block used \\+ \\d+ free of 65536\\n$`));
     await t.throwsAsync(stat(join(ctx.store, 'lock')), { code: 'ENOENT' }, 'fsck released the lock');
     const j = await aheadfs(['fsck', ctx.store, '--json']);
     t.is(j.code, 0);
