@@ -2,14 +2,16 @@
  * fsck of a store, and the check `aheadfs mount` makes before the daemon opens meta/.
  *
  *   1. superblock (aheadfs.json): the device size, from `deviceBlocks` (the one place)
- *   2. LMDB's two meta pages, read with plain reads in this process (lmdb-header.ts)
+ *   2. LMDB's two meta pages, then its B-tree pages (free-page tree, main tree, our named
+ *      databases), read with plain reads and bounds checks in this process
+ *      (lmdb-header.ts, lmdb-walk.ts)
  *   3. the walk child (walk-child.ts): LMDB maps the file and reads every record of our
  *      five databases; check.ts checks them against each other and the device; with
  *      `repair` it applies the plan and checks again. A SIGSEGV or SIGBUS there (LMDB
  *      trusts the pages it maps) kills only the child and is reported as corruption.
  *
- * Not covered: LMDB's own free-page tree (lmdb-js does not expose it; it is read by the
- * first write transaction) and the data blocks' content (aheadfs has no data checksums).
+ * Not covered: the content of LMDB's free-list records (lmdb-js' own format; only their
+ * pages are checked) and the data blocks' content (aheadfs has no data checksums).
  */
 
 import { spawn } from 'node:child_process';
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { META_DIR, deviceBlocks, readSuperblock } from '../superblock.js';
 import { checkLmdbHeader } from './lmdb-header.js';
+import { walkLmdb } from './lmdb-walk.js';
 import type { CheckSummary, WalkReport } from './walk-child.js';
 
 export type { CheckSummary } from './walk-child.js';
@@ -93,6 +96,7 @@ export async function fsckStore(store: string, opts: { repair: boolean }): Promi
   let header: string[];
   try {
     header = checkLmdbHeader(dataFile);
+    if (header.length === 0) header = walkLmdb(dataFile);
   } catch (err) {
     return { state: 'corrupt', problems: [`cannot read ${META_DIR}/data.mdb: ${(err as Error).message}`] };
   }

@@ -1,14 +1,16 @@
 /**
  * No false alarms: random namespace and data operations through MetaStore (mkdir, create,
  * symlink, link, unlink, rmdir, rename, writes, truncates, inodes left unlinked-but-open)
- * must leave records that the fsck checker calls clean, with exactly the orphans the
+ * must leave LMDB pages and records that the fsck checks call clean, with exactly the orphans the
  * operations left. A mount refuses any store fsck does not call clean, so a false alarm
  * here would lock a user out of a healthy store.
  */
 
 import test from 'ava';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { checkMeta } from '../../../src/fs/fsck/check.js';
+import { walkLmdb } from '../../../src/fs/fsck/lmdb-walk.js';
 import { MetaWalk } from '../../../src/fs/fsck/walk.js';
 import { MetaStore, ROOT_INO } from '../../../src/fs/meta.js';
 import { makeStore, SMALL_BLOCKS } from './helpers.js';
@@ -107,7 +109,7 @@ test('random MetaStore histories check clean, with exactly the orphans left open
       const walk = MetaWalk.open(store, { writable: false });
       const r = checkMeta(walk.read(), SMALL_BLOCKS);
       await walk.close();
-      const problems = r.problems.map((p) => p.message);
+      const problems = [...walkLmdb(join(store, 'meta', 'data.mdb')), ...r.problems.map((p) => p.message)];
       if (problems.length > 0) throw new Error(`false alarm after ${JSON.stringify(ops)}:\n${problems.join('\n')}`);
       const orphans = r.orphans.map((o) => o.ino).sort((a, b) => a - b);
       if (JSON.stringify(orphans) !== JSON.stringify([...open].sort((a, b) => a - b))) {
