@@ -10,8 +10,9 @@
  *      `repair` it applies the plan and checks again. A SIGSEGV or SIGBUS there (LMDB
  *      trusts the pages it maps) kills only the child and is reported as corruption.
  *
- * Not covered: the content of LMDB's free-list records (lmdb-js' own format; only their
- * pages are checked) and the data blocks' content (aheadfs has no data checksums).
+ * Not covered: whether LMDB's free-list records and trees together account for every page
+ * exactly once (a leaked LMDB page is harmless), and the data blocks' content (aheadfs has
+ * no data checksums).
  */
 
 import { spawn } from 'node:child_process';

@@ -11,8 +11,8 @@
  * databases below it (F_SUBDATA leaves), and checks, for every page: inside the file and
  * the used pages, its header's page number, a known page type, `lower <= upper <= page
  * size`, every node inside the page, branch children and overflow runs inside the used
- * pages, each page reached once. The content of free-list records is not interpreted
- * (lmdb-js' fork stores them in its own blocked format), only the pages that hold them.
+ * pages, each page reached once; and every word of a free-list record a page number or
+ * a run length within the used pages (the fork's own list format: midl.c).
  * Layout: lmdb-header.ts; the fork's mdb.c (0.9.90).
  */
 
@@ -35,6 +35,8 @@ const MAX_PROBLEMS = 20;
 interface Tree {
   name: string;
   root: bigint;
+  /** The free-page tree: its records list free pages. */
+  free?: boolean;
 }
 
 /** The meta page LMDB uses: the one with the larger txnid. Context: checkLmdbHeader passed. */
@@ -51,7 +53,7 @@ function pickMeta(fd: number): { pageSize: number; lastPage: bigint; trees: Tree
       lastPage: b.readBigUInt64LE(m + 120),
       txnid: b.readBigUInt64LE(m + 128),
       trees: [
-        { name: 'free-page', root: b.readBigUInt64LE(m + 24 + 40) },
+        { name: 'free-page', root: b.readBigUInt64LE(m + 24 + 40), free: true },
         { name: 'main', root: b.readBigUInt64LE(m + 72 + 40) },
       ],
     };
@@ -148,6 +150,16 @@ export function walkLmdb(dataFile: string): string[] {
           const name = page.subarray(node + NODE_HEADER, keyEnd).toString('utf8').replace(/\0+$/, '');
           const root = page.readBigUInt64LE(keyEnd + 40);
           if (root !== P_INVALID) subs.push({ name: `database ${JSON.stringify(name)}`, root });
+        } else if (tree.free === true) {
+          const data = readData(keyEnd, dsize, nflags, what);
+          if (data === undefined) return;
+          if (data.length % 8 !== 0) return bad(`${what}: page ${pgno} node ${i} is not a list of page numbers`);
+          // The fork's lists (midl.c): a length, then page numbers, 0 for a gap, -n before
+          // the first page of a run of n. Every word is at most a page count.
+          for (let k = 0; k < data.length; k += 8) {
+            const w = data.readBigInt64LE(k);
+            if ((w < 0n ? -w : w) > lastPage + 1n) return bad(`${what}: page ${pgno} node ${i} lists page ${w}, outside 2..${lastPage}`);
+          }
         } else if ((nflags & F_BIGDATA) !== 0) {
           if (readData(keyEnd, dsize, nflags, what) === undefined) return;
         }
