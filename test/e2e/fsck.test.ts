@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { MetaDb, WriteSet } from '../../src/fs/metadb.js';
 import { findMount } from '../../src/fuse/mounts.js';
 import { aheadfs, sh, type CliResult } from '../helpers/cli.js';
+import { damageFreeList } from '../helpers/lmdb.js';
 import { forceCleanup, withMount, type MountCtx } from '../helpers/mount.js';
 
 function oneLine(t: ExecutionContext, r: CliResult, code: number, re: RegExp): void {
@@ -66,6 +67,18 @@ test('zeroed first 4 KiB of data.mdb: mount is refused with one line, no daemon 
     const f = await aheadfs(['fsck', ctx.store]);
     oneLine(t, f, 1, /the metadata file is corrupt beyond what fsck repairs/);
     t.regex(f.stdout, /^corrupt: meta\/data\.mdb: meta page 0 is not a meta page/m);
+  });
+});
+
+test("a page number flipped in LMDB's free list: mount is refused (it used to mount, then die at the first write)", async (t) => {
+  await withMount(t, {}, async (mnt, ctx) => {
+    await populate(mnt, ctx);
+    const file = join(ctx.store, ...DATA);
+    const buf = await readFile(file);
+    damageFreeList(buf, 0x80004n);
+    await writeFile(file, buf);
+    oneLine(t, await aheadfs(['mount', ctx.store, mnt]), 1, /is corrupt: meta\/data\.mdb: free-page tree: page \d+ node 0 lists page 524292/);
+    t.is(await findMount(mnt), undefined, 'nothing mounted');
   });
 });
 

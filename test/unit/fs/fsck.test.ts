@@ -5,13 +5,15 @@
  */
 
 import test, { type ExecutionContext } from 'ava';
-import { closeSync, copyFileSync, openSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkBeforeMount, fsckStore, type CheckSummary, type FsckResult } from '../../../src/fs/fsck/index.js';
 import { checkLmdbHeader } from '../../../src/fs/fsck/lmdb-header.js';
+import { walkLmdb } from '../../../src/fs/fsck/lmdb-walk.js';
 import { MetaStore, ROOT_INO, type Extent } from '../../../src/fs/meta.js';
 import { MetaDb, WriteSet, type StoredInode } from '../../../src/fs/metadb.js';
 import { readSuperblock } from '../../../src/fs/superblock.js';
+import { damageFreeList, lmdbRoot } from '../../helpers/lmdb.js';
 import { makeStore, SMALL_BLOCKS, tmpDir } from './helpers.js';
 
 interface Populated {
@@ -210,4 +212,26 @@ test("LMDB's meta pages: zeroed, another magic, a root page outside the file are
   const r = headerOf(t, store, (fd) => writeSync(fd, big, 0, 8, 24 + 72 + 40)); // meta page 0: MDB_meta at 24, dbs[1] at +72, md_root at +40
   t.is(r.length, 1);
   t.regex(r[0]!, /^meta page 0: root page 1099511627776 of the main tree is outside pages 2\.\.\d+$/);
+});
+
+test("LMDB's B-tree pages: a page that names another page, a free-list word out of range are found without mapping the file", async (t) => {
+  const { store } = await populated(t);
+  const copy = (fn: (buf: Buffer) => void): string[] => {
+    const file = join(tmpDir(t), 'data.mdb');
+    copyFileSync(join(store, 'meta', 'data.mdb'), file);
+    const buf = readFileSync(file);
+    fn(buf);
+    writeFileSync(file, buf);
+    return walkLmdb(file);
+  };
+  t.deepEqual(copy(() => undefined), []);
+  const main = copy((buf) => {
+    const { ps, root } = lmdbRoot(buf, 1);
+    buf.writeBigUInt64LE(BigInt(root + 1000), root * ps);
+  });
+  t.is(main.length, 1);
+  t.regex(main[0]!, /^main tree: page \d+ says it is page \d+$/);
+  const free = copy((buf) => damageFreeList(buf, 0x80004n));
+  t.is(free.length, 1);
+  t.regex(free[0]!, /^free-page tree: page \d+ node 0 lists page 524292, outside 2\.\.\d+$/);
 });
