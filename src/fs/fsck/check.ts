@@ -86,12 +86,16 @@ export interface CheckResult {
 const KNOWN_TYPES = new Set([S_IFREG, S_IFDIR, S_IFLNK, 0o010000, 0o020000, 0o060000, 0o140000]);
 
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** A record's key or value in a message: JSON (one line), at most 80 characters. */
 const show = (v: unknown): string => {
+  let text: string;
   try {
-    return JSON.stringify(v) ?? String(v);
+    text = JSON.stringify(v) ?? String(v);
   } catch {
-    return String(v);
+    text = String(v);
   }
+  text = text.replace(/\n/g, ' ');
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 };
 
 interface InodeRec {
