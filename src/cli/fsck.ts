@@ -25,7 +25,7 @@ async function withStoreLock<T>(store: string, fn: () => Promise<T>): Promise<T>
   try {
     lock = await lockStore(store);
   } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}: unmount it before running fsck`);
+    throw new UsageError(err instanceof Error ? err.message : String(err)); // lockedMessage: names the holder and says to unmount
   }
   try {
     return await fn();

@@ -124,7 +124,7 @@ test('fsck: a clean store exits 0, a mounted one is refused (exit 2) and keeps r
   await withMount(t, {}, async (mnt, ctx) => {
     await writeFile(join(mnt, 'x'), 'still served');
     const pid = await ctx.daemonPid();
-    oneLine(t, await aheadfs(['fsck', ctx.store]), 2, new RegExp(`already mounted \\(daemon pid ${pid}\\): unmount it before running fsck`));
+    oneLine(t, await aheadfs(['fsck', ctx.store]), 2, new RegExp(`already mounted \\(daemon pid ${pid}\\) or in use by fsck or mkfs; unmount it first$`, 'm'));
     t.is(await readFile(join(mnt, 'x'), 'utf8'), 'still served');
     t.is(await ctx.daemonPid(), pid, 'the lock is still the daemon');
     await ctx.umount();
