@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 say() { echo "setup: $*" >&2; }
 
-# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount), fio.
+# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount),
+#    fio and stress-ng (the outside suites of test/e2e run against a real mount).
 missing=()
-for pkg in libfuse2 fuse fio; do
+for pkg in libfuse2 fuse fio stress-ng; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
