@@ -1,0 +1,62 @@
+/**
+ * The fsx-style model exerciser (test/helpers/fsx.ts) against real mounts: random reads,
+ * writes, truncates, fsyncs, reopens and drop_caches on three files, each step compared
+ * byte for byte with an in-memory model.
+ *
+ * Seeds are fixed so CI is reproducible. A failure prints fast-check's seed and path and
+ * the operation log of the shrunk run; replay it with
+ *   FSX_SEED=<seed> FSX_PATH=<path> FSX_REPLAY=<replayPath> npx ava test/e2e/fsx.test.ts -m '*<config>*'
+ * (the configuration then runs that one seed and path; FSX_REPLAY is the `replayPath`
+ * printed after the counterexample, optional), and keep the shrunk operation log as a
+ * named case in REGRESSIONS below.
+ */
+
+import test from 'ava';
+import { runFsx, runOps, type Op } from '../helpers/fsx.js';
+import { withMount, type MountOpts } from '../helpers/mount.js';
+
+const replaySeed = process.env.FSX_SEED !== undefined ? Number(process.env.FSX_SEED) : undefined;
+const replayPath = process.env.FSX_PATH;
+const replayCommands = process.env.FSX_REPLAY;
+
+interface Config {
+  name: string;
+  mount: MountOpts;
+  seeds: number[];
+}
+
+const CONFIGS: Config[] = [
+  { name: 'default mount', mount: {}, seeds: [1301, 1302, 1303] },
+  // The smallest cache mount accepts (1 MiB = 256 pages) under three files of up to
+  // 1.06 MiB: every step reclaims.
+  { name: 'tiny cache (--cache-size 1M)', mount: { mountArgs: ['--cache-size', '1M'] }, seeds: [1311, 1312] },
+  // dm-delay-like latency on every read and write request (branch i13-faults).
+  { name: 'injected delay (--delay-read-us 300 --delay-write-us 100)', mount: { mountArgs: ['--delay-read-us', '300', '--delay-write-us', '100'] }, seeds: [1321] },
+];
+
+const NUM_RUNS = 4;
+const MAX_COMMANDS = 500;
+
+for (const c of CONFIGS) {
+  test(`fsx: ${c.name}: every step matches the model (seeds ${replaySeed ?? c.seeds.join(', ')})`, async (t) => {
+    t.timeout(300_000);
+    await withMount(t, c.mount, async (mnt) => {
+      for (const seed of replaySeed !== undefined ? [replaySeed] : c.seeds) {
+        const ops = await runFsx(mnt, { seed, path: replayPath, replayPath: replayCommands, numRuns: replayPath ? 1 : NUM_RUNS, maxCommands: MAX_COMMANDS });
+        t.log(`seed ${seed}: ${ops} operations, each checked against the model`);
+        t.true(ops > 0);
+      }
+    });
+  });
+}
+
+/** Shrunk cases of failures the exerciser found, kept as named regression tests. */
+const REGRESSIONS: { name: string; mount: MountOpts; ops: Op[] }[] = [];
+
+for (const r of REGRESSIONS) {
+  test(`fsx regression: ${r.name}`, async (t) => {
+    await withMount(t, r.mount, async (mnt) => {
+      await t.notThrowsAsync(runOps(mnt, r.ops));
+    });
+  });
+}
