@@ -12,6 +12,8 @@
  *                                                       ▼        ▼
  *                                  scheduler (none | mq-deadline)  ──▶ runQueue: while a
  *                                  tag is free (in flight < nr_requests) dispatch to dev
+ *                                  (or fail_make_request: EIO without the device, fault-inject.ts)
+ *                                                                  ──▶ (+ delay read_us/write_us)
  *                                                                  ──▶ completion: account,
  *                                  every bio's endIo (status EIO on error), dispatch more
  *
@@ -27,6 +29,7 @@
  *   bio complete op=<op> sector=<s> bytes=<n> status=<ok|EIO>
  *   plug flush requests=<n> reason=<finish|full|schedule>
  *   rq dispatch op=<op> sector=<s> bytes=<n> inflight=<n after dispatch>
+ *   rq inject op=<op> sector=<s> bytes=<n> status=EIO     (fail_make_request chose it)
  *   rq complete op=<op> sector=<s> bytes=<n> status=<ok|EIO> ms=<creation to completion>
  *   rq scheduler from=<name> to=<name> moved=<n>
  */
@@ -42,6 +45,7 @@ import type { ElvFsEntry } from './elv-attrs.js';
 import { BLK_MAX_REQUEST_COUNT, blkAttemptPlugMerge, blkFlushPlugList, currentPlug, plugRequestCount, type PlugFlushReason } from './plug.js';
 import { bioEnd, dataDir, rqAlloc, rqBytes, rqSegments, type DataDir, type Request } from './request.js';
 import { bioSplit } from './split.js';
+import { BlkFaults } from './fault-inject.js';
 
 /** Default tags (requests in flight on the device). */
 export const BLK_DEF_NR_REQUESTS = 64;
@@ -76,7 +80,12 @@ export interface RequestQueueOptions {
   now?: () => number;
   /** Where device errors and endIo bugs are reported; default console.error. */
   log?: (msg: string) => void;
+  /** fail_make_request and delay; default: a new BlkFaults (off) logging to `log`. */
+  faults?: BlkFaults;
 }
+
+/** The error of a request failed by fail_make_request (never reaches a caller: bios get 'EIO'). */
+const INJECTED = fsError('EIO', 'injected by fail_make_request');
 
 export class RequestQueue {
   private _nrRequests = BLK_DEF_NR_REQUESTS;
@@ -92,6 +101,8 @@ export class RequestQueue {
   private readonly trace: Trace;
   private readonly now: () => number;
   private readonly log: (msg: string) => void;
+  /** fail_make_request and delay (fault-inject.ts); consulted at every dispatch. */
+  readonly faults: BlkFaults;
 
   constructor(
     private readonly dev: QueueDevice,
@@ -101,6 +112,7 @@ export class RequestQueue {
     this.trace = opts.trace;
     this.now = opts.now ?? (() => performance.now());
     this.log = opts.log ?? ((msg) => console.error(msg));
+    this.faults = opts.faults ?? new BlkFaults({ log: this.log });
     const name = opts.scheduler ?? DEFAULT_SCHEDULER;
     if (!isSchedulerName(name)) throw fsError('EINVAL', `unknown scheduler ${String(name)}`);
     this.elevator = elevatorAlloc(name, this.elevatorContext());
@@ -277,25 +289,43 @@ export class RequestQueue {
       this.trace.emit(`rq dispatch op=${rq.op} sector=${rq.sector} bytes=${rqBytes(rq)} inflight=${this.inFlight}`);
     }
     let io: Promise<void>;
+    if (this.faults.shouldFailRequest(rq)) {
+      // fail_make_request: no device I/O; the request completes with EIO like a device error.
+      this.stats.c.fail_injected++;
+      if (this.trace.enabled) this.trace.emit(`rq inject op=${rq.op} sector=${rq.sector} bytes=${rqBytes(rq)} status=EIO`);
+      io = Promise.reject(INJECTED);
+    } else {
+      io = this.deviceIo(rq);
+    }
+    const delayUs = this.faults.delayUs(rq.op);
+    if (delayUs === 0) {
+      io.then(
+        () => this.completeRequest(rq, undefined),
+        (err: unknown) => this.completeRequest(rq, err),
+      );
+      return;
+    }
+    // dm-delay: the completion comes delayUs later than the device's (the tag stays held).
+    io.then(
+      () => afterUs(this.now, delayUs, () => this.completeRequest(rq, undefined)),
+      (err: unknown) => afterUs(this.now, delayUs, () => this.completeRequest(rq, err)),
+    );
+  }
+
+  /** The device's I/O for `rq` (a synchronous throw becomes a rejection). */
+  private deviceIo(rq: Request): Promise<void> {
     try {
       switch (rq.op) {
         case 'read':
-          io = this.dev.read(rq.sector, rqSegments(rq));
-          break;
+          return this.dev.read(rq.sector, rqSegments(rq));
         case 'write':
-          io = this.dev.write(rq.sector, rqSegments(rq));
-          break;
+          return this.dev.write(rq.sector, rqSegments(rq));
         case 'flush':
-          io = this.dev.flush();
-          break;
+          return this.dev.flush();
       }
     } catch (err) {
-      io = Promise.reject(err);
+      return Promise.reject(err);
     }
-    io.then(
-      () => this.completeRequest(rq, undefined),
-      (err: unknown) => this.completeRequest(rq, err),
-    );
   }
 
   /** blk_mq_end_request: account, free the tag, end every bio, dispatch more. */
@@ -306,7 +336,7 @@ export class RequestQueue {
     this.stats.c.rq_complete++;
     if (this.congestedNow && !this.congested()) this.congestedNow = false;
     const status: ErrorCode | undefined = err === undefined ? undefined : 'EIO';
-    if (err !== undefined) {
+    if (err !== undefined && err !== INJECTED) {
       this.log(`block: ${rq.op} of ${rq.nrSectors} sectors at ${rq.sector} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (this.trace.enabled) {
@@ -362,6 +392,22 @@ export class RequestQueue {
     this.drainWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/**
+ * Run `fn` once `us` microseconds have passed on the clock `now` (ms). Timers have 1 ms
+ * granularity: whole milliseconds are waited with setTimeout, the rest with setImmediate
+ * turns (less than 1 ms of polling per request).
+ */
+function afterUs(now: () => number, us: number, fn: () => void): void {
+  const due = now() + us / 1000;
+  const check = (): void => {
+    const left = due - now();
+    if (left <= 0) fn();
+    else if (left >= 1) setTimeout(check, Math.floor(left));
+    else setImmediate(check);
+  };
+  check();
 }
 
 /** submit_bio(q, bio): the same as `q.submitBio(bio)`. */

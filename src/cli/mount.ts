@@ -22,6 +22,7 @@ import type { MountOptions } from '../fuse/contract.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
+import { faultArgs, faultOptions, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import {
@@ -44,7 +45,7 @@ const BIN = fileURLToPath(new URL('../../bin/aheadfs.js', import.meta.url));
 
 export type Tunables = Omit<MountOptions, 'log'>;
 
-interface RawMountArgs {
+interface RawMountArgs extends RawFaultArgs {
   'cache-size': string;
   'read-ahead-kb': number;
   'max-sectors-kb': number;
@@ -79,6 +80,7 @@ export function parseTunables(a: RawMountArgs): Tunables {
     scheduler,
     raPolicy,
     readpages: a.readpages === 'on',
+    faults: parseFaultArgs(a),
   };
 }
 
@@ -93,6 +95,7 @@ function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean)
     '--scheduler', t.scheduler,
     '--ra-policy', t.raPolicy,
     '--readpages', t.readpages ? 'on' : 'off',
+    ...faultArgs(t.faults),
   ];
   if (fuseDebug) args.push('--fuse-debug');
   return args;
@@ -162,7 +165,7 @@ export function mountCommand(y: Argv): Argv {
     'mount [store] [mountpoint]',
     'mount a store (default: ./data/store on ./mount); returns once the mount answers',
     (c) =>
-      c
+      faultOptions(c)
         .positional('store', { type: 'string', describe: 'store directory (made by mkfs)' })
         .positional('mountpoint', { type: 'string', describe: 'an empty directory' })
         .option('foreground', { type: 'boolean', default: false, describe: 'stay attached; stop on SIGINT/SIGTERM or umount' })

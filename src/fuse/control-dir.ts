@@ -6,6 +6,7 @@
  *   /.aheadfs/<name>       regular file; size = length of its content right now
  *   /.aheadfs/tunables/    directory
  *   /.aheadfs/tunables/iosched/  directory while the scheduler has tunables (not with none)
+ *   /.aheadfs/fail_make_request/, /.aheadfs/delay/  directories of fault-injection knobs
  *   /.aheadfs/pid          the daemon's pid (served here: `aheadfs umount` reads it)
  *
  * Reads serve a snapshot taken at open, so `cat` sees one consistent text even when the
@@ -36,7 +37,9 @@ const LOCAL_FILES = ['pid'];
  * DESIGN.md documents as writable (the mode bits only matter to non-root users).
  */
 function isWritable(name: string): boolean {
-  return name.startsWith('tunables/') || name === 'drop_caches' || name === 'trace';
+  return (
+    name.startsWith('tunables/') || name.startsWith('fail_make_request/') || name.startsWith('delay/') || name === 'drop_caches' || name === 'trace'
+  );
 }
 
 interface ControlHandle {

@@ -184,8 +184,11 @@ export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uin
     held.length = 0;
     // Cut an i_size this write extended back to the bytes that reached the device.
     if (host.size > oldSize && host.size <= end) host.size = Math.max(oldSize, pos + written);
+    const error = toFsError(err, `write of ${len} bytes at ${pos} to inode ${mapping.ino}`);
+    // mapping_set_error: a short write hides the error from write(2); fsync still reports it.
+    if (error.code === 'EIO') mapping.wbErr++;
     if (written > 0) return written;
-    throw toFsError(err, `write of ${len} bytes at ${pos} to inode ${mapping.ino}`);
+    throw error;
   }
 }
 
@@ -219,6 +222,7 @@ export async function blockTruncatePage(mapping: AddressSpace, from: number): Pr
     await mapping.aops.writepages(mapping, [page]);
   } catch (err) {
     discardFailedPage(page);
+    if (toFsError(err).code === 'EIO') mapping.wbErr++; // mapping_set_error
     throw toFsError(err, `zeroing the tail of page ${index} of inode ${mapping.ino} after a truncate`);
   }
   unlockPage(page);

@@ -134,6 +134,12 @@ export class AddressSpace implements AddressSpaceLike {
   readonly ino: number;
   /** Page lookup by index, O(1). Invariant: every page here has `page.mapping === this` and is on an LRU list. */
   readonly pages = new Map<PageIndex, Page>();
+  /**
+   * The mapping's errseq_t (lib/errseq.c, kept as a plain counter): bumped by every
+   * write-through that failed with EIO (mapping_set_error). An open file samples it at
+   * open, and fsync reports EIO once per file for each change since (vfs.ts).
+   */
+  wbErr = 0;
 
   constructor(
     readonly cache: PageCache,

@@ -67,6 +67,7 @@ export const COUNTERS = {
   rq_complete: counter('block', 'requests', 'requests completed by the device'),
   rq_inflight_max: peak('block', 'requests', 'most requests in flight on the device at once (a high-water mark)'),
   queue_congested: counter('block', 'events', 'times the queue reached 7/8 of nr_requests in flight'),
+  fail_injected: counter('block', 'requests', 'requests failed with EIO by fail_make_request (fault injection) instead of reaching the device'),
   wait_page: counter('block', 'waits', 'entries added to the page wait table'),
   wake_page: counter('block', 'wakes', 'wait entries woken because their page and bit matched'),
   wake_spurious: counter('block', 'wakes', 'wait entries skipped on a wake because they wait for another page or bit'),

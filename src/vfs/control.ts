@@ -10,11 +10,13 @@
  *   drop_caches    write 1: evict every clean, unlocked page (like /proc/sys/vm/drop_caches)
  *   tunables/<n>   read/write knobs (see tunables.ts)
  *   tunables/iosched/<n>  the active scheduler's knobs; absent with `none`
+ *   fail_make_request/<n>, delay/<n>  fault injection and latency (see fault-files.ts)
  */
 
 import { fsError } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
+import type { ControlGroup } from './fault-files.js';
 import type { Tunables } from './tunables.js';
 
 export interface ControlFiles {
@@ -34,6 +36,8 @@ export interface ControlSources {
   diskstats(): string;
   files(): string;
   dropCaches(): number;
+  /** Directories of plain knobs under `.aheadfs/` (fail_make_request/, delay/), by name. */
+  groups?: Record<string, ControlGroup>;
 }
 
 const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'drop_caches', 'tunables'];
@@ -45,8 +49,16 @@ function tunablePath(name: string): string | undefined {
 }
 
 export function makeControlFiles(src: ControlSources): ControlFiles {
+  const groups = src.groups ?? {};
+  /** 'delay/read_us' -> its knob; undefined for anything else. */
+  const groupEntry = (name: string): { read(): string; write(v: string): void } | undefined => {
+    const slash = name.indexOf('/');
+    if (slash < 0) return undefined;
+    const dir = name.slice(0, slash);
+    return Object.hasOwn(groups, dir) ? groups[dir]!.get(name.slice(slash + 1)) : undefined;
+  };
   const isDir = (name: string): boolean => {
-    if (name === '') return true;
+    if (name === '' || Object.hasOwn(groups, name)) return true;
     const sub = tunablePath(name);
     return sub !== undefined && src.tunables.list(sub) !== undefined;
   };
@@ -63,7 +75,8 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
   };
   return {
     list(dir) {
-      if (dir === '') return [...TOP];
+      if (dir === '') return [...TOP, ...Object.keys(groups)];
+      if (Object.hasOwn(groups, dir)) return groups[dir]!.names();
       const sub = tunablePath(dir);
       const names = sub === undefined ? undefined : src.tunables.list(sub);
       if (names) return names;
@@ -76,6 +89,8 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
       const path = tunablePath(name);
       const t = path ? src.tunables.get(path) : undefined;
       if (t) return t.read() + '\n';
+      const g = groupEntry(name);
+      if (g) return g.read() + '\n';
       if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
       throw fsError('ENOENT', `.aheadfs/${name}`);
     },
@@ -94,6 +109,8 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
       const path = tunablePath(name);
       const t = path ? src.tunables.get(path) : undefined;
       if (t) return t.write(data);
+      const g = groupEntry(name);
+      if (g) return g.write(data);
       if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
       if (name in readers) throw fsError('EACCES', `.aheadfs/${name} is read-only`);
       throw fsError('ENOENT', `.aheadfs/${name}`);

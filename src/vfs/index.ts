@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { BlockDevice } from '../block/device.js';
 import { formatDiskstats } from '../block/diskstats.js';
+import { BlkFaults, type FaultConfig } from '../block/fault-inject.js';
 import { blkdevIssueFlush, RequestQueue } from '../block/queue.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
@@ -23,6 +24,7 @@ import type { BackingDevInfo } from '../mm/types.js';
 import { Stats } from '../stats/registry.js';
 import { Trace } from '../stats/trace.js';
 import { makeControlFiles, type ControlFiles } from './control.js';
+import { makeFaultFiles } from './fault-files.js';
 import { makeTunables } from './tunables.js';
 import type { Vfs } from './types.js';
 import { AheadVfs } from './vfs.js';
@@ -37,6 +39,8 @@ export interface MountOptions {
   scheduler: 'none' | 'mq-deadline';
   raPolicy: 'ondemand' | 'none';
   readpages: boolean;
+  /** fail_make_request and delay from the mount options (default: off, no delay). */
+  faults?: Partial<FaultConfig>;
   log: (msg: string) => void;
 }
 
@@ -76,6 +80,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     { stats, log: options.log },
   );
   let meta: MetaStore | undefined;
+  if (options.faults) options.log(`fault injection and delay from the mount options: ${JSON.stringify(options.faults)}`);
   try {
     const queue = new RequestQueue(device, {
       nrRequests: options.nrRequests,
@@ -84,6 +89,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       stats,
       trace,
       log: options.log,
+      faults: new BlkFaults({ log: options.log, config: options.faults }),
     });
     meta = await MetaStore.open(store, sb);
     const bdi: BackingDevInfo = {
@@ -120,6 +126,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       diskstats: () => formatDiskstats(queue.diskstats()),
       files: () => formatFiles(vfs, cache),
       dropCaches: () => cache.dropCaches(),
+      groups: makeFaultFiles(queue.faults, device.nrSectors),
     });
     return { vfs, stats, trace, control, cache, queue, superblock: { uuid: sb.uuid, sizeBytes: sb.sizeBytes } };
   } catch (err) {

@@ -45,6 +45,8 @@ export interface OpenFile extends MmFile {
   raSubmitted: number;
   raHit: number;
   raWasted: number;
+  /** f_wb_err: `mapping.wbErr` when this file last saw it (at open, then at each fsync that reported it). */
+  wbErrSeen: number;
 }
 
 export interface FlushDevice {
@@ -178,7 +180,8 @@ export class AheadVfs implements Vfs {
     const inode = this.meta.getInode(ino);
     if ((inode.mode & S_IFMT) === S_IFDIR && (flags & O_ACCMODE) !== 0) throw fsError('EISDIR', path);
     const fh = this.nextFh++;
-    const file: OpenFile = { fh, ino, flags, path, mapping: this.mappingOf(ino, inode), ra: fileRaStateInit(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0 };
+    const mapping = this.mappingOf(ino, inode);
+    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaStateInit(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr };
     this.files.set(fh, file);
     if (dbg.vfs.enabled) dbg.vfs('open %s ino=%d fh=%d flags=0%s ra_pages=%d', path, ino, fh, flags.toString(8), file.ra.raPages);
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
@@ -252,9 +255,15 @@ export class AheadVfs implements Vfs {
   }
 
   async fsync(fh: number, _datasync: boolean): Promise<void> {
-    this.file(fh);
+    const file = this.file(fh);
     await this.device.flush(); // data was written through (and completed); make it durable
     await this.meta.sync();
+    // file_check_and_advance_wb_err (v4.13+): a write of this inode failed since this file
+    // last looked (even one write(2) already reported): EIO, once for this file.
+    if (file.wbErrSeen !== file.mapping.wbErr) {
+      file.wbErrSeen = file.mapping.wbErr;
+      throw fsError('EIO', `fsync of inode ${file.ino}: a write to it failed since it was opened or last synced`);
+    }
   }
 
   async release(fh: number): Promise<void> {
