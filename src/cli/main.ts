@@ -11,6 +11,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
+import { fsckCommand } from './fsck.js';
 import { iostatCommand } from './iostat.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
@@ -34,7 +35,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace or plot (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot or fsck (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -47,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err && err.name !== 'YError') throw err;
       throw new UsageError(msg ?? err?.message ?? 'bad arguments');
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

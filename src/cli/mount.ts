@@ -6,7 +6,7 @@
  * its stdout/stderr appended to `<store>/aheadfs.log`, and waits on fd 3 for the one line
  * the daemon writes once the mount answers (`ok`) or failed (`error: <reason>`).
  *
- *   parent: validate --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
+ *   parent: validate --> check meta/ (fsck, read-only) --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
  *   child:  validate --> runDaemon: lock, open, mount, stat .aheadfs/stats --> "ok" --> serve
  */
 
@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
+import { checkBeforeMount } from '../fs/fsck/index.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
@@ -220,6 +221,9 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
   await checkStore(store);
   await checkMountpoint(mnt);
   await checkNotMounted(store);
+  // The metadata, before any daemon lets LMDB map it (a damaged file kills the process
+  // that maps it). A daemon started by `aheadfs mount` (--ready-fd) was checked by it.
+  if (report === undefined) await checkBeforeMount(store);
   if (argv.foreground) {
     const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], report });
     process.exit(code);
