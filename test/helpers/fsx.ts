@@ -5,7 +5,9 @@
  * fsyncs, close/reopens and `drop_caches`; an in-memory model (one byte array per file)
  * gets the same operations, and after EVERY step the touched file (all files after a
  * drop_caches) is read back in full through a second descriptor and compared byte for
- * byte with the model, and its size with fstat.
+ * byte with the model, and its size with fstat (after a `readseq`, a stream of reads
+ * each compared on its own, only the size: the next operation races with the readahead
+ * the stream left in flight, and the full compare follows that one).
  *
  *   fast-check (fc.commands, seeded)          regression tests (a literal Op[])
  *        |  each command resolves its offsets            |
@@ -33,6 +35,8 @@ export const NR_FILES = 3;
 export type Op =
   | { op: 'write'; file: number; off: number; len: number; seed: number }
   | { op: 'read'; file: number; off: number; len: number }
+  /** `count` consecutive reads of `len` from `off` on one descriptor: a stream readahead follows, leaving async readahead in flight for the next op. */
+  | { op: 'readseq'; file: number; off: number; len: number; count: number }
   | { op: 'truncate'; file: number; size: number }
   | { op: 'fsync'; file: number }
   | { op: 'reopen'; file: number }
@@ -149,14 +153,18 @@ export async function applyOp(real: FsxReal, model: FsxModel, o: Op): Promise<vo
         model.write(o.file, o.off, bytes);
         break;
       }
-      case 'read': {
+      case 'read':
+      case 'readseq': {
         const buf = Buffer.alloc(o.len);
-        let got = 0;
-        // One pread; a short count is only allowed at EOF (checked against the model).
-        got = (await real.fds[o.file]!.read(buf, 0, o.len, o.off)).bytesRead;
-        const want = model.read(o.file, o.off, o.len);
-        if (got !== want.length) fail(real, `${where()}: pread returned ${got} bytes, model ${want.length}`);
-        if (!buf.subarray(0, got).equals(want)) fail(real, `${where()}: pread data differs: ${describeDifference(buf.subarray(0, got), want, o.off)}`);
+        for (let i = 0; i < (o.op === 'readseq' ? o.count : 1); i++) {
+          const off = o.off + i * o.len;
+          // One pread each; a short count is only allowed at EOF (checked against the model).
+          const got = (await real.fds[o.file]!.read(buf, 0, o.len, off)).bytesRead;
+          const want = model.read(o.file, off, o.len);
+          const which = o.op === 'readseq' ? ` read ${i + 1} at ${off}` : '';
+          if (got !== want.length) fail(real, `${where()}${which}: pread returned ${got} bytes, model ${want.length}`);
+          if (!buf.subarray(0, got).equals(want)) fail(real, `${where()}${which}: pread data differs: ${describeDifference(buf.subarray(0, got), want, off)}`);
+        }
         break;
       }
       case 'truncate':
@@ -180,6 +188,12 @@ export async function applyOp(real: FsxReal, model: FsxModel, o: Op): Promise<vo
   }
   if (o.op === 'drop_caches') {
     for (let f = 0; f < model.size.length; f++) await checkFile(real, model, f);
+  } else if (o.op === 'readseq') {
+    // Its reads were compared one by one. Reading the whole file now would wait for the
+    // async readahead the stream left in flight; the next operation is meant to race with
+    // it (and the file is compared in full after that one).
+    const st = await real.checkers[o.file]!.stat();
+    if (st.size !== model.size[o.file]) fail(real, `file ${o.file}: fstat size ${st.size}, model ${model.size[o.file]}`);
   } else {
     await checkFile(real, model, o.file);
   }
@@ -270,6 +284,12 @@ export const fsxCommandArbs: fc.Arbitrary<Cmd>[] = [
     .oneof(
       { weight: 6, arbitrary: fc.tuple(fileArb, posArb, lenArb, fc.integer()).map(([file, pos, len, seed]) => new OpCommand((m) => ({ op: 'write', file, off: resolvePos(pos, m.size[file]!, MAX_FILE), len, seed }), `write(${file})`)) },
       { weight: 5, arbitrary: fc.tuple(fileArb, posArb, lenArb).map(([file, pos, len]) => new OpCommand((m) => ({ op: 'read', file, off: resolvePos(pos, m.size[file]!, MAX_FILE + PAGE), len }), `read(${file})`)) },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fileArb, posArb, fc.constantFrom(4096, 16384, 32768, 131072), fc.integer({ min: 2, max: 16 }))
+          .map(([file, pos, len, count]) => new OpCommand((m) => ({ op: 'readseq', file, off: resolvePos({ ...pos, align: true }, m.size[file]!, MAX_FILE), len, count }), `readseq(${file})`)),
+      },
       { weight: 2, arbitrary: fc.tuple(fileArb, posArb).map(([file, pos]) => new OpCommand((m) => ({ op: 'truncate', file, size: resolvePos(pos, m.size[file]!, MAX_FILE) }), `truncate(${file})`)) },
       { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'fsync', file }), `fsync(${file})`)) },
       { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'reopen', file }), `reopen(${file})`)) },
