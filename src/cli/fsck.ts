@@ -34,13 +34,13 @@ async function withStoreLock<T>(store: string, fn: () => Promise<T>): Promise<T>
   }
 }
 
-function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function describe(c: CheckSummary): string {
   const k = c.counts;
-  return `${plural(k.inodes, 'inode')} (${plural(k.directories, 'directory').replace('directorys', 'directories')}), ${k.usedBlocks} blocks used + ${k.freeBlocks} free of ${k.deviceBlocks}`;
+  return `${plural(k.inodes, 'inode')} (${plural(k.directories, 'directory', 'directories')}), ${plural(k.usedBlocks, 'block')} used + ${k.freeBlocks} free of ${k.deviceBlocks}`;
 }
 
 /** The text report, one line each; the last line is the summary. */

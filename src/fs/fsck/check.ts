@@ -354,12 +354,12 @@ export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
   for (const o of owned) {
     if (cover && o.start < cover.start + cover.len) {
       const end = Math.min(cover.start + cover.len, o.start + o.len);
-      problem('space', `${runText(o.start, end - o.start)} belong to ${cover.owner} and to ${o.owner}`);
+      problem('space', `${runText(o.start, end - o.start)} ${end - o.start === 1 ? 'belongs' : 'belong'} to ${cover.owner} and to ${o.owner}`);
     }
     if (!cover || o.start + o.len > cover.start + cover.len) cover = o;
   }
   const leaked = gaps(owned, deviceBlocks);
-  for (const g of leaked) problem('space', `${runText(g.start, g.len)} are neither free nor in a file (leaked)`);
+  for (const g of leaked) problem('space', `${runText(g.start, g.len)} ${g.len === 1 ? 'is' : 'are'} neither free nor in a file (leaked)`);
   const usedBlocks = [...kept, ...going].reduce((s, e) => s + e.len, 0);
   const freeBlocks = free.reduce((s, f) => s + f.len, 0);
   if (usedBlocks + freeBlocks !== deviceBlocks) {
