@@ -38,6 +38,12 @@ export type Op =
   /** `count` consecutive reads of `len` from `off` on one descriptor: a stream readahead follows, leaving async readahead in flight for the next op. */
   | { op: 'readseq'; file: number; off: number; len: number; count: number }
   | { op: 'truncate'; file: number; size: number }
+  /**
+   * Reads below byte `cut` (on both descriptors) at the same time as one write or truncate
+   * at or above it: the reads must see the bytes from before, whatever the order the
+   * daemon serves them in (they may share a page with the write).
+   */
+  | { op: 'parallel'; file: number; cut: number; reads: { off: number; len: number }[]; write?: { off: number; len: number; seed: number }; truncate?: number }
   | { op: 'fsync'; file: number }
   | { op: 'reopen'; file: number }
   | { op: 'drop_caches' };
@@ -167,6 +173,30 @@ export async function applyOp(real: FsxReal, model: FsxModel, o: Op): Promise<vo
         }
         break;
       }
+      case 'parallel': {
+        const want = o.reads.map((r) => Buffer.from(model.read(o.file, r.off, r.len)));
+        const bytes = o.write ? pattern(o.write.seed, o.write.len) : undefined;
+        const mutation = o.write
+          ? real.fds[o.file]!.write(bytes!, 0, o.write.len, o.write.off).then(({ bytesWritten }) => {
+              if (bytesWritten !== o.write!.len) fail(real, `${where()}: short write of ${bytesWritten} bytes`);
+            })
+          : o.truncate !== undefined
+            ? real.fds[o.file]!.truncate(o.truncate)
+            : Promise.resolve();
+        const reads = o.reads.map(async (r, i) => {
+          const buf = Buffer.alloc(r.len);
+          const fh = i % 2 === 0 ? real.fds[o.file]! : real.checkers[o.file]!;
+          const got = (await fh.read(buf, 0, r.len, r.off)).bytesRead;
+          if (got !== want[i]!.length) fail(real, `${where()} read ${i + 1}: pread returned ${got} bytes, model ${want[i]!.length}`);
+          if (!buf.subarray(0, got).equals(want[i]!)) fail(real, `${where()} read ${i + 1}: pread data differs: ${describeDifference(buf.subarray(0, got), want[i]!, r.off)}`);
+        });
+        const results = await Promise.allSettled([mutation, ...reads]);
+        const bad = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+        if (bad) throw bad.reason;
+        if (o.write) model.write(o.file, o.write.off, bytes!);
+        else if (o.truncate !== undefined) model.truncate(o.file, o.truncate);
+        break;
+      }
       case 'truncate':
         await real.fds[o.file]!.truncate(o.size);
         model.truncate(o.file, o.size);
@@ -289,6 +319,25 @@ export const fsxCommandArbs: fc.Arbitrary<Cmd>[] = [
         arbitrary: fc
           .tuple(fileArb, posArb, fc.constantFrom(4096, 16384, 32768, 131072), fc.integer({ min: 2, max: 16 }))
           .map(([file, pos, len, count]) => new OpCommand((m) => ({ op: 'readseq', file, off: resolvePos({ ...pos, align: true }, m.size[file]!, MAX_FILE), len, count }), `readseq(${file})`)),
+      },
+      {
+        weight: 2,
+        arbitrary: fc
+          .tuple(fileArb, fc.double({ min: 0, max: 1, noNaN: true }), fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), lenArb), { minLength: 1, maxLength: 4 }), fc.boolean(), posArb, lenArb, fc.integer())
+          .map(
+            ([file, cutFrac, readSpecs, isWrite, pos, len, seed]) =>
+              new OpCommand((m) => {
+                const size = m.size[file]!;
+                const cut = Math.floor(cutFrac * size);
+                // Reads inside [0, cut); the write or the new size at or above cut.
+                const reads = readSpecs.map(([f, l]) => {
+                  const off = Math.min(Math.floor(f * cut), Math.max(0, cut - 1));
+                  return { off, len: Math.max(0, Math.min(l, cut - off)) };
+                }).filter((r) => r.len > 0);
+                const at = Math.max(cut, resolvePos(pos, size, MAX_FILE));
+                return isWrite ? { op: 'parallel', file, cut, reads, write: { off: at, len, seed } } : { op: 'parallel', file, cut, reads, truncate: at };
+              }, `parallel(${file})`),
+          ),
       },
       { weight: 2, arbitrary: fc.tuple(fileArb, posArb).map(([file, pos]) => new OpCommand((m) => ({ op: 'truncate', file, size: resolvePos(pos, m.size[file]!, MAX_FILE) }), `truncate(${file})`)) },
       { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'fsync', file }), `fsync(${file})`)) },
