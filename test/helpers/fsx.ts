@@ -20,7 +20,7 @@
  * `FSX_SEED=<seed> FSX_PATH=<path>` replays exactly that run (see test/e2e/fsx.test.ts).
  */
 
-import { mkdir, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 
@@ -45,7 +45,10 @@ export type Op =
    */
   | { op: 'parallel'; file: number; cut: number; reads: { off: number; len: number }[]; write?: { off: number; len: number; seed: number }; truncate?: number }
   | { op: 'fsync'; file: number }
-  | { op: 'reopen'; file: number }
+  /** Close the operation descriptor and open the file again, with O_TRUNC when `trunc`. */
+  | { op: 'reopen'; file: number; trunc?: boolean }
+  /** link(2) the file to a new name, then unlink the old one while both descriptors stay open. */
+  | { op: 'relink'; file: number }
   | { op: 'drop_caches' };
 
 export function formatOp(o: Op): string {
@@ -206,8 +209,16 @@ export async function applyOp(real: FsxReal, model: FsxModel, o: Op): Promise<vo
         break;
       case 'reopen':
         await real.fds[o.file]!.close();
-        real.fds[o.file] = await open(real.paths[o.file]!, 'r+');
+        real.fds[o.file] = await open(real.paths[o.file]!, o.trunc ? 'w+' : 'r+');
+        if (o.trunc) model.truncate(o.file, 0);
         break;
+      case 'relink': {
+        const to = `${real.paths[o.file]!.replace(/\.\d+$/, '')}.${real.log.length}`;
+        await link(real.paths[o.file]!, to);
+        await unlink(real.paths[o.file]!);
+        real.paths[o.file] = to;
+        break;
+      }
       case 'drop_caches':
         await writeFile(join(real.mnt, '.aheadfs', 'drop_caches'), '1');
         break;
@@ -341,7 +352,8 @@ export const fsxCommandArbs: fc.Arbitrary<Cmd>[] = [
       },
       { weight: 2, arbitrary: fc.tuple(fileArb, posArb).map(([file, pos]) => new OpCommand((m) => ({ op: 'truncate', file, size: resolvePos(pos, m.size[file]!, MAX_FILE) }), `truncate(${file})`)) },
       { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'fsync', file }), `fsync(${file})`)) },
-      { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'reopen', file }), `reopen(${file})`)) },
+      { weight: 1, arbitrary: fc.tuple(fileArb, fc.nat(3).map((n) => n === 0)).map(([file, t]) => new OpCommand((): Op => (t ? { op: 'reopen', file, trunc: true } : { op: 'reopen', file }), `reopen(${file})`)) },
+      { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'relink', file }), `relink(${file})`)) },
       { weight: 1, arbitrary: fc.constant(null).map(() => new OpCommand(() => ({ op: 'drop_caches' }), 'drop_caches')) },
     ),
 ];
