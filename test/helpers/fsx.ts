@@ -47,6 +47,8 @@ export type Op =
   | { op: 'fsync'; file: number }
   /** Close the operation descriptor and open the file again, with O_TRUNC when `trunc`. */
   | { op: 'reopen'; file: number; trunc?: boolean }
+  /** A write through a fresh O_APPEND descriptor: lands at the end of the file, whatever the offset. */
+  | { op: 'append'; file: number; len: number; seed: number }
   /** link(2) the file to a new name, then unlink the old one while both descriptors stay open. */
   | { op: 'relink'; file: number }
   | { op: 'drop_caches' };
@@ -212,6 +214,18 @@ export async function applyOp(real: FsxReal, model: FsxModel, o: Op): Promise<vo
         real.fds[o.file] = await open(real.paths[o.file]!, o.trunc ? 'w+' : 'r+');
         if (o.trunc) model.truncate(o.file, 0);
         break;
+      case 'append': {
+        const bytes = pattern(o.seed, o.len);
+        const fh = await open(real.paths[o.file]!, 'a');
+        try {
+          const { bytesWritten } = await fh.write(bytes, 0, o.len);
+          if (bytesWritten !== o.len) fail(real, `${where()}: short write of ${bytesWritten} bytes`);
+        } finally {
+          await fh.close();
+        }
+        model.write(o.file, model.size[o.file]!, bytes);
+        break;
+      }
       case 'relink': {
         const to = `${real.paths[o.file]!.replace(/\.\d+$/, '')}.${real.log.length}`;
         await link(real.paths[o.file]!, to);
@@ -354,6 +368,7 @@ export const fsxCommandArbs: fc.Arbitrary<Cmd>[] = [
       { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'fsync', file }), `fsync(${file})`)) },
       { weight: 1, arbitrary: fc.tuple(fileArb, fc.nat(3).map((n) => n === 0)).map(([file, t]) => new OpCommand((): Op => (t ? { op: 'reopen', file, trunc: true } : { op: 'reopen', file }), `reopen(${file})`)) },
       { weight: 1, arbitrary: fileArb.map((file) => new OpCommand(() => ({ op: 'relink', file }), `relink(${file})`)) },
+      { weight: 1, arbitrary: fc.tuple(fileArb, lenArb, fc.integer()).map(([file, len, seed]) => new OpCommand((m) => ({ op: 'append', file, len: Math.min(len, MAX_FILE + MAX_LEN - m.size[file]!), seed }), `append(${file})`)) },
       { weight: 1, arbitrary: fc.constant(null).map(() => new OpCommand(() => ({ op: 'drop_caches' }), 'drop_caches')) },
     ),
 ];
