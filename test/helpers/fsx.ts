@@ -1,8 +1,10 @@
 /**
  * fsx: a file exerciser at the mount level, in the spirit of xfstests' fsx (ltp/fsx.c).
  *
- * A few files in a real mount get random reads, writes, truncates (grow and shrink),
- * fsyncs, close/reopens and `drop_caches`; an in-memory model (one byte array per file)
+ * A few files in a real mount get random reads and read streams, writes, O_APPEND writes,
+ * truncates (grow and shrink), fsyncs, close/reopens (also O_TRUNC), a move to a new hard
+ * link, `drop_caches`, and reads racing a write or truncate elsewhere in the file (the
+ * `Op` union below says each); an in-memory model (one byte array per file)
  * gets the same operations, and after EVERY step the touched file (all files after a
  * drop_caches) is read back in full through a second descriptor and compared byte for
  * byte with the model, and its size with fstat (after a `readseq`, a stream of reads
