@@ -21,7 +21,8 @@ import { withMount } from '../helpers/mount.js';
 import { fileName, recordFor, REC_SIZE } from '../helpers/records.js';
 
 const WRITER = fileURLToPath(new URL('../helpers/crash-writer.ts', import.meta.url));
-const SEED = Number(process.env.CRASH_SEED ?? 1340);
+const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : 1340;
+if (!Number.isInteger(SEED)) throw new Error(`CRASH_SEED=${process.env.CRASH_SEED}: expected an integer seed`);
 const CYCLES = 12;
 const FILES = 4;
 

@@ -15,7 +15,8 @@ import test from 'ava';
 import { runFsx, runOps, type Op } from '../helpers/fsx.js';
 import { withMount, type MountOpts } from '../helpers/mount.js';
 
-const replaySeed = process.env.FSX_SEED !== undefined ? Number(process.env.FSX_SEED) : undefined;
+const replaySeed = process.env.FSX_SEED ? Number(process.env.FSX_SEED) : undefined;
+if (replaySeed !== undefined && !Number.isInteger(replaySeed)) throw new Error(`FSX_SEED=${process.env.FSX_SEED}: expected an integer seed`);
 const replayPath = process.env.FSX_PATH;
 const replayCommands = process.env.FSX_REPLAY;
 
@@ -32,6 +33,8 @@ const CONFIGS: Config[] = [
   { name: 'tiny cache (--cache-size 1M)', mount: { mountArgs: ['--cache-size', '1M'] }, seeds: [1311, 1312] },
   // dm-delay-like latency on every read and write request (branch i13-faults).
   { name: 'injected delay (--delay-read-us 300 --delay-write-us 100)', mount: { mountArgs: ['--delay-read-us', '300', '--delay-write-us', '100'] }, seeds: [1321] },
+  // Both: readahead still in flight while reclaim evicts around it.
+  { name: 'tiny cache and delay (--cache-size 1M --delay-read-us 200)', mount: { mountArgs: ['--cache-size', '1M', '--delay-read-us', '200'] }, seeds: [1331] },
 ];
 
 const NUM_RUNS = 4;
