@@ -6,8 +6,10 @@
  *
  * The stressors, one instance each, all at once (20 s):
  *   hdd (write, read back, --verify), dir, dentry, rename, link, symlink,
- *   aio (POSIX aio), aiol (Linux io_submit), seek (random pwrite/pread), readahead
- * then hdd again alone with random writes, random reads, fdatasync and writev/readv (10 s).
+ *   aio (POSIX aio), aiol (Linux io_submit), seek (random pwrite/pread), readahead,
+ *   iomix (a mix of reads, writes, fsync, fadvise and readahead on one file)
+ * then hdd again alone with random writes, random reads, fdatasync and writev/readv (10 s),
+ * and with O_DIRECT (8 s).
  *
  * Not run, and why (the second test keeps the reason true):
  *   fallocate: fuse-native 2.2.6 has no fallocate operation, so the kernel gets ENOSYS
@@ -55,6 +57,7 @@ const ALL_AT_ONCE = [
   '--aiol 1',
   '--seek 1 --seek-size 16M',
   '--readahead 1 --readahead-bytes 4M',
+  '--iomix 1 --iomix-bytes 8M',
 ].join(' ');
 
 test('stress-ng filesystem stressors with --verify: no failure, daemon alive, nothing left behind, fsck clean', async (t) => {
@@ -62,8 +65,9 @@ test('stress-ng filesystem stressors with --verify: no failure, daemon alive, no
   await withMount(t, { size: '512M' }, async (mnt, ctx) => {
     const pid = await mountPid(mnt);
     for (const [what, args, stressors] of [
-      ['all stressors at once', `${ALL_AT_ONCE} --timeout 20s`, ['hdd', 'dir', 'dentry', 'rename', 'link', 'symlink', 'aio', 'aiol', 'seek', 'readahead']],
+      ['all stressors at once', `${ALL_AT_ONCE} --timeout 20s`, ['hdd', 'dir', 'dentry', 'rename', 'link', 'symlink', 'aio', 'aiol', 'seek', 'readahead', 'iomix']],
       ['hdd: random writes and reads, fdatasync, iovec', '--hdd 2 --hdd-bytes 16M --hdd-opts wr-rnd,rd-rnd,fdatasync,iovec --timeout 10s', ['hdd']],
+      ['hdd: O_DIRECT, random writes and reads', '--hdd 1 --hdd-bytes 8M --hdd-opts direct,wr-rnd,rd-rnd --timeout 8s', ['hdd']],
     ] as const) {
       const r = await stressNg(`${args} --temp-path ${q(mnt)}`);
       t.is(r.code, 0, `${what}: stress-ng exit ${r.code}\n${r.output}`);
