@@ -8,7 +8,8 @@
  *   FSX_SEED=<seed> FSX_PATH=<path> FSX_REPLAY=<replayPath> npx ava test/e2e/fsx.test.ts -m '*<config>*'
  * (the configuration then runs that one seed and path; FSX_REPLAY is the `replayPath`
  * printed after the counterexample, optional), and keep the shrunk operation log as a
- * named case in REGRESSIONS below.
+ * named case in REGRESSIONS below. FSX_MOUNT_ARGS='<options>' adds mount options to every
+ * configuration (to explore: --ra-policy none, --scheduler none, --readpages off ...).
  */
 
 import test from 'ava';
@@ -19,6 +20,8 @@ const replaySeed = process.env.FSX_SEED ? Number(process.env.FSX_SEED) : undefin
 if (replaySeed !== undefined && !Number.isInteger(replaySeed)) throw new Error(`FSX_SEED=${process.env.FSX_SEED}: expected an integer seed`);
 const replayPath = process.env.FSX_PATH;
 const replayCommands = process.env.FSX_REPLAY;
+/** Extra mount options for every configuration, to explore (e.g. FSX_MOUNT_ARGS='--ra-policy none --scheduler none'). */
+const extraMountArgs = process.env.FSX_MOUNT_ARGS ? process.env.FSX_MOUNT_ARGS.trim().split(/\s+/) : [];
 
 interface Config {
   name: string;
@@ -43,7 +46,7 @@ const MAX_COMMANDS = 500;
 for (const c of CONFIGS) {
   test(`fsx: ${c.name}: every step matches the model (seeds ${replaySeed ?? c.seeds.join(', ')})`, async (t) => {
     t.timeout(300_000);
-    await withMount(t, c.mount, async (mnt) => {
+    await withMount(t, { ...c.mount, mountArgs: [...(c.mount.mountArgs ?? []), ...extraMountArgs] }, async (mnt) => {
       for (const seed of replaySeed !== undefined ? [replaySeed] : c.seeds) {
         const ops = await runFsx(mnt, { seed, path: replayPath, replayPath: replayCommands, numRuns: replayPath ? 1 : NUM_RUNS, maxCommands: MAX_COMMANDS });
         t.log(`seed ${seed}: ${ops} operations, each checked against the model`);
