@@ -7,14 +7,15 @@
  * fsync, and print `ready <i> <start_i - 1>`. Then forever: pick a file, write a batch of
  * 1-8 records after its last one (as one pwrite, one per record, or records cut in two at a
  * seeded point), fsync or fdatasync it, and print `ack <i> <last seq>`: every record of file
- * i up to that seq is on stable storage. Ends when killed or when the mount fails
+ * i up to that seq is on stable storage. Now and then a scratch file (s<pid>-<n>, all
+ * SCRATCH_BYTE) is written, synced and unlinked, so freed blocks get reused. Ends when killed or when the mount fails
  * under it (exit 1 with the error on stderr).
  */
 
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileName, recordFor, REC_SIZE } from './records.js';
+import { fileName, recordFor, REC_SIZE, SCRATCH_BYTE } from './records.js';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -41,7 +42,18 @@ async function main(): Promise<void> {
     fds.push(fh);
     process.stdout.write(`ready ${i} ${next[i]! - 1}\n`);
   }
-  for (;;) {
+  for (let scratch = 0; ; ) {
+    if (rnd() < 0.15) {
+      // Churn the allocator: a scratch file of SCRATCH_BYTE, written, synced, unlinked. Its
+      // blocks go back to the free list and the record files get them next; a record file
+      // that showed them after a crash would show another file's bytes.
+      const path = join(dir, `s${process.pid}-${scratch++}`);
+      const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644);
+      await fh.write(Buffer.alloc((4 + Math.floor(rnd() * 60)) * 4096, SCRATCH_BYTE), 0);
+      await fh.sync();
+      await fh.close();
+      await unlink(path);
+    }
     const i = Math.floor(rnd() * fds.length);
     const fh = fds[i]!;
     const n = 1 + Math.floor(rnd() * 8);

@@ -43,3 +43,6 @@ export function parseRecord(b: Buffer): Parsed {
 }
 
 export const fileName = (id: number): string => `w${id}`;
+
+/** Every byte of the writer's scratch files (never 0, rare in records). */
+export const SCRATCH_BYTE = 0xa5;
