@@ -63,7 +63,7 @@ const REGRESSIONS: { name: string; mount: MountOpts; ops: Op[] }[] = [
     // a descriptor opened through the file's first name keeps reporting the size it had
     // for attr_timeout (1 s) after a write through its second name ("fstat size 0, model
     // 1"): libfuse 2's high-level API gives each name its own kernel inode. Issue 13
-    // point 10; fixed by attr_timeout=0 on branch i13-posix.
+    // point 10; fixed by attr_timeout=0 on branch i13-posix (in main since 78fcfb0).
     name: 'fstat through the first name of a hard link sees a write through the second',
     mount: {},
     ops: [
