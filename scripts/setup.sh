@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 say() { echo "setup: $*" >&2; }
 
-# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount), fio.
+# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount), fio;
+#    the NBD servers the device tests run against: nbdkit (+ its filters), nbd-server, qemu-nbd (qemu-utils).
 missing=()
-for pkg in libfuse2 fuse fio; do
+for pkg in libfuse2 fuse fio nbdkit nbd-server qemu-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -53,6 +53,9 @@ interface RawMountArgs extends RawFaultArgs {
   scheduler: string;
   'ra-policy': string;
   readpages: string;
+  'nbd-connections': number;
+  'nbd-timeout': number;
+  'nbd-reconnect': number;
 }
 
 function intIn(name: string, v: number, min: number, max: number): number {
@@ -81,6 +84,11 @@ export function parseTunables(a: RawMountArgs): Tunables {
     raPolicy,
     readpages: a.readpages === 'on',
     faults: parseFaultArgs(a),
+    nbd: {
+      connections: intIn('nbd-connections', a['nbd-connections'], 1, 16),
+      timeoutMs: intIn('nbd-timeout', a['nbd-timeout'], 1, 3600) * 1000,
+      reconnectMs: intIn('nbd-reconnect', a['nbd-reconnect'], 0, 3600) * 1000,
+    },
   };
 }
 
@@ -95,6 +103,9 @@ function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean)
     '--scheduler', t.scheduler,
     '--ra-policy', t.raPolicy,
     '--readpages', t.readpages ? 'on' : 'off',
+    '--nbd-connections', String(t.nbd?.connections ?? 1),
+    '--nbd-timeout', String((t.nbd?.timeoutMs ?? 30_000) / 1000),
+    '--nbd-reconnect', String((t.nbd?.reconnectMs ?? 30_000) / 1000),
     ...faultArgs(t.faults),
   ];
   if (fuseDebug) args.push('--fuse-debug');
@@ -176,6 +187,9 @@ export function mountCommand(y: Argv): Argv {
         .option('scheduler', { type: 'string', default: 'mq-deadline', describe: 'I/O scheduler: none or mq-deadline' })
         .option('ra-policy', { type: 'string', default: 'ondemand', describe: 'readahead policy: ondemand or none' })
         .option('readpages', { type: 'string', default: 'on', describe: 'on: readahead I/O in batches (readpages); off: page by page' })
+        .option('nbd-connections', { type: 'number', default: 1, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
+        .option('nbd-timeout', { type: 'number', default: 30, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
+        .option('nbd-reconnect', { type: 'number', default: 30, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('ready-fd', { type: 'number', hidden: true })
         .options(FAULT_OPTIONS),

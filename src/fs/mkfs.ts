@@ -9,6 +9,10 @@
  *
  * A failure in 3-5 removes what this run created, so a refused or failed mkfs leaves no
  * half store behind (and a crashed one leaves no aheadfs.json, i.e. no store).
+ *
+ * With `nbd` (mkfs --device nbd://...), step 3 is replaced by asking the export for its
+ * size (the store's size defaults to it, rounded down to 4 KiB); the export is not
+ * written (all metadata is in meta/, and the allocator hands out only blocks it knows).
  */
 
 import { execFile } from 'node:child_process';
@@ -17,6 +21,8 @@ import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fsError, isFsError, toFsError, UsageError } from '../errors.js';
+import { NbdDevice, NbdOpenError } from '../block/nbd/device.js';
+import { Stats } from '../stats/registry.js';
 import { DIR_SIZE, ROOT_INO, S_IFDIR } from './inode.js';
 import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
 import {
@@ -25,10 +31,12 @@ import {
   blockFilePath,
   FORMAT_NAME,
   FORMAT_VERSION,
+  FORMAT_VERSION_NBD,
   MAX_BLOCK_FILES,
   META_DIR,
   SUPERBLOCK_FILE,
   writeSuperblock,
+  type FilesSuperblock,
   type Superblock,
 } from './superblock.js';
 
@@ -49,6 +57,16 @@ export interface MkfsOptions {
   force?: boolean;
   /** Called after each block file with bytes preallocated so far and the total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface MkfsNbdOptions {
+  /** nbd://HOST[:PORT][/EXPORT] */
+  url: string;
+  /** Store size in bytes (a multiple of 4096, at most the export's size); default the export's size. */
+  sizeBytes?: number;
+  force?: boolean;
+  /** Connect/handshake timeout (ms); default 10 000. */
+  timeoutMs?: number;
 }
 
 function code(err: unknown): string | undefined {
@@ -163,10 +181,57 @@ async function formatMeta(store: string, blocks: number, now: number): Promise<v
 }
 
 /**
+ * Make a store whose data lives on an NBD export. An unreachable URL, an unknown export,
+ * a read-only export, or one smaller than `sizeBytes`: UsageError, nothing changed.
+ */
+export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<Superblock> {
+  if (opts.sizeBytes !== undefined) checkMkfsSizes(opts.sizeBytes, opts.sizeBytes);
+  let exportBytes: number;
+  try {
+    const dev = await NbdDevice.open(opts.url, { stats: new Stats(), timeoutMs: opts.timeoutMs ?? 10_000, reconnectMs: 0 });
+    exportBytes = dev.info.sizeBytes;
+    await dev.close();
+  } catch (err) {
+    if (err instanceof NbdOpenError || err instanceof TypeError || (err as Error).message?.startsWith('device URL')) throw new UsageError((err as Error).message);
+    throw err;
+  }
+  const sizeBytes = opts.sizeBytes ?? Math.floor(exportBytes / BLOCK_SIZE) * BLOCK_SIZE;
+  if (sizeBytes > exportBytes) throw new UsageError(`${opts.url}: the export holds ${exportBytes} bytes, less than the store size ${sizeBytes}`);
+  if (sizeBytes < BLOCK_SIZE) throw new UsageError(`${opts.url}: the export holds ${exportBytes} bytes, less than one ${BLOCK_SIZE}-byte block`);
+  await checkTarget(store, { sizeBytes: 0, blockFileSize: BLOCK_SIZE, force: opts.force });
+  if (opts.force) {
+    for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
+  }
+  const madeStore = (await mkdir(store, { recursive: true }).catch((err: unknown) => {
+    throw toFsError(err, `mkfs ${store}`);
+  })) !== undefined;
+  try {
+    const now = Date.now();
+    await formatMeta(store, sizeBytes / BLOCK_SIZE, now);
+    const sb: Superblock = {
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION_NBD,
+      device: 'nbd',
+      url: opts.url,
+      uuid: randomUUID(),
+      blockSize: BLOCK_SIZE,
+      sizeBytes,
+      createdAt: new Date(now).toISOString(),
+    };
+    await writeSuperblock(store, sb);
+    return sb;
+  } catch (err) {
+    await rm(join(store, META_DIR), { recursive: true, force: true }).catch(() => {});
+    if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
+    throw isFsError(err) ? err : toFsError(err, `mkfs ${store}`);
+  }
+}
+
+/**
  * Make a store at `store` (created if missing). Bad sizes or a directory that must not be
  * overwritten: UsageError before anything on disk changes. Returns the new superblock.
  */
-export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock> {
+export async function mkfs(store: string, opts: MkfsOptions): Promise<FilesSuperblock> {
   checkMkfsSizes(opts.sizeBytes, opts.blockFileSize);
   await checkTarget(store, opts);
 
@@ -188,9 +253,10 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock
     created.push(META_DIR);
     const now = Date.now();
     await formatMeta(store, opts.sizeBytes / BLOCK_SIZE, now);
-    const sb: Superblock = {
+    const sb: FilesSuperblock = {
       format: FORMAT_NAME,
       version: FORMAT_VERSION,
+      device: 'files',
       uuid: randomUUID(),
       blockSize: BLOCK_SIZE,
       blockFileSize: opts.blockFileSize,

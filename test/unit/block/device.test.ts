@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { allocAligned } from '../../../src/block/aligned.js';
 import { bioAlloc } from '../../../src/block/bio.js';
-import { BlockDevice, blockFileName, coalesceViews, mapSector, splitByFile, type DeviceGeometry } from '../../../src/block/device.js';
+import { BlockFilesDevice, blockFileName, coalesceViews, mapSector, splitByFile, type DeviceGeometry } from '../../../src/block/device.js';
 import { blkFinishPlug, blkStartPlug } from '../../../src/block/plug.js';
 import { RequestQueue } from '../../../src/block/queue.js';
 import { isFsError } from '../../../src/errors.js';
@@ -75,7 +75,7 @@ test('read across a block-file boundary returns the right sectors, one syscall p
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   t.is(dev.nrSectors, 3 * SECTORS_PER_FILE);
   const buf = allocAligned(8192);
@@ -91,7 +91,7 @@ test('write then read back across a boundary; flush fdatasyncs the files written
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const out = allocAligned(3 * 4096);
   for (let i = 0; i < out.length; i++) out[i] = (i * 7) & 0xff;
@@ -115,7 +115,7 @@ test('unaligned, empty and out-of-range requests are rejected with EINVAL', asyn
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const buf = allocAligned(8192);
   const cases: [number, Uint8Array[]][] = [
@@ -139,7 +139,7 @@ test('a truncated block file gives EIO on read (short read), never a throw', asy
   t.teardown(() => rmStore(blocks));
   fs.truncateSync(path.join(blocks, blockFileName(1)), 4096);
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const buf = allocAligned(8192);
   await dev.read(SECTORS_PER_FILE, [buf.subarray(0, 4096)]); // the part still there
@@ -172,7 +172,7 @@ const hasShm = fs.existsSync('/dev/shm');
   const accepts = kernelAcceptsDirect(path.dirname(blocks));
   const stats = new Stats();
   const logs: string[] = [];
-  const dev = await BlockDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
   t.teardown(() => dev.close());
   t.is(dev.directIo, accepts, accepts ? 'tmpfs takes O_DIRECT since Linux 6.6' : 'refused: buffered fallback');
   t.is(stats.snapshot().direct_io, accepts ? 1 : 0);
@@ -194,7 +194,7 @@ test('O_DIRECT refused (EINVAL at open): buffered fallback, logged once, gauge 0
   fs.symlinkSync('/dev/zero', path.join(blocks, blockFileName(2)));
   const stats = new Stats();
   const logs: string[] = [];
-  const dev = await BlockDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
   t.teardown(() => dev.close());
   t.false(dev.directIo);
   t.is(stats.snapshot().direct_io, 0);
@@ -209,7 +209,7 @@ test('O_DIRECT refused (EINVAL at open): buffered fallback, logged once, gauge 0
   await dev.read(2 * SECTORS_PER_FILE, [back.subarray(0, 4096)]);
   t.true(back.subarray(0, 4096).every((b) => b === 0), 'file 2 is /dev/zero');
   // Forcing O_DIRECT there is an error, not a silent fallback.
-  const err = await t.throwsAsync(BlockDevice.open(blocks, GEOM, { stats: new Stats(), direct: true }));
+  const err = await t.throwsAsync(BlockFilesDevice.open(blocks, GEOM, { stats: new Stats(), direct: true }));
   t.true(isFsError(err, 'EINVAL'), String(err));
 });
 
@@ -217,7 +217,7 @@ test('direct: false opens buffered without probing', async (t) => {
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const logs: string[] = [];
-  const dev = await BlockDevice.open(blocks, GEOM, { stats: new Stats(), direct: false, log: (m) => logs.push(m) });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats: new Stats(), direct: false, log: (m) => logs.push(m) });
   t.teardown(() => dev.close());
   t.false(dev.directIo);
   t.deepEqual(logs, []);
@@ -227,17 +227,17 @@ test('open: bad geometry is EINVAL, a missing block file is ENOENT', async (t) =
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   for (const geom of [{ blockFileSize: 1000, blockFileCount: 1 }, { blockFileSize: FILE_SIZE, blockFileCount: 0 }]) {
-    const err = await t.throwsAsync(BlockDevice.open(blocks, geom, { stats: new Stats() }));
+    const err = await t.throwsAsync(BlockFilesDevice.open(blocks, geom, { stats: new Stats() }));
     t.true(isFsError(err, 'EINVAL'), String(err));
   }
-  const err = await t.throwsAsync(BlockDevice.open(blocks, { blockFileSize: FILE_SIZE, blockFileCount: 4 }, { stats: new Stats() }));
+  const err = await t.throwsAsync(BlockFilesDevice.open(blocks, { blockFileSize: FILE_SIZE, blockFileCount: 4 }, { stats: new Stats() }));
   t.true(isFsError(err, 'ENOENT'), String(err));
 });
 
 test('after close, I/O is EIO', async (t) => {
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
-  const dev = await BlockDevice.open(blocks, GEOM, { stats: new Stats() });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats: new Stats() });
   const pending = dev.read(0, [allocAligned(4096)]);
   await dev.close(); // waits for the read in progress
   await t.notThrowsAsync(pending);
@@ -249,7 +249,7 @@ test.serial('queue over the real device: plugged reads merge into one request an
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const q = new RequestQueue(dev, { stats, trace: new Trace(64) });
   const arena = allocAligned(32 * 4096);

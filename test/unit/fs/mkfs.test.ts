@@ -126,7 +126,8 @@ test('readSuperblock: not a store, corrupt JSON, wrong format or version, incons
   const cases: [unknown, RegExp][] = [
     ['{not json', /corrupt \(not JSON\)/],
     [{ ...good, format: 'ext4' }, /not an aheadfs superblock/],
-    [{ ...good, version: 2 }, /unsupported version 2/],
+    [{ ...good, version: 3 }, /unsupported version 3/],
+    [{ ...good, version: 2 }, /version 2 without an nbd:\/\/ device/],
     [{ ...good, blockSize: 512 }, /block size 512/],
     [{ ...good, sizeBytes: 3 * MiB }, /!= sizeBytes/],
     [{ ...good, blockFileCount: 0 }, /blockFileCount/],
