@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blockFileName } from '../block/device.js';
 import { UsageError } from '../errors.js';
-import { findMount, readLock } from '../fuse/mounts.js';
+import { isStoreLocked } from '../fs/store-lock.js';
+import { findMount } from '../fuse/mounts.js';
 import {
   amplification,
   cpuTicksFromStat,
@@ -94,8 +95,8 @@ interface Target {
 }
 
 async function daemonPid(store: string): Promise<number> {
-  const lock = await readLock(join(store, 'lock'));
-  if (lock.state !== 'held') throw new Error(`no live daemon holds ${store}/lock`);
+  const lock = await isStoreLocked(store);
+  if (!lock.locked || lock.pid === undefined) throw new Error(`no live daemon holds the lock of ${store}`);
   return lock.pid;
 }
 
@@ -316,8 +317,8 @@ class Bench {
         if (await findMount(m.mnt)) await run('fusermount', ['-uz', m.mnt]).catch(() => undefined);
         if (m.store) {
           // A daemon the umount did not stop: its lock is still held.
-          const lock = await readLock(join(m.store, 'lock')).catch(() => undefined);
-          if (lock?.state === 'held') process.kill(lock.pid, 'SIGKILL');
+          const lock = await isStoreLocked(m.store).catch(() => undefined);
+          if (lock?.locked && lock.pid !== undefined) process.kill(lock.pid, 'SIGKILL');
         }
       } catch (err) {
         say(`cleanup of ${m.mnt}: ${String(err)}`);

@@ -213,7 +213,8 @@ export class BlockFilesDevice implements BlockDevice {
       throw fsError('EINVAL', `block file count ${blockFileCount} must be an integer >= 1`);
     }
     const log = opts.log ?? (() => {});
-    const baseFlags = fs.constants.O_RDWR;
+    // O_NOFOLLOW: a block file that is a symlink is refused, never followed.
+    const baseFlags = fs.constants.O_RDWR | fs.constants.O_NOFOLLOW;
     const oDirect: number | undefined = fs.constants.O_DIRECT;
 
     let fds: number[] | undefined;
@@ -248,6 +249,12 @@ export class BlockFilesDevice implements BlockDevice {
       } catch (err) {
         throw wrapOpenError(err, blocksDir);
       }
+    }
+    try {
+      await checkSizes(blocksDir, fds, blockFileSize);
+    } catch (err) {
+      await closeAll(fds);
+      throw err;
     }
     const dev = new BlockFilesDevice(blocksDir, geom, fds, directIo, opts.stats);
     dbg.block('opened %d block files of %d bytes in %s, %s', blockFileCount, geom.blockFileSize, blocksDir, directIo ? 'O_DIRECT' : 'buffered');
@@ -386,8 +393,21 @@ async function directProbe(fd: number): Promise<unknown> {
   }
 }
 
+/**
+ * Every opened block file that is a regular file has exactly `size` bytes (a short one
+ * would read as EIO later). Whether a store's block files may be anything but regular
+ * files is the store's rule (src/fs/store-files.ts), not the device's.
+ */
+async function checkSizes(dir: string, fds: number[], size: number): Promise<void> {
+  for (let i = 0; i < fds.length; i++) {
+    const st = await new Promise<fs.Stats>((resolve, reject) => fs.fstat(fds[i]!, (err, s) => (err ? reject(err) : resolve(s))));
+    if (st.isFile() && st.size !== size) throw fsError('EINVAL', `block file ${path.join(dir, blockFileName(i))} is ${st.size} bytes, expected ${size}`);
+  }
+}
+
 function wrapOpenError(err: unknown, dir: string): FsError {
   const code = errCode(err);
+  if (code === 'ELOOP') return fsError('EINVAL', `a block file in ${dir} is a symlink (refusing to follow it): ${message(err)}`, err);
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EISDIR') {
     return fsError(code, `block files in ${dir}: ${message(err)}`, err);
   }

@@ -6,16 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { parseSeconds } from './args.js';
 
 /** Longest sampling interval accepted (a day, as iostat's), for iostat and stats --watch. */
 export const MAX_INTERVAL_SECONDS = 86400;
 
 /** Seconds between samples: a number > 0, at most a day; UsageError otherwise (one line). */
-export function checkInterval(what: string, v: number): number {
-  if (!(Number.isFinite(v) && v > 0 && v <= MAX_INTERVAL_SECONDS)) {
-    throw new UsageError(`${what} must be a number of seconds > 0 (at most ${MAX_INTERVAL_SECONDS}), got ${Number.isNaN(v) ? 'something that is not a number' : String(v)}`);
-  }
-  return v;
+export function checkInterval(what: string, raw: unknown): number {
+  return parseSeconds(what, raw, { max: MAX_INTERVAL_SECONDS });
 }
 
 /** The text of `<mountpoint>/.aheadfs/<name>`; UsageError when it is not a mounted aheadfs. */

@@ -7,11 +7,11 @@
  *   aheadfs   312.00  39936.00   120.00  27.78    0.41   128.00  0.00 ...    0.13  12.80
  */
 
+import { parseWholeNumber } from './args.js';
 import { checkInterval, readControlFile } from './control.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Argv } from 'yargs';
 import { IOSTAT_X_COLUMNS, iostatX, type IostatX } from '../block/diskstats.js';
-import { UsageError } from '../errors.js';
 
 async function sample(mnt: string): Promise<number[]> {
   return (await readControlFile(mnt, 'diskstats')).trim().split(/\s+/).map(Number);
@@ -32,12 +32,11 @@ export function iostatCommand(y: Argv): Argv {
     (c) =>
       c
         .positional('mountpoint', { type: 'string', demandOption: true })
-        .positional('interval', { type: 'number', default: 1, describe: 'seconds between samples' })
-        .positional('count', { type: 'number', default: 1, describe: 'rows to print' }),
+        .positional('interval', { type: 'string', default: '1', describe: 'seconds between samples' })
+        .positional('count', { type: 'string', default: '1', describe: 'rows to print' }),
     async (argv) => {
       const interval = checkInterval('interval', argv.interval);
-      const count = argv.count;
-      if (!Number.isInteger(count) || count < 1) throw new UsageError(`count must be a whole number >= 1, got ${String(argv.count)}`);
+      const count = parseWholeNumber('count', argv.count, { min: 1, max: Number.MAX_SAFE_INTEGER });
       const mnt = argv.mountpoint;
       let prev = await sample(mnt);
       let t0 = performance.now();

@@ -27,6 +27,14 @@ function fail(err: unknown): never {
   process.exit(usage ? 2 : 1);
 }
 
+/** yargs' wording for an option given without its value, in ours (which says where to look). */
+function usageMessage(msg: string, command: string | undefined): string {
+  const m = /^Not enough arguments following: (.+)$/.exec(msg);
+  if (!m) return msg;
+  const name = m[1]!.length === 1 ? `-${m[1]}` : `--${m[1]}`;
+  return `${name} needs a value (aheadfs ${command && !command.startsWith('-') ? `${command} ` : ''}--help says what it takes)`;
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `aheadfs trace | head`, `iostat mnt 1 100 | head`: a reader that stops early is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err)));
@@ -45,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
       // yargs' own validation errors (YError: a missing option value, an unknown
       // argument) are bad input too.
       if (err && err.name !== 'YError') throw err;
-      throw new UsageError(msg ?? err?.message ?? 'bad arguments');
+      throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad arguments', argv[0]));
     });
   for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand]) cli = add(cli);
   await cli.parseAsync();

@@ -9,6 +9,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { mkfs, mkfsNbd, type MkfsOptions } from '../fs/mkfs.js';
 import type { FilesSuperblock } from '../fs/superblock.js';
+import { optionText } from './args.js';
 import { formatSize, parseSize } from './size.js';
 
 export interface MkfsProgress {
@@ -70,20 +71,21 @@ export function mkfsCommand(y: Argv): Argv {
     (c) =>
       c
         .positional('store', { type: 'string', demandOption: true, describe: 'directory of the new store' })
-        .option('size', { type: 'string', describe: 'device size (K/M/G/T suffixes); default 1G, or the NBD export\'s size' })
-        .option('block-file-size', { type: 'string', describe: 'size of each block file (default 64M; not with --device)' })
-        .option('device', { type: 'string', describe: 'nbd://HOST[:PORT][/EXPORT]: keep the data on this NBD export' })
+        .option('size', { type: 'string', requiresArg: true, describe: 'device size (K/M/G/T suffixes); default 1G, or the NBD export\'s size' })
+        .option('block-file-size', { type: 'string', requiresArg: true, describe: 'size of each block file (default 64M; not with --device)' })
+        .option('device', { type: 'string', requiresArg: true, describe: 'nbd://HOST[:PORT][/EXPORT]: keep the data on this NBD export' })
         .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing store' }),
     async (argv) => {
       if (argv.device !== undefined) {
         if (argv['block-file-size'] !== undefined) throw new UsageError('--block-file-size is for block files, not with --device');
-        const size = argv.size === undefined ? undefined : parseSize(argv.size, '--size');
-        const sb = await mkfsNbd(argv.store, { url: argv.device, sizeBytes: size, force: argv.force });
-        process.stdout.write(`created store ${argv.store}: ${formatSize(sb.sizeBytes)} on ${argv.device}, uuid ${sb.uuid}\n`);
+        const url = optionText('--device', argv.device);
+        const size = argv.size === undefined ? undefined : parseSize(optionText('--size', argv.size), '--size');
+        const sb = await mkfsNbd(argv.store, { url, sizeBytes: size, force: argv.force });
+        process.stdout.write(`created store ${argv.store}: ${formatSize(sb.sizeBytes)} on ${url}, uuid ${sb.uuid}\n`);
         return;
       }
-      const sizeBytes = parseSize(argv.size ?? '1G', '--size');
-      const blockFileSize = parseSize(argv['block-file-size'] ?? '64M', '--block-file-size');
+      const sizeBytes = parseSize(optionText('--size', argv.size ?? '1G'), '--size');
+      const blockFileSize = parseSize(optionText('--block-file-size', argv['block-file-size'] ?? '64M'), '--block-file-size');
       const sb = await mkfsWithProgress(argv.store, { sizeBytes, blockFileSize, force: argv.force });
       const files = sb.blockFileCount;
       process.stdout.write(`created store ${argv.store}: ${formatSize(sizeBytes)} in ${files} block file${files === 1 ? '' : 's'} of ${formatSize(blockFileSize)}, uuid ${sb.uuid}\n`);

@@ -19,15 +19,19 @@ import type { Readable } from 'node:stream';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
+import { describeNotPrivate, LOG_FILE, STORE_FILE_MODE } from '../fs/store-files.js';
 import { runDaemon } from '../fuse/daemon.js';
+import { LOG_OPEN_FLAGS } from '../fuse/log.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
+import { optionText, parseSeconds, parseWholeNumber } from './args.js';
 import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import {
   checkMountpoint,
   checkNotMounted,
+  checkRoot,
   checkStore,
   DEFAULT_BLOCK_FILE_SIZE,
   DEFAULT_MOUNTPOINT,
@@ -47,25 +51,20 @@ export type Tunables = Omit<MountOptions, 'log'>;
 
 interface RawMountArgs extends RawFaultArgs {
   'cache-size': string;
-  'read-ahead-kb': number;
-  'max-sectors-kb': number;
-  'nr-requests': number;
+  'read-ahead-kb': string;
+  'max-sectors-kb': string;
+  'nr-requests': string;
   scheduler: string;
   'ra-policy': string;
   readpages: string;
-  'nbd-connections': number;
-  'nbd-timeout': number;
-  'nbd-reconnect': number;
-}
-
-function intIn(name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`bad --${name} '${v}': expected a whole number from ${min} to ${max}`);
-  return v;
+  'nbd-connections': string;
+  'nbd-timeout': string;
+  'nbd-reconnect': string;
 }
 
 /** Parse and check the mount options; throws UsageError. */
 export function parseTunables(a: RawMountArgs): Tunables {
-  const cacheBytes = parseSize(a['cache-size'], '--cache-size');
+  const cacheBytes = parseSize(optionText('--cache-size', a['cache-size']), '--cache-size');
   if (cacheBytes % 4096 !== 0) throw new UsageError(`bad --cache-size '${a['cache-size']}': must be a multiple of 4 KiB`);
   if (cacheBytes < MIN_CACHE_BYTES || cacheBytes > MAX_CACHE_BYTES) {
     throw new UsageError(`bad --cache-size '${a['cache-size']}': must be from ${formatSize(MIN_CACHE_BYTES)} to ${formatSize(MAX_CACHE_BYTES)}`);
@@ -77,17 +76,17 @@ export function parseTunables(a: RawMountArgs): Tunables {
   if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
   return {
     cacheBytes,
-    readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, READ_AHEAD_KB_MAX),
-    maxSectorsKb: intIn('max-sectors-kb', a['max-sectors-kb'], 4, 1 << 16),
-    nrRequests: intIn('nr-requests', a['nr-requests'], 4, 1024),
+    readAheadKb: parseWholeNumber('--read-ahead-kb', a['read-ahead-kb'], { min: 0, max: READ_AHEAD_KB_MAX }),
+    maxSectorsKb: parseWholeNumber('--max-sectors-kb', a['max-sectors-kb'], { min: 4, max: 1 << 16 }),
+    nrRequests: parseWholeNumber('--nr-requests', a['nr-requests'], { min: 4, max: 1024 }),
     scheduler,
     raPolicy,
     readpages: a.readpages === 'on',
     faults: parseFaultArgs(a),
     nbd: {
-      connections: intIn('nbd-connections', a['nbd-connections'], 1, 16),
-      timeoutMs: intIn('nbd-timeout', a['nbd-timeout'], 1, 3600) * 1000,
-      reconnectMs: intIn('nbd-reconnect', a['nbd-reconnect'], 0, 3600) * 1000,
+      connections: parseWholeNumber('--nbd-connections', a['nbd-connections'], { min: 1, max: 16 }),
+      timeoutMs: Math.round(parseSeconds('--nbd-timeout', a['nbd-timeout'], { max: 3600 }) * 1000),
+      reconnectMs: Math.round(parseSeconds('--nbd-reconnect', a['nbd-reconnect'], { max: 3600 }) * 1000),
     },
   };
 }
@@ -114,7 +113,7 @@ function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean)
 
 /** Start the daemon and wait for its status line. Resolves with its pid; rejects with the reason. */
 async function daemonize(store: string, mnt: string, t: Tunables, fuseDebug: boolean): Promise<number> {
-  const logFile = await open(join(store, 'aheadfs.log'), 'a', 0o644);
+  const logFile = await open(join(store, LOG_FILE), LOG_OPEN_FLAGS, STORE_FILE_MODE);
   try {
     const child = spawn(process.execPath, daemonArgs(store, mnt, t, fuseDebug), {
       detached: true,
@@ -180,16 +179,16 @@ export function mountCommand(y: Argv): Argv {
         .positional('store', { type: 'string', describe: 'store directory (made by mkfs)' })
         .positional('mountpoint', { type: 'string', describe: 'an empty directory' })
         .option('foreground', { type: 'boolean', default: false, describe: 'stay attached; stop on SIGINT/SIGTERM or umount' })
-        .option('cache-size', { type: 'string', default: '256M', describe: `page cache size (at most ${formatSize(MAX_CACHE_BYTES)})` })
-        .option('read-ahead-kb', { type: 'number', default: 128, describe: 'maximum readahead window (like /sys/block/*/queue/read_ahead_kb)' })
-        .option('max-sectors-kb', { type: 'number', default: 1280, describe: 'largest device request' })
-        .option('nr-requests', { type: 'number', default: 64, describe: 'device requests in flight at most' })
-        .option('scheduler', { type: 'string', default: 'mq-deadline', describe: 'I/O scheduler: none or mq-deadline' })
-        .option('ra-policy', { type: 'string', default: 'ondemand', describe: 'readahead policy: ondemand or none' })
-        .option('readpages', { type: 'string', default: 'on', describe: 'on: readahead I/O in batches (readpages); off: page by page' })
-        .option('nbd-connections', { type: 'number', default: 1, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
-        .option('nbd-timeout', { type: 'number', default: 30, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
-        .option('nbd-reconnect', { type: 'number', default: 30, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
+        .option('cache-size', { type: 'string', default: '256M', requiresArg: true, describe: `page cache size (at most ${formatSize(MAX_CACHE_BYTES)})` })
+        .option('read-ahead-kb', { type: 'string', default: '128', requiresArg: true, describe: 'maximum readahead window (like /sys/block/*/queue/read_ahead_kb)' })
+        .option('max-sectors-kb', { type: 'string', default: '1280', requiresArg: true, describe: 'largest device request' })
+        .option('nr-requests', { type: 'string', default: '64', requiresArg: true, describe: 'device requests in flight at most' })
+        .option('scheduler', { type: 'string', default: 'mq-deadline', requiresArg: true, describe: 'I/O scheduler: none or mq-deadline' })
+        .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
+        .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
+        .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
+        .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
+        .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('ready-fd', { type: 'number', hidden: true })
         .options(FAULT_OPTIONS),
@@ -231,10 +230,14 @@ interface MountArgs extends RawMountArgs {
 
 async function mount(argv: MountArgs, report: ((line: string) => void) | undefined): Promise<void> {
   const tunables = parseTunables(argv);
+  checkRoot('aheadfs mount');
   const { store, mnt } = await resolveTarget(argv.store, argv.mountpoint);
-  await checkStore(store);
+  const files = await checkStore(store);
   await checkMountpoint(mnt);
   await checkNotMounted(store);
+  // Once, on the user's terminal; the daemon logs it (and echoes it with --foreground).
+  const warning = describeNotPrivate(store, files);
+  if (warning && !argv.foreground) process.stderr.write(`aheadfs: ${warning}\n`);
   if (argv.foreground) {
     const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], report });
     process.exit(code);

@@ -8,6 +8,7 @@ import { readControlFile } from './control.js';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import type { Argv } from 'yargs';
+import { parseWholeNumber } from './args.js';
 import { UsageError } from '../errors.js';
 import { PLOT_MAX_WINDOWS } from '../plot/defaults.js';
 import { parseTrace } from '../plot/parse.js';
@@ -52,13 +53,13 @@ export function plotCommand(y: Argv): Argv {
       c
         .positional('source', { type: 'string', demandOption: true, describe: 'mountpoint, or a file holding a copy of .aheadfs/trace' })
         .option('output', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'FILE.svg or FILE.png' })
-        .option('ino', { type: 'number', requiresArg: true, describe: 'inode to chart (default: the one with the most ra lines)' })
+        .option('ino', { type: 'string', requiresArg: true, describe: 'inode to chart (default: the one with the most ra lines)' })
         .option('x', { choices: ['time', 'read'] as const, default: 'time' as const, describe: 'across: µs from the first line, or read number' })
-        .option('windows', { type: 'number', default: PLOT_MAX_WINDOWS, requiresArg: true, describe: 'chart the first N windows (0: all)' }),
+        .option('windows', { type: 'string', default: String(PLOT_MAX_WINDOWS), requiresArg: true, describe: 'chart the first N windows (0: all)' }),
     async (argv) => {
-      if (argv.ino !== undefined && !(Number.isInteger(argv.ino) && argv.ino > 0)) throw new UsageError(`--ino must be an inode number, got ${String(argv.ino)}`);
-      if (!(Number.isInteger(argv.windows) && argv.windows >= 0)) throw new UsageError(`--windows must be a whole number >= 0, got ${String(argv.windows)}`);
-      const r = await plotTrace({ source: argv.source, output: argv.output, ino: argv.ino, x: argv.x, maxWindows: argv.windows });
+      const ino = argv.ino === undefined ? undefined : parseWholeNumber('--ino', argv.ino, { min: 1, max: Number.MAX_SAFE_INTEGER });
+      const maxWindows = parseWholeNumber('--windows', argv.windows, { min: 0, max: Number.MAX_SAFE_INTEGER });
+      const r = await plotTrace({ source: argv.source, output: argv.output, ino, x: argv.x, maxWindows });
       process.stdout.write(`${argv.output}: inode ${r.ino}, ${r.windows} readahead windows, ${r.reads} reads\n`);
     },
   );

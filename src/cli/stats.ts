@@ -88,10 +88,9 @@ export function statsCommand(y: Argv): Argv {
       c
         .positional('mountpoint', { type: 'string', demandOption: true })
         .option('json', { type: 'boolean', default: false, describe: 'print .aheadfs/stats.json as is' })
-        .option('watch', { type: 'number', requiresArg: true, describe: 'redraw every SECONDS with per-second rates, until Ctrl-C' }),
+        .option('watch', { type: 'string', requiresArg: true, describe: 'redraw every SECONDS with per-second rates, until Ctrl-C' }),
     async (argv) => {
-      const watch = argv.watch;
-      if (watch !== undefined) checkInterval('--watch', watch);
+      const watch = argv.watch === undefined ? undefined : checkInterval('--watch', argv.watch);
       if (watch !== undefined && argv.json) throw new UsageError('--watch and --json do not go together');
       const read = (name: string): Promise<string> => readControlFile(argv.mountpoint, name);
       if (argv.json) {

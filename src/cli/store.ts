@@ -4,10 +4,12 @@
  */
 
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { isFsError, UsageError } from '../errors.js';
+import { checkStoreFiles, type StoreFilesReport } from '../fs/store-files.js';
+import { isStoreLocked, lockedMessage } from '../fs/store-lock.js';
 import { readSuperblock } from '../fs/superblock.js';
-import { findMount, readLock } from '../fuse/mounts.js';
+import { findMount } from '../fuse/mounts.js';
 
 /** `aheadfs mount` with no arguments: relative to the current directory. */
 export const DEFAULT_STORE = 'data/store';
@@ -28,23 +30,34 @@ export async function pathExists(p: string): Promise<boolean> {
   }
 }
 
-/** Throws UsageError unless `store` is an aheadfs store. */
-export async function checkStore(store: string): Promise<void> {
+/**
+ * Throws UsageError unless `store` is an aheadfs store whose files are all there, its own
+ * (no symlinks) and of the right sizes (src/fs/store-files.ts). Opens nothing but the
+ * superblock (O_NOFOLLOW). Returns what others can read, for a warning.
+ */
+export async function checkStore(store: string): Promise<StoreFilesReport> {
   if (!(await pathExists(store))) throw new UsageError(`store ${store} does not exist (create it with: aheadfs mkfs ${store})`);
   try {
-    await readSuperblock(store);
+    return await checkStoreFiles(store, await readSuperblock(store));
   } catch (err) {
     // The superblock's own checks (missing, not JSON, another format or version, sizes
-    // that do not add up): bad input, refused before the daemon starts.
+    // that do not add up) and the files' (symlinks, block file sizes): bad input,
+    // refused before the daemon starts.
     if (isFsError(err, 'EINVAL')) throw new UsageError(err.message.replace(/^EINVAL: /, ''));
     throw err;
   }
 }
 
-/** Throws (exit 1) if a live daemon holds the store's lock. */
+/** Throws (exit 1) if the store's lock is held (a daemon serves it, or fsck / mkfs runs on it). */
 export async function checkNotMounted(store: string): Promise<void> {
-  const lock = await readLock(join(store, 'lock'));
-  if (lock.state === 'held') throw new Error(`store ${store} is already mounted (daemon pid ${lock.pid}); unmount it first`);
+  const lock = await isStoreLocked(store);
+  if (lock.locked) throw new Error(lockedMessage(store, lock.pid));
+}
+
+/** FUSE mounts need root here (the daemon opens the store and /dev/fuse as root). UsageError otherwise. */
+export function checkRoot(what: string): void {
+  const uid = process.getuid?.();
+  if (uid !== undefined && uid !== 0) throw new UsageError(`${what} needs root (you are uid ${uid}); run it with sudo`);
 }
 
 /** Throws unless `mnt` is an existing directory that nothing is mounted on. */

@@ -1,10 +1,17 @@
 /**
  * `aheadfs umount <mountpoint> [--timeout 60]`
  *
- * Finds the daemon (its pid is served at <mnt>/.aheadfs/pid; if the mount no longer
- * answers, by its command line in /proc), sends SIGTERM (the daemon unmounts, flushes and
- * exits), and waits for both the process and the mount to be gone. A dead mount whose
- * daemon is gone (ENOTCONN) is cleared with `fusermount -uz`.
+ * Finds the daemon (by its command line in /proc: `... aheadfs.js mount <store> <mnt>
+ * --foreground ...`), sends SIGTERM (the daemon unmounts, flushes and exits), and waits
+ * for both the process and the mount to be gone. A dead mount whose daemon is gone
+ * (ENOTCONN) is cleared with `fusermount -uz`.
+ *
+ * This process never reads or stats anything under the mountpoint itself: a stopped or
+ * hung daemon would block that syscall in a libuv thread, and node cannot exit while one
+ * is stuck (the old `.aheadfs/pid` read hung `umount --timeout` forever). A daemon not
+ * found in /proc (started some other way) is asked for its pid by a child process that
+ * is killed if the mount does not answer. After the timeout the mount is left alone and
+ * the message says how to clear it.
  */
 
 import { execFile } from 'node:child_process';
@@ -14,21 +21,33 @@ import { promisify } from 'node:util';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { findMount, isAheadfsMount, pidAlive } from '../fuse/mounts.js';
+import { parseSeconds } from './args.js';
 
 const PID_READ_TIMEOUT_MS = 5000;
 const POLL_MS = 100;
+/** Longest --timeout accepted (a day). */
+const MAX_TIMEOUT_SECONDS = 86400;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Read <mnt>/.aheadfs/pid, giving up after a while (a hung daemon would block the read forever). */
-async function pidFromMount(mnt: string): Promise<number | undefined> {
-  const read = readFile(join(mnt, '.aheadfs', 'pid'), 'utf8').then(
-    (t) => Number.parseInt(t.trim(), 10),
-    () => undefined,
-  );
-  const timeout = sleep(PID_READ_TIMEOUT_MS).then(() => undefined);
-  const pid = await Promise.race([read, timeout]);
-  return pid !== undefined && Number.isInteger(pid) && pid > 0 ? pid : undefined;
+/**
+ * `<mnt>/.aheadfs/pid`, read by a child `cat` that gets SIGKILL after a while (a FUSE
+ * request wait is killable), so that a hung daemon never blocks this process.
+ */
+function pidFromMount(mnt: string): Promise<number | undefined> {
+  return new Promise((res) => {
+    execFile('cat', [join(mnt, '.aheadfs', 'pid')], { timeout: PID_READ_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout) => {
+      const pid = err ? undefined : Number.parseInt(stdout.trim(), 10);
+      res(pid !== undefined && Number.isInteger(pid) && pid > 0 ? pid : undefined);
+    });
+  });
+}
+
+/** The process state letter from /proc/<pid>/stat (R, S, D, T for stopped, ...). */
+async function procState(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
 /** A daemon whose command line is `... aheadfs.js mount <store> <mnt> --foreground ...`. */
@@ -51,16 +70,17 @@ export async function unmount(mountpoint: string, timeoutMs: number): Promise<st
   if (!m) throw new UsageError(`${mnt} is not mounted`);
   if (!isAheadfsMount(m)) throw new UsageError(`${mnt} is not an aheadfs mount (it is ${m.fstype})`);
 
-  const pid = (await pidFromMount(mnt)) ?? (await pidFromProc(mnt));
+  const pid = (await pidFromProc(mnt)) ?? (await pidFromMount(mnt));
   if (pid !== undefined && pidAlive(pid)) {
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + timeoutMs;
     while (pidAlive(pid) || (await findMount(mnt))) {
       if (Date.now() > deadline) {
+        if (!pidAlive(pid)) throw new Error(`the daemon exited but ${mnt} is still mounted; clear it with: umount -l ${mnt} (or fusermount -uz ${mnt})`);
+        const stopped = (await procState(pid)) === 'T' ? ` (it is stopped: kill -CONT ${pid} lets it finish)` : '';
         throw new Error(
-          pidAlive(pid)
-            ? `the daemon (pid ${pid}) has not exited after ${timeoutMs / 1000} s; see its store's aheadfs.log (kill -9 ${pid} and fusermount -uz ${mnt} to force)`
-            : `the daemon exited but ${mnt} is still mounted`,
+          `the daemon (pid ${pid}) has not exited after ${timeoutMs / 1000} s${stopped}; see its store's aheadfs.log. ` +
+            `The mount was left alone; to force: umount -l ${mnt} (or fusermount -uz ${mnt}), then kill -9 ${pid}`,
         );
       }
       await sleep(POLL_MS);
@@ -79,10 +99,10 @@ export function umountCommand(y: Argv): Argv {
     (c) =>
       c
         .positional('mountpoint', { type: 'string', demandOption: true })
-        .option('timeout', { type: 'number', default: 60, describe: 'seconds to wait for the daemon' }),
+        .option('timeout', { type: 'string', default: '60', requiresArg: true, describe: 'seconds to wait for the daemon' }),
     async (argv) => {
-      if (!Number.isFinite(argv.timeout) || argv.timeout <= 0) throw new UsageError(`bad --timeout '${argv.timeout}': expected seconds > 0`);
-      process.stdout.write((await unmount(argv.mountpoint, argv.timeout * 1000)) + '\n');
+      const timeout = parseSeconds('--timeout', argv.timeout, { max: MAX_TIMEOUT_SECONDS });
+      process.stdout.write((await unmount(argv.mountpoint, timeout * 1000)) + '\n');
     },
   );
 }

@@ -70,7 +70,11 @@ export function checkLookupName(name: string): void {
   if (tooLong(name)) throw fsError('ENAMETOOLONG', `${name.slice(0, 32)}... is longer than ${NAME_MAX} bytes`);
 }
 
+/**
+ * A new file size: EFBIG past the largest file (also 2^53 and beyond, which a JS number
+ * cannot hold exactly: inode_newsize_ok's -EFBIG), EINVAL for a negative or fractional one.
+ */
 export function checkSize(size: number, what: string): void {
-  if (!Number.isSafeInteger(size) || size < 0) throw fsError('EINVAL', `${what}: bad size ${size}`);
   if (size > MAX_FILE_SIZE) throw fsError('EFBIG', `${what}: ${size} is larger than the largest file (${MAX_FILE_SIZE} bytes)`);
+  if (!Number.isSafeInteger(size) || size < 0) throw fsError('EINVAL', `${what}: bad size ${size}`);
 }

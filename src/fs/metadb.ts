@@ -28,6 +28,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { fsError } from '../errors.js';
 import type { Change } from './alloc.js';
 import type { Extent, ExtentChange } from './extents.js';
+import { checkMetaDir } from './store-files.js';
 import { META_DIR } from './superblock.js';
 
 /** The on-disk layout of meta/; bump when the records change shape. */
@@ -169,6 +170,8 @@ export class MetaDb {
    */
   static open(store: string, opts: { create: boolean }): MetaDb {
     const path = join(store, META_DIR);
+    // LMDB opens its files following symlinks: make sure there are none.
+    checkMetaDir(store, { required: false });
     if (!opts.create && !existsSync(join(path, 'data.mdb'))) {
       throw fsError('EINVAL', `${store} has no metadata (${META_DIR}/data.mdb is missing)`);
     }

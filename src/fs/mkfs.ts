@@ -2,13 +2,17 @@
  * mkfs: make a store.
  *
  *   1. validate sizes and the target directory          (UsageError; nothing touched)
- *   2. --force: remove blocks/ meta/ aheadfs.json aheadfs.log lock (and nothing else)
- *   3. blocks/000000.blk ...  preallocated with fallocate(1), ftruncate if unsupported
- *   4. meta/                  LMDB: root directory (ino 1), the whole device free
- *   5. aheadfs.json           LAST, atomically: until it exists the directory is not a store
+ *   2. the store lock (store-lock.ts): a store that is mounted (or checked) is refused
+ *   3. --force: remove blocks/ meta/ aheadfs.json aheadfs.log (and nothing else)
+ *   4. blocks/000000.blk ...  preallocated with fallocate(1), ftruncate if unsupported
+ *   5. meta/                  LMDB: root directory (ino 1), the whole device free
+ *   6. aheadfs.json           LAST, atomically: until it exists the directory is not a store
  *
- * A failure in 3-5 removes what this run created, so a refused or failed mkfs leaves no
+ * A failure in 4-6 removes what this run created, so a refused or failed mkfs leaves no
  * half store behind (and a crashed one leaves no aheadfs.json, i.e. no store).
+ *
+ * A store is private: the directory and its subdirectories 0700, every file 0600 (the
+ * block files hold every user's data, meta/ every name), whatever the umask.
  *
  * With `nbd` (mkfs --device nbd://...), step 3 is replaced by asking the export for its
  * size (the store's size defaults to it, rounded down to 4 KiB); the export is not
@@ -17,14 +21,16 @@
 
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fsError, isFsError, toFsError, UsageError } from '../errors.js';
 import { NbdDevice, NbdOpenError } from '../block/nbd/device.js';
 import { Stats } from '../stats/registry.js';
 import { DIR_SIZE, ROOT_INO, S_IFDIR } from './inode.js';
 import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
+import { LOG_FILE, META_FILES, STORE_DIR_MODE, STORE_FILE_MODE } from './store-files.js';
+import { lockStore, type StoreLock } from './store-lock.js';
 import {
   BLOCK_SIZE,
   BLOCKS_DIR,
@@ -37,13 +43,17 @@ import {
   SUPERBLOCK_FILE,
   writeSuperblock,
   type FilesSuperblock,
+  type NbdSuperblock,
   type Superblock,
 } from './superblock.js';
 
 const execFileAsync = promisify(execFile);
 
-/** What `--force` removes from an existing store; anything else in the directory stays. */
-export const STORE_ENTRIES = [BLOCKS_DIR, META_DIR, SUPERBLOCK_FILE, `${SUPERBLOCK_FILE}.tmp`, 'aheadfs.log', 'lock'] as const;
+/**
+ * What `--force` removes from an existing store; anything else in the directory stays
+ * (the lock file is mkfs' own while it works, removed when it is done).
+ */
+export const STORE_ENTRIES = [BLOCKS_DIR, META_DIR, SUPERBLOCK_FILE, `${SUPERBLOCK_FILE}.tmp`, LOG_FILE] as const;
 
 /** Mode of the root directory of a new store (drwxr-xr-x). */
 const ROOT_MODE = S_IFDIR | 0o755;
@@ -107,6 +117,7 @@ async function existingBlockBytes(store: string): Promise<number> {
 
 /** Step 1 for the directory: refuse what we must not overwrite. Touches nothing. */
 async function checkTarget(store: string, opts: MkfsOptions): Promise<void> {
+  if (store === '') throw new UsageError(`bad store path '': expected a directory path`);
   let entries: string[] | undefined;
   try {
     const st = await stat(store);
@@ -142,7 +153,7 @@ async function checkTarget(store: string, opts: MkfsOptions): Promise<void> {
  * missing or the filesystem does not support it. Any other failure (ENOSPC) is thrown.
  */
 async function preallocate(file: string, bytes: number): Promise<void> {
-  const fh = await open(file, 'wx', 0o644);
+  const fh = await open(file, 'wx', STORE_FILE_MODE);
   await fh.close();
   try {
     await execFileAsync('fallocate', ['-l', String(bytes), file]);
@@ -165,6 +176,7 @@ async function preallocate(file: string, bytes: number): Promise<void> {
 
 /** Step 4: the LMDB environment with the root directory and the whole device free. */
 async function formatMeta(store: string, blocks: number, now: number): Promise<void> {
+  await mkdir(join(store, META_DIR), { mode: STORE_DIR_MODE });
   const db = MetaDb.open(store, { create: true });
   try {
     const ws = new WriteSet();
@@ -178,13 +190,17 @@ async function formatMeta(store: string, blocks: number, now: number): Promise<v
   } finally {
     await db.close();
   }
+  // LMDB creates its files 0664 minus the umask.
+  for (const f of META_FILES) await chmod(join(store, META_DIR, f), STORE_FILE_MODE).catch((err: unknown) => {
+    if (code(err) !== 'ENOENT') throw err;
+  });
 }
 
 /**
  * Make a store whose data lives on an NBD export. An unreachable URL, an unknown export,
  * a read-only export, or one smaller than `sizeBytes`: UsageError, nothing changed.
  */
-export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<Superblock> {
+export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<NbdSuperblock> {
   if (opts.sizeBytes !== undefined) checkMkfsSizes(opts.sizeBytes, opts.sizeBytes);
   let exportBytes: number;
   try {
@@ -199,16 +215,11 @@ export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<Supe
   if (sizeBytes > exportBytes) throw new UsageError(`${opts.url}: the export holds ${exportBytes} bytes, less than the store size ${sizeBytes}`);
   if (sizeBytes < BLOCK_SIZE) throw new UsageError(`${opts.url}: the export holds ${exportBytes} bytes, less than one ${BLOCK_SIZE}-byte block`);
   await checkTarget(store, { sizeBytes: 0, blockFileSize: BLOCK_SIZE, force: opts.force });
-  if (opts.force) {
-    for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
-  }
-  const madeStore = (await mkdir(store, { recursive: true }).catch((err: unknown) => {
-    throw toFsError(err, `mkfs ${store}`);
-  })) !== undefined;
-  try {
+  return inNewStore(store, opts.force, async (created) => {
+    created.push(META_DIR);
     const now = Date.now();
     await formatMeta(store, sizeBytes / BLOCK_SIZE, now);
-    const sb: Superblock = {
+    const sb: NbdSuperblock = {
       format: FORMAT_NAME,
       version: FORMAT_VERSION_NBD,
       device: 'nbd',
@@ -220,11 +231,7 @@ export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<Supe
     };
     await writeSuperblock(store, sb);
     return sb;
-  } catch (err) {
-    await rm(join(store, META_DIR), { recursive: true, force: true }).catch(() => {});
-    if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
-    throw isFsError(err) ? err : toFsError(err, `mkfs ${store}`);
-  }
+  });
 }
 
 /**
@@ -234,16 +241,8 @@ export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<Supe
 export async function mkfs(store: string, opts: MkfsOptions): Promise<FilesSuperblock> {
   checkMkfsSizes(opts.sizeBytes, opts.blockFileSize);
   await checkTarget(store, opts);
-
-  if (opts.force) {
-    for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
-  }
-  const created: string[] = [];
-  const madeStore = (await mkdir(store, { recursive: true }).catch((err: unknown) => {
-    throw toFsError(err, `mkfs ${store}`);
-  })) !== undefined;
-  try {
-    await mkdir(join(store, BLOCKS_DIR));
+  return inNewStore(store, opts.force, async (created) => {
+    await mkdir(join(store, BLOCKS_DIR), { mode: STORE_DIR_MODE });
     created.push(BLOCKS_DIR);
     const count = opts.sizeBytes / opts.blockFileSize;
     for (let i = 0; i < count; i++) {
@@ -266,8 +265,44 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<FilesSuper
     };
     await writeSuperblock(store, sb);
     return sb;
+  });
+}
+
+/**
+ * Steps 2-5 around `fill`: make the store directory (private), hold its lock, --force
+ * clears the old store's entries; a failure removes what `fill` listed in `created` (and
+ * the directory if this run made it).
+ */
+async function inNewStore<T>(store: string, force: boolean | undefined, fill: (created: string[]) => Promise<T>): Promise<T> {
+  // Missing parents get the usual mode; only the store itself is private.
+  const madeStore = await mkdir(dirname(resolve(store)), { recursive: true })
+    .then(() => mkdir(store, { mode: STORE_DIR_MODE }))
+    .then(
+      () => true,
+      (err: unknown) => {
+        if (code(err) === 'EEXIST') return false;
+        throw toFsError(err, `mkfs ${store}`);
+      },
+    );
+  let lock: StoreLock;
+  try {
+    lock = await lockStore(store);
+  } catch (err) {
+    if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
+  const created: string[] = [];
+  try {
+    if (force) {
+      for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
+    }
+    await chmod(store, STORE_DIR_MODE);
+    const result = await fill(created);
+    lock.release();
+    return result;
   } catch (err) {
     for (const name of created) await rm(join(store, name), { recursive: true, force: true }).catch(() => {});
+    lock.release();
     if (madeStore) await rm(store, { recursive: true, force: true }).catch(() => {});
     throw isFsError(err) ? err : toFsError(err, `mkfs ${store}`);
   }

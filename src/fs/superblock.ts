@@ -17,7 +17,8 @@
  * after everything else: a crashed mkfs leaves a directory that is not a store.
  */
 
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blockFileName } from '../block/device.js';
 import { fsError, isFsError } from '../errors.js';
@@ -86,10 +87,17 @@ export async function readSuperblock(store: string): Promise<Superblock> {
   const file = join(store, SUPERBLOCK_FILE);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // O_NOFOLLOW: a store's files are its own (see store-files.ts).
+    const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw fsError('EINVAL', `${store} is not an aheadfs store (no ${SUPERBLOCK_FILE})`, err);
+    if (code === 'ELOOP') throw fsError('EINVAL', `store ${store} has a symlink at ${SUPERBLOCK_FILE}; refusing a store whose files are not its own (remove the link)`, err);
     throw fsError('EIO', `cannot read ${file}: ${(err as Error).message}`, err);
   }
   let raw: unknown;
@@ -147,7 +155,8 @@ export async function writeSuperblock(store: string, sb: Superblock): Promise<vo
   const file = join(store, SUPERBLOCK_FILE);
   const tmp = `${file}.tmp`;
   try {
-    const fh = await open(tmp, 'w', 0o644);
+    // A new file (O_EXCL: never through a symlink), private like the rest of the store.
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       // Version 1 on disk is unchanged: no `device` (block files are implied).
       const onDisk = sb.device === 'files' ? { ...sb, device: undefined } : sb;

@@ -2,9 +2,15 @@
  * The mount daemon: lock the store, open the filesystem, mount it with FUSE, serve until
  * told to stop, then unmount, shut the filesystem down and release the lock.
  *
- *   acquireLock --> openFilesystem --> fuse.mount --> stat .aheadfs/stats --> "ok" on readyFd
- *        |                |                 |                 |
- *        +----------------+-----------------+-----------------+--> "error: <reason>", undo, throw
+ *   lockStore --> open log --> checkStoreFiles --> openFilesystem --> fuse.mount
+ *       |                           |                    |                |
+ *       |                           |                    |   stat .aheadfs/stats --> "ok" on readyFd
+ *       +---------------------------+--------------------+----------------+--> "error: <reason>", undo, throw
+ *
+ * The store lock (src/fs/store-lock.ts, a kernel OFD lock) is taken before anything else
+ * in the store is opened and held for the daemon's whole life: a second daemon is
+ * refused, and a kill -9 leaves nothing to recover. Everything the daemon creates in the
+ * store is private (umask 077).
  *
  *   serving: SIGINT / SIGTERM ---------------------------------+
  *            mountpoint gone from mountinfo (fusermount -u) ---+--> stop(reason)
@@ -15,14 +21,17 @@
  * `report` writes to a pipe to the parent, which waits for the one status line.
  */
 
-import { dbg } from '../stats/debug.js';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { checkStoreFiles, describeNotPrivate, LOG_FILE } from '../fs/store-files.js';
+import { lockStore, type StoreLock } from '../fs/store-lock.js';
+import { readSuperblock } from '../fs/superblock.js';
+import { dbg } from '../stats/debug.js';
 import { AheadFuse } from './aheadfuse.js';
 import { ControlDir } from './control-dir.js';
 import { openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
-import { openLog } from './log.js';
-import { acquireLock, findMount, releaseLock } from './mounts.js';
+import { openLog, type DaemonLog } from './log.js';
+import { findMount } from './mounts.js';
 import { makeOperations } from './ops.js';
 
 /** How often the daemon checks that its mount still exists (it also keeps the loop alive). */
@@ -61,11 +70,29 @@ function errMsg(err: unknown): string {
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const store = resolve(opts.store);
   const mnt = resolve(opts.mountpoint);
-  const lockPath = join(store, 'lock');
-  const log = openLog(join(store, 'aheadfs.log'), { echo: opts.report === undefined });
   const report = opts.report ?? ((): void => undefined);
+  process.umask(0o077);
 
-  let locked = false;
+  let lock: StoreLock;
+  try {
+    lock = await lockStore(store);
+  } catch (err) {
+    // Not ours: the store's log belongs to whoever holds the lock.
+    report(`error: ${errMsg(err)}`);
+    throw err;
+  }
+  let log: DaemonLog;
+  try {
+    log = openLog(join(store, LOG_FILE), { echo: opts.report === undefined });
+  } catch (err) {
+    lock.release();
+    report(`error: cannot open ${join(store, LOG_FILE)}: ${errMsg(err)}`);
+    throw err;
+  }
+  if (lock.previousPid !== undefined && lock.previousPid !== process.pid) {
+    log(`the lock file named pid ${lock.previousPid}, which ended without releasing the store (kill -9 or a crash); the kernel dropped its lock, nothing to recover`);
+  }
+
   let mfs: MountedFs | undefined;
   let fuse: AheadFuse | undefined;
   let mounted = false;
@@ -92,14 +119,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       }
       mfs = undefined;
     }
-    if (locked) await releaseLock(lockPath);
-    locked = false;
+    lock.release();
     return ok;
   };
 
   try {
-    await acquireLock(lockPath, (pid) => log(`recovered a stale lock (pid ${pid ?? 'unknown'} is not running)`));
-    locked = true;
+    const warning = describeNotPrivate(store, await checkStoreFiles(store, await readSuperblock(store)));
+    if (warning) log(warning);
     const open = opts.openFilesystem ?? openFilesystem;
     mfs = await open(store, { ...opts.mount, log });
     const ops = makeOperations({ vfs: mfs.vfs, control: new ControlDir(mfs.control, process.pid), log });

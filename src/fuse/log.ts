@@ -3,9 +3,16 @@
  * synchronously (mount, unmount and errors are rare; a line must survive a crash right
  * after it). When the daemon runs attached (`--foreground` typed by a user) lines are
  * echoed to stderr as well.
+ *
+ * Opened O_NOFOLLOW and 0600: the daemon runs as root, and a store prepared with
+ * `aheadfs.log -> /root/victim` must not make it append to the victim (store-files.ts).
  */
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { STORE_FILE_MODE } from '../fs/store-files.js';
+
+/** open(2) flags of the log: append, create, never through a symlink. */
+export const LOG_OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
 export interface DaemonLog {
   (msg: string): void;
@@ -13,7 +20,7 @@ export interface DaemonLog {
 }
 
 export function openLog(path: string, { echo }: { echo: boolean }): DaemonLog {
-  const fd = openSync(path, 'a', 0o644);
+  const fd = openSync(path, LOG_OPEN_FLAGS, STORE_FILE_MODE);
   let open = true;
   const log = ((msg: string): void => {
     const line = `${new Date().toISOString()} [${process.pid}] ${msg}\n`;

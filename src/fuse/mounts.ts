@@ -1,10 +1,11 @@
 /**
- * What the kernel says is mounted (/proc/self/mountinfo), and the store lock.
+ * What the kernel says is mounted (/proc/self/mountinfo), and whether a process runs.
+ * (The store lock is src/fs/store-lock.ts.)
  */
 
 import { readFileSync } from 'node:fs';
-import { readFile, open, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
 export interface MountEntry {
   mountpoint: string;
@@ -60,51 +61,4 @@ export function pidAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-export type LockState = { state: 'free' } | { state: 'held'; pid: number } | { state: 'stale'; pid: number | undefined };
-
-export async function readLock(lockPath: string): Promise<LockState> {
-  let text: string;
-  try {
-    text = await readFile(lockPath, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'free' };
-    throw err;
-  }
-  const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 0) return { state: 'stale', pid: undefined };
-  if (pid !== process.pid && pidAlive(pid)) return { state: 'held', pid };
-  return { state: 'stale', pid };
-}
-
-/**
- * Take `<store>/lock` for this process: create it exclusively with our pid. A lock whose
- * pid is dead (kill -9, crash) is stale: it is removed and taken, and `onStale` is told.
- * Throws an Error naming the holder if a live process has it.
- */
-export async function acquireLock(lockPath: string, onStale: (pid: number | undefined) => void): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await open(lockPath, 'wx', 0o644);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const st = await readLock(lockPath);
-    if (st.state === 'held') throw new Error(`store ${dirname(lockPath)} is already mounted (daemon pid ${st.pid})`);
-    if (st.state === 'stale') {
-      onStale(st.pid);
-      await unlink(lockPath).catch(() => undefined);
-    }
-  }
-  throw new Error(`could not take the lock ${lockPath}`);
-}
-
-/** Remove the lock if it is still ours. */
-export async function releaseLock(lockPath: string): Promise<void> {
-  const st = await readFile(lockPath, 'utf8').catch(() => '');
-  if (Number.parseInt(st.trim(), 10) === process.pid) await unlink(lockPath).catch(() => undefined);
 }

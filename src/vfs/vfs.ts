@@ -16,7 +16,7 @@
 import { dbg } from '../stats/debug.js';
 import { fsError, isFsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
-import { checkSize } from '../fs/inode.js';
+import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
 import { blockTruncatePage, filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
 import { fileRaStateInit, type MmFile } from '../mm/types.js';
@@ -235,6 +235,9 @@ export class AheadVfs implements Vfs {
     if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
     this.stats.c.read_calls++;
     if (this.cache.trace.reads) this.cache.trace.emit(`read ino=${file.ino} fh=${fh} pos=${pos} len=${len}`);
+    // generic_file_buffered_read (Linux 5.4 mm/filemap.c): at or past s_maxbytes is EOF,
+    // 0 bytes (this also covers 2^53 and beyond, where a JS number is no exact offset).
+    if (pos >= MAX_FILE_SIZE) return done(undefined, 0);
     filemapRead(file.mapping, file, buf, pos, len, (err, n) => {
       this.stats.c.read_bytes += n;
       done(err, n);
@@ -245,6 +248,8 @@ export class AheadVfs implements Vfs {
     const file = this.file(fh);
     if ((file.flags & O_ACCMODE) !== O_WRONLY && (file.flags & O_ACCMODE) !== O_RDWR) throw fsError('EBADF', 'not open for writing');
     this.stats.c.write_calls++;
+    // generic_write_check_limits (Linux 5.4 mm/filemap.c): a write at or past s_maxbytes is EFBIG.
+    if (pos >= MAX_FILE_SIZE && len > 0) throw fsError('EFBIG', `write at ${pos}: past the largest file (${MAX_FILE_SIZE} bytes)`);
     const n = await this.inodeLocks.withInodeLock(file.ino, () => filemapWrite(file.mapping, file, buf, pos, len));
     this.stats.c.write_bytes += n;
     return n;

@@ -13,6 +13,8 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Set when the command did not exit by itself (killed at the timeout, or by a signal). */
+  signal: NodeJS.Signals | null;
 }
 
 export function assertBuilt(): void {
@@ -45,7 +47,7 @@ export function runNode(script: string, args: string[], opts: RunOpts = {}): Pro
       { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 120_000, env: { ...process.env, DEBUG: '', ...opts.env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
+        resolve({ code, stdout, stderr, signal: err?.signal ?? null });
       },
     );
   });

@@ -17,6 +17,7 @@ import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { isStoreLocked } from '../../src/fs/store-lock.js';
 import { findMount, pidAlive } from '../../src/fuse/mounts.js';
 import { aheadfs, sh, type CliResult } from './cli.js';
 import { deviceFromEnv, startNbdServer, type NbdServer, type NbdServerKind, type NbdServerOpts } from './nbd.js';
@@ -41,7 +42,7 @@ export interface MountCtx {
   umount(): Promise<void>;
   /** Mount again with the CLI (asserts success). */
   mount(): Promise<void>;
-  /** The daemon's pid, from the store lock. */
+  /** The daemon's pid, from the store lock (undefined when no one holds it). */
   daemonPid(): Promise<number | undefined>;
   cli(args: string[]): Promise<CliResult>;
   /** The NBD server the store lives on (undefined on block files). */
@@ -52,10 +53,10 @@ function explain(what: string, r: CliResult): Error {
   return new Error(`${what} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
 }
 
+/** The pid in the store's lock file, only while the lock is held (a kill -9 leaves a stale one). */
 async function lockPid(store: string): Promise<number | undefined> {
-  const text = await readFile(join(store, 'lock'), 'utf8').catch(() => '');
-  const pid = Number.parseInt(text.trim(), 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  const lock = await isStoreLocked(store).catch(() => undefined);
+  return lock?.locked ? lock.pid : undefined;
 }
 
 /** Make sure nothing is left mounted on `mnt` and no daemon of `store` is left running. */

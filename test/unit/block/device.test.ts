@@ -1,7 +1,9 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { allocAligned } from '../../../src/block/aligned.js';
 import { bioAlloc } from '../../../src/block/bio.js';
 import { BlockFilesDevice, blockFileName, coalesceViews, mapSector, splitByFile, type DeviceGeometry } from '../../../src/block/device.js';
@@ -10,6 +12,8 @@ import { RequestQueue } from '../../../src/block/queue.js';
 import { isFsError } from '../../../src/errors.js';
 import { Stats } from '../../../src/stats/registry.js';
 import { Trace } from '../../../src/stats/trace.js';
+
+const execFileP = promisify(execFile);
 
 const FILE_SIZE = 64 * 1024; // 128 sectors per block file
 const SECTORS_PER_FILE = FILE_SIZE / 512;
@@ -137,10 +141,11 @@ test('unaligned, empty and out-of-range requests are rejected with EINVAL', asyn
 test('a truncated block file gives EIO on read (short read), never a throw', async (t) => {
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
-  fs.truncateSync(path.join(blocks, blockFileName(1)), 4096);
   const stats = new Stats();
   const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
+  // Cut while open (open refuses a block file of the wrong size).
+  fs.truncateSync(path.join(blocks, blockFileName(1)), 4096);
   const buf = allocAligned(8192);
   await dev.read(SECTORS_PER_FILE, [buf.subarray(0, 4096)]); // the part still there
   t.is(sectorOf(buf, 0), SECTORS_PER_FILE);
@@ -188,10 +193,14 @@ const hasShm = fs.existsSync('/dev/shm');
 test('O_DIRECT refused (EINVAL at open): buffered fallback, logged once, gauge 0, I/O works', async (t) => {
   // A character device refuses O_DIRECT with EINVAL on every kernel: make the last block
   // file one (reads give zeros, writes vanish); the real files 0 and 1 must still work.
+  // A bind mount, not a symlink: block files are opened O_NOFOLLOW.
   const blocks = mkStore(os.tmpdir());
-  t.teardown(() => rmStore(blocks));
-  fs.rmSync(path.join(blocks, blockFileName(2)));
-  fs.symlinkSync('/dev/zero', path.join(blocks, blockFileName(2)));
+  const last = path.join(blocks, blockFileName(2));
+  await execFileP('mount', ['--bind', '/dev/zero', last]);
+  t.teardown(async () => {
+    await execFileP('umount', [last]);
+    rmStore(blocks);
+  });
   const stats = new Stats();
   const logs: string[] = [];
   const dev = await BlockFilesDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
@@ -267,4 +276,22 @@ test.serial('queue over the real device: plugged reads merge into one request an
   t.is(stats.c.rq_dispatch, 1);
   for (let i = 0; i < 256; i++) if (sectorOf(arena, i) !== 64 + i) return t.fail(`sector ${64 + i} wrong`);
   t.is(stats.c.disk_read_ios, 3, 'sectors 64..319 span three block files: one syscall each');
+});
+
+test('open refuses a regular block file of the wrong size (naming it and the size expected) and a symlinked one', async (t) => {
+  const blocks = mkStore(os.tmpdir());
+  t.teardown(() => rmStore(blocks));
+  const f1 = path.join(blocks, blockFileName(1));
+  fs.truncateSync(f1, FILE_SIZE - 4096);
+  const short = await t.throwsAsync(BlockFilesDevice.open(blocks, GEOM, { stats: new Stats() }));
+  t.true(isFsError(short, 'EINVAL'), String(short));
+  t.regex(short!.message, new RegExp(`block file ${f1} is ${FILE_SIZE - 4096} bytes, expected ${FILE_SIZE}`));
+
+  fs.truncateSync(f1, FILE_SIZE);
+  const elsewhere = path.join(path.dirname(blocks), 'elsewhere.blk');
+  fs.renameSync(f1, elsewhere);
+  fs.symlinkSync(elsewhere, f1);
+  const link = await t.throwsAsync(BlockFilesDevice.open(blocks, GEOM, { stats: new Stats() }));
+  t.true(isFsError(link, 'EINVAL'), String(link));
+  t.regex(link!.message, /symlink/);
 });

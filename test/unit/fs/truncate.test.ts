@@ -169,3 +169,20 @@ test('an unlink while a truncate by path runs waits for it: both succeed and eve
   }
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
 });
+
+test('at 2^53 and beyond: a read is EOF (0 bytes), a truncate or write is EFBIG, nothing changes', async (t) => {
+  const { vfs } = (await openVfsStore(t, { sizeBytes: 16 * MiB })).fs;
+  const fh = await vfs.create('/big', 0o644, 2, { uid: 0, gid: 0 });
+  await vfs.write(fh, new Uint8Array(100).fill(3), 100, 0);
+  for (const pos of [2 ** 53, 2 ** 53 + 4096, 2 ** 63, 2 ** 50]) {
+    t.is((await vfsRead(vfs, fh, 16, pos)).length, 0, `read at ${pos}`);
+  }
+  for (const size of [2 ** 53, 2 ** 64, Infinity]) {
+    t.true(isFsError(await t.throwsAsync(vfs.ftruncate(fh, size)), 'EFBIG'), `ftruncate to ${size}`);
+    t.true(isFsError(await t.throwsAsync(vfs.truncate('/big', size)), 'EFBIG'), `truncate to ${size}`);
+  }
+  t.true(isFsError(await t.throwsAsync(vfs.write(fh, new Uint8Array(8), 8, 2 ** 53)), 'EFBIG'), 'write at 2^53');
+  t.true(isFsError(await t.throwsAsync(vfs.ftruncate(fh, -1)), 'EINVAL'), 'a negative size is still EINVAL');
+  t.is((await vfs.fgetattr(fh)).size, 100);
+  await vfs.release(fh);
+});
