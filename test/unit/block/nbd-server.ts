@@ -18,8 +18,8 @@ export interface Req {
   conn: number;
 }
 
-/** What to do with a request: answer it, answer with an NBD error, close the connection, or never answer. */
-export type Action = 'ok' | { error: number } | 'close' | 'hang';
+/** What to do with a request: answer it, answer with an NBD error, close the connection, never answer, or send half a read's reply and close. */
+export type Action = 'ok' | { error: number } | 'close' | 'hang' | 'half';
 
 export interface ScriptOpts {
   size?: number;
@@ -187,6 +187,10 @@ export class ScriptedServer {
             h.writeUInt32BE(action.error, 4);
             send(h);
             continue;
+          }
+          if (action === 'half') {
+            sock.write(Buffer.concat([h, this.disk.subarray(req.offset, req.offset + length / 2)]));
+            return void sock.destroy();
           }
           if (type === 1) payload.copy(this.disk, req.offset);
           send(type === 0 ? Buffer.concat([h, this.disk.subarray(req.offset, req.offset + length)]) : h);

@@ -190,6 +190,25 @@ test('a dropped connection: reconnect, the requests in flight are sent again and
   t.regex(logs.join('\n'), /connection lost \(the server closed the connection\); reconnecting/);
 });
 
+test('a read cut off in the middle of its payload is retried whole into the same views', async (t) => {
+  let cut = false;
+  const s = await server(t, {
+    onRequest: (r) => {
+      if (r.type === 0 && !cut) {
+        cut = true;
+        return 'half';
+      }
+      return 'ok';
+    },
+  });
+  s.disk.set(pattern(16 * KiB, 4), 0);
+  const { dev, stats } = await device(t, s);
+  const views = [new Uint8Array(4 * KiB), new Uint8Array(4 * KiB), new Uint8Array(8 * KiB)];
+  await dev.read(0, views);
+  t.deepEqual(new Uint8Array(Buffer.concat(views)), pattern(16 * KiB, 4));
+  t.is(stats.c.nbd_retries, 1);
+});
+
 test('a request never answered: after the timeout the connection is dropped and the request retried', async (t) => {
   let hung = false;
   const s = await server(t, {
