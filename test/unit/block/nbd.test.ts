@@ -10,6 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { isFsError } from '../../../src/errors.js';
 import { cutViews, NbdDevice, NbdOpenError } from '../../../src/block/nbd/device.js';
 import { parseNbdUrl } from '../../../src/block/nbd/proto.js';
+import { openStoreDevice } from '../../../src/block/open.js';
 import { Stats } from '../../../src/stats/registry.js';
 import { ScriptedServer, type ScriptOpts } from './nbd-server.js';
 
@@ -284,4 +285,16 @@ test('nbd:// URLs', (t) => {
   t.deepEqual(parseNbdUrl('nbd://[::1]:5/x'), { host: '::1', port: 5, exportName: 'x' });
   t.throws(() => parseNbdUrl('http://h/'), { message: /only nbd:\/\// });
   t.throws(() => parseNbdUrl('nonsense'), { message: /not a URL/ });
+});
+
+test('mount side: a store larger than its export is refused in one line; the export size otherwise', async (t) => {
+  const s = await server(t, { size: 2 << 20 });
+  const sb = { format: 'aheadfs', version: 2, device: 'nbd', url: s.url, uuid: 'u', blockSize: 4096, createdAt: 'now' } as const;
+  const err = await t.throwsAsync(openStoreDevice('/nonexistent', { ...sb, sizeBytes: 4 << 20 }, { stats: new Stats(), log: () => {} }));
+  t.regex(err!.message, /^nbd:\/\/127\.0\.0\.1:\d+\/: the export holds 2097152 bytes, less than the store's 4194304$/);
+  const logs: string[] = [];
+  const dev = await openStoreDevice('/nonexistent', { ...sb, sizeBytes: 2 << 20 }, { stats: new Stats(), log: (m) => logs.push(m), nbd: { connections: 2, timeoutMs: 1000, reconnectMs: 1000 } });
+  t.teardown(() => dev.close());
+  t.is(dev.nrSectors, (2 << 20) / 512);
+  t.regex(logs.join('\n'), /2097152 bytes, 2 connection\(s\), block sizes 512\/4096\/33554432, flush yes \(negotiated with NBD_OPT_GO\)/);
 });
