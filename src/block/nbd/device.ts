@@ -86,8 +86,11 @@ export class NbdDevice implements BlockDevice {
   private state: State;
   /** Commands waiting for a connection (while reconnecting). */
   private waiting: Command[] = [];
+  /** Commands accepted and not finished (waiting, in flight or being retried); close() waits for them. */
   private pending = 0;
   private idleWaiters: (() => void)[] = [];
+  /** A reconnect loop is running (at most one). */
+  private reconnecting = false;
   private readonly log: (msg: string) => void;
 
   private constructor(
@@ -309,7 +312,6 @@ export class NbdDevice implements BlockDevice {
       this.reconnecting = false;
     }
   }
-  private reconnecting = false;
 
   /** A reconnected export must still hold the device. */
   private incompatible(info: ExportInfo): string | undefined {
