@@ -22,6 +22,7 @@
  */
 
 import { fsError } from '../../errors.js';
+import { dbg } from '../../stats/debug.js';
 import type { Stats } from '../../stats/registry.js';
 import { SECTOR_SHIFT, SECTOR_SIZE, type Sector } from '../bio.js';
 import type { BlockDevice, DeviceLimits } from '../blockdev.js';
@@ -150,6 +151,7 @@ export class NbdDevice implements BlockDevice {
       throw err;
     }
     const dev = new NbdDevice(where, url, info, conns, o.stats, { ...opts, connections: n });
+    dbg.block('connected to %s: %d bytes, flags 0x%s, block sizes %d/%d/%d, %d connection(s), via %s', where, info.sizeBytes, info.flags.toString(16), info.minBlock, info.preferredBlock, info.maxPayload, n, info.via);
     if (!dev.canFlush) {
       opts.log(`${where}: WARNING: the server cannot flush (no NBD_FLAG_SEND_FLUSH): writes are not guaranteed durable, fsync will fail with EIO`);
     }
