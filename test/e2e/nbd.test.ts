@@ -164,6 +164,9 @@ test('mkfs --device: unreachable, unknown export, too small: one line, exit 2, n
     t.is(r.stderr.split('\n').length, 2, 'one line');
     await t.throwsAsync(readFile(join(store, 'aheadfs.json')), undefined, 'no store made');
   }
+  const both = await aheadfs(['mkfs', store, '--device', server.url, '--block-file-size', '1M']);
+  t.is(both.code, 2);
+  t.is(both.stderr, 'aheadfs: --block-file-size is for block files, not with --device\n');
   // The export's size by default; then the server goes away: mount exits 1 with the reason.
   const ok = await aheadfs(['mkfs', store, '--device', server.url]);
   t.is(ok.code, 0, ok.stderr);
@@ -171,6 +174,11 @@ test('mkfs --device: unreachable, unknown export, too small: one line, exit 2, n
   await server.stop();
   const mnt = join(dir, 'mnt');
   await sh(`mkdir -p ${mnt}`);
+  for (const [opt, v] of [['--nbd-connections', '0'], ['--nbd-connections', '17'], ['--nbd-timeout', '0'], ['--nbd-reconnect', 'x']]) {
+    const bad = await aheadfs(['mount', store, mnt, opt!, v!]);
+    t.is(bad.code, 2, `${opt} ${v}`);
+    t.regex(bad.stderr, new RegExp(`^aheadfs: bad ${opt} '${v}': expected .*\n$`));
+  }
   const m = await aheadfs(['mount', store, mnt]);
   t.is(m.code, 1, m.stdout);
   t.regex(m.stderr, /^aheadfs: cannot reach nbd:\/\/127\.0\.0\.1:\d+\/disk: .*\n$/);
