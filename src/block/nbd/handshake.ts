@@ -51,19 +51,21 @@ export class NbdNegotiationError extends Error {
 }
 
 /**
- * Reads exact byte counts from a socket during negotiation. After it, `detach()` hands
- * the bytes already received (none, for a well-behaved server) to the transport.
+ * Reads exact byte counts from a socket during negotiation; the bytes come from push()
+ * (the socket reads into a buffer of ours, transport.ts). After it, `detach()` hands the
+ * bytes already received (none, for a well-behaved server) to the transport.
  */
 export class SocketReader {
   private chunks: Buffer[] = [];
   private have = 0;
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private ended: Error | undefined;
-  private readonly onData = (b: Buffer): void => {
+  /** Bytes received (the reader keeps `b`: pass a copy of a reused buffer). */
+  push(b: Buffer): void {
     this.chunks.push(b);
     this.have += b.length;
     this.wake();
-  };
+  }
   private readonly onEnd = (): void => {
     this.ended ??= new NbdNegotiationError('the server closed the connection during the handshake', 'closed');
     this.wake();
@@ -74,7 +76,6 @@ export class SocketReader {
   };
 
   constructor(private readonly sock: Socket) {
-    sock.on('data', this.onData);
     sock.on('end', this.onEnd);
     sock.on('close', this.onEnd);
     sock.on('error', this.onError);
@@ -89,7 +90,6 @@ export class SocketReader {
 
   /** Stop listening; returns the bytes received and not read. */
   detach(): Buffer {
-    this.sock.off('data', this.onData);
     this.sock.off('end', this.onEnd);
     this.sock.off('close', this.onEnd);
     this.sock.off('error', this.onError);

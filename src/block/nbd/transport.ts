@@ -6,6 +6,11 @@
  *   submit(READ, off, len, views) --> [header] ........ reply(handle, error=0) + len bytes --> views
  *   submit(WRITE, off, len, views) -> [header][views] .. reply(handle, error)
  *
+ * The socket reads into a buffer of ours (net's `onread`): a 64 KiB scratch buffer for
+ * reply headers, and, while a read's payload is arriving, the caller's view itself, so
+ * the payload lands in the page frame without a copy (what comes along with a header in
+ * the scratch buffer is copied).
+ *
  * Failures are of two kinds, told apart by NbdError.kind:
  *   'server': the server answered with an error (EIO, ENOSPC, ...): the request is done.
  *   'lost':   the connection died (closed, reset, protocol violation, or a request got no
@@ -26,6 +31,9 @@ import {
   type NbdCommand,
   type NbdUrl,
 } from './proto.js';
+
+/** The socket's read buffer outside read payloads. */
+const SCRATCH_BYTES = 64 * 1024;
 
 export class NbdError extends Error {
   constructor(
@@ -56,12 +64,30 @@ export interface ConnectOptions {
 
 /** Open a TCP connection to `url` and negotiate its export. Rejects with NbdNegotiationError or a socket error. */
 export async function connectNbd(url: NbdUrl, opts: ConnectOptions): Promise<NbdConnection> {
-  const sock = net.connect({ host: url.host, port: url.port, noDelay: true });
+  const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  // Until the connection exists: everything into scratch, copied to the handshake's reader.
+  let next: () => Uint8Array = () => scratch;
+  let sink: (n: number, buf: Uint8Array) => void = (n) => reader.push(Buffer.from(scratch.subarray(0, n)));
+  const sock = net.connect({
+    host: url.host,
+    port: url.port,
+    noDelay: true,
+    onread: {
+      buffer: () => next(),
+      callback: (n: number, buf: Uint8Array): boolean => {
+        sink(n, buf);
+        return true; // keep reading
+      },
+    },
+  });
   const reader = new SocketReader(sock);
   const timer = setTimeout(() => sock.destroy(new Error(`no NBD handshake from ${url.host}:${url.port} within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
   try {
     const info = await negotiate(sock, reader, url.exportName);
-    return new NbdConnection(sock, info, reader.detach(), opts);
+    const conn = new NbdConnection(sock, info, reader.detach(), scratch, opts);
+    next = () => conn.nextReadBuffer();
+    sink = (n, buf) => conn.onRead(n, buf);
+    return conn;
   } catch (err) {
     reader.detach();
     sock.destroy();
@@ -89,10 +115,10 @@ export class NbdConnection {
     private readonly sock: Socket,
     readonly info: ExportInfo,
     leftover: Buffer,
+    private readonly scratch: Buffer,
     private readonly opts: ConnectOptions,
   ) {
     this.now = opts.now ?? (() => performance.now());
-    sock.on('data', (b: Buffer) => this.receive(b));
     sock.on('error', (err) => this.fail(`connection error: ${err.message}`));
     sock.on('close', () => this.fail('the server closed the connection'));
     if (leftover.length > 0) this.receive(leftover);
@@ -136,6 +162,27 @@ export class NbdConnection {
   /** Kill the connection now (timeouts, protocol errors, close without DISC). */
   destroy(reason: string): void {
     this.fail(reason);
+  }
+
+  /** Where the socket's next read goes: the payload's next view, or scratch. */
+  nextReadBuffer(): Uint8Array {
+    const p = this.payload;
+    return p && !this.dead && p.views.length > 0 ? p.views[0]! : this.scratch;
+  }
+
+  /** `n` bytes were read into `buf` (what nextReadBuffer returned before the read). */
+  onRead(n: number, buf: Uint8Array): void {
+    if (this.dead) return;
+    const p = this.payload;
+    if (buf === this.scratch || !p || p.views[0] !== buf) {
+      this.receive(this.scratch.subarray(0, n));
+      return;
+    }
+    // Read straight into the payload's view.
+    p.left -= n;
+    if (n === buf.byteLength) p.views.shift();
+    else p.views[0] = buf.subarray(n);
+    if (p.left === 0) this.endPayload(p);
   }
 
   private receive(b: Buffer): void {
@@ -188,12 +235,14 @@ export class NbdConnection {
       if (n === v.byteLength) p.views.shift();
       else p.views[0] = v.subarray(n);
     }
-    if (p.left === 0) {
-      this.payload = undefined;
-      this.inFlight.delete(p.handle);
-      p.req.resolve();
-    }
+    if (p.left === 0) this.endPayload(p);
     return used;
+  }
+
+  private endPayload(p: NonNullable<NbdConnection['payload']>): void {
+    this.payload = undefined;
+    this.inFlight.delete(p.handle);
+    p.req.resolve();
   }
 
   /** One timer per connection, due when the oldest request times out. */
