@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 say() { echo "setup: $*" >&2; }
 
-# 1. Debian packages: libfuse2 (fuse-native's prebuild links libfuse.so.2), fuse (fusermount), fio;
+# 1. Debian packages: libfuse2 (fuse-native's addon links libfuse.so.2), fuse (fusermount), fio,
+#    what compiles the patched fuse-native addon (gcc, g++, make, python3 for node-gyp), and
 #    the NBD servers the device tests run against: nbdkit (+ its filters), nbd-server, qemu-nbd (qemu-utils).
 missing=()
-for pkg in libfuse2 fuse fio nbdkit nbd-server qemu-utils; do
+for pkg in libfuse2 fuse fio gcc g++ make python3 nbdkit nbd-server qemu-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -29,6 +30,17 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   say "installing node modules (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   touch "$stamp"
+fi
+
+# 2b. fuse-native patched (patches/, patch-package) and its addon built from the patched C:
+#     npm's postinstall does it. When the patch changed since, a fresh npm ci applies it
+#     (patch-package cannot apply a new version over an old one).
+built=node_modules/fuse-native/build/Release/.aheadfs-patched
+if [ ! -f "$built" ] || [ -n "$(find patches -newer "$built" -print -quit)" ]; then
+  say "patching and building fuse-native (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$stamp"
+  [ -f "$built" ] || { say "npm ci did not patch fuse-native (are npm scripts off?): run bash scripts/build-fuse-native.sh"; exit 1; }
 fi
 
 # 3. build: tsc to dist/ when any source is newer than the last build.

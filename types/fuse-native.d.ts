@@ -1,6 +1,8 @@
 /**
  * Type declarations for fuse-native 2.2.6 (CommonJS, `module.exports = Fuse`), covering only
  * what aheadfs uses. Import with `import Fuse from 'fuse-native'` (esModuleInterop).
+ * These describe the package as patched by patches/fuse-native+2.2.6.patch (the caller's
+ * context, both utimens times with UTIME_NOW/UTIME_OMIT, nanoseconds in stat, use_ino).
  *
  * Reply conventions (see node_modules/fuse-native/index.js):
  *   - errno values are NEGATIVE (`Fuse.ENOENT === -2`); 0 is success.
@@ -20,7 +22,7 @@ declare module 'fuse-native' {
       rdev?: number;
       blksize?: number;
       blocks?: number;
-      /** Milliseconds since the epoch (or a Date). */
+      /** Milliseconds since the epoch (a fraction carries the nanoseconds), or a Date. */
       atime: number | Date;
       mtime: number | Date;
       ctime: number | Date;
@@ -38,6 +40,17 @@ declare module 'fuse-native' {
       fsid?: number;
       flag?: number;
       namemax: number;
+    }
+
+    /** A utimens time: milliseconds since the epoch (a fraction carries the nanoseconds), or UTIME_NOW / UTIME_OMIT. */
+    type TimeArg = number | 'now' | 'omit';
+
+    /** fuse_get_context() of the request being dispatched. */
+    interface Context {
+      uid: number;
+      gid: number;
+      pid: number;
+      umask: number;
     }
 
     type DoneCallback = (err: number) => void;
@@ -73,8 +86,8 @@ declare module 'fuse-native' {
       readlink?(path: string, cb: ValueCallback<string>): void;
       chmod?(path: string, mode: number, cb: DoneCallback): void;
       chown?(path: string, uid: number, gid: number, cb: DoneCallback): void;
-      /** Times in milliseconds. fuse-native 2.2.6 passes atime for both (a bug in its C glue). */
-      utimens?(path: string, atime: number, mtime: number, cb: DoneCallback): void;
+      /** Both times as utimensat(2) gives them (the patch: 2.2.6 passed the atime twice). */
+      utimens?(path: string, atime: TimeArg, mtime: TimeArg, cb: DoneCallback): void;
     }
 
     interface Options {
@@ -87,6 +100,9 @@ declare module 'fuse-native' {
       maxRead?: number;
       fsname?: string;
       subtype?: string;
+      allowOther?: boolean;
+      /** The patch: libfuse's use_ino (st_ino from getattr is reported). */
+      useIno?: boolean;
     }
 
     /** The signal a `_op_*` handler replies through: errno (or count) first. */
@@ -103,6 +119,11 @@ declare module 'fuse-native' {
     protected _fuseOptions(): string;
     /** Dispatch of FUSE fgetattr (index.js sends it to ops.getattr without the fd). */
     protected _op_fgetattr(signal: Fuse.Signal, path: string, fd: number): void;
+    /**
+     * The patch: the caller of the op being dispatched. The object is reused: read it
+     * synchronously inside an op handler and copy what you keep.
+     */
+    getContext(): Fuse.Context;
     /** `fusermount -uz <mnt>`. */
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
 

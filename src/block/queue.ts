@@ -38,6 +38,7 @@ import { dbg } from '../stats/debug.js';
 import { fsError, type ErrorCode } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
+import { runIoCompletion } from './completion.js';
 import { bioAlloc, SECTOR_SIZE, type Bio, type Sector } from './bio.js';
 import { DiskStats } from './diskstats.js';
 import { DEFAULT_SCHEDULER, ELEVATOR_NAMES, elevatorAlloc, isSchedulerName, type Elevator, type ElevatorContext, type SchedulerName } from './elevator.js';
@@ -346,12 +347,16 @@ export class RequestQueue {
     this.runQueue();
   }
 
-  /** bio_endio. A throwing endIo is reported and must not wedge the queue. */
+  /**
+   * bio_endio: the bio's endIo runs in the I/O completion context (runIoCompletion), so the
+   * waiters it wakes resume once it has finished, not from inside it. A throwing endIo (or
+   * woken waiter) is reported and must not wedge the queue.
+   */
   private bioEndIo(bio: Bio, status: ErrorCode | undefined): void {
     bio.status = status;
     if (this.trace.enabled) this.trace.emit(`bio complete op=${bio.op} sector=${bio.sector} bytes=${bio.size} status=${status ?? 'ok'}`);
     try {
-      bio.endIo(bio);
+      runIoCompletion(() => bio.endIo(bio));
     } catch (err) {
       this.log(`block: endIo of bio at sector ${bio.sector} threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }

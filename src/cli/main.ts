@@ -12,6 +12,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
 import { iostatCommand } from './iostat.js';
+import { kernelDiffCommand } from './kernel-diff.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
 import { plotCommand } from './plot.js';
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace or plot (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot or kernel-diff (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -55,11 +56,12 @@ export async function main(argv: string[]): Promise<void> {
       if (err && err.name !== 'YError') throw err;
       throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad arguments', argv[0]));
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, kernelDiffCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 
 main(hideBin(process.argv)).then(
-  () => process.exit(0),
+  // A command may set process.exitCode (kernel-diff: 1 when the lists differ).
+  () => process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0),
   fail,
 );

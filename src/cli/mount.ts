@@ -91,8 +91,14 @@ export function parseTunables(a: RawMountArgs): Tunables {
   };
 }
 
+/** FUSE-level switches of a mount. */
+interface FuseFlags {
+  fuseDebug: boolean;
+  allowOther: boolean;
+}
+
 /** The daemon's command line for these (already checked) options. */
-function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean): string[] {
+function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowOther }: FuseFlags): string[] {
   const args = [
     BIN, 'mount', store, mnt, '--foreground', '--ready-fd', '3',
     '--cache-size', String(t.cacheBytes),
@@ -108,14 +114,15 @@ function daemonArgs(store: string, mnt: string, t: Tunables, fuseDebug: boolean)
     ...faultArgs(t.faults),
   ];
   if (fuseDebug) args.push('--fuse-debug');
+  if (allowOther) args.push('--allow-other');
   return args;
 }
 
 /** Start the daemon and wait for its status line. Resolves with its pid; rejects with the reason. */
-async function daemonize(store: string, mnt: string, t: Tunables, fuseDebug: boolean): Promise<number> {
+async function daemonize(store: string, mnt: string, t: Tunables, flags: FuseFlags): Promise<number> {
   const logFile = await open(join(store, LOG_FILE), LOG_OPEN_FLAGS, STORE_FILE_MODE);
   try {
-    const child = spawn(process.execPath, daemonArgs(store, mnt, t, fuseDebug), {
+    const child = spawn(process.execPath, daemonArgs(store, mnt, t, flags), {
       detached: true,
       stdio: ['ignore', logFile.fd, logFile.fd, 'pipe'],
     });
@@ -190,6 +197,7 @@ export function mountCommand(y: Argv): Argv {
         .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
         .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
+        .option('allow-other', { type: 'boolean', default: false, describe: 'let other users use the mount (FUSE allow_other; modes are enforced)' })
         .option('ready-fd', { type: 'number', hidden: true })
         .options(FAULT_OPTIONS),
     async (argv) => {
@@ -226,6 +234,7 @@ interface MountArgs extends RawMountArgs {
   mountpoint: string | undefined;
   foreground: boolean;
   'fuse-debug': boolean;
+  'allow-other': boolean;
 }
 
 async function mount(argv: MountArgs, report: ((line: string) => void) | undefined): Promise<void> {
@@ -239,9 +248,9 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
   const warning = describeNotPrivate(store, files);
   if (warning && !argv.foreground) process.stderr.write(`aheadfs: ${warning}\n`);
   if (argv.foreground) {
-    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], report });
+    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'], report });
     process.exit(code);
   }
-  const pid = await daemonize(store, mnt, tunables, argv['fuse-debug']);
+  const pid = await daemonize(store, mnt, tunables, { fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'] });
   process.stdout.write(`mounted ${store} on ${mnt} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
 }

@@ -1,13 +1,17 @@
 /**
- * aheadfs' address_space_operations: how page-cache pages become bios (the kernel's
- * mpage_readpages / mpage_writepages for a block filesystem).
+ * aheadfs' address_space_operations (6.18: read_folio, readahead, writepages): how
+ * page-cache folios become bios (the kernel's mpage_readahead / mpage_writepages for a
+ * block filesystem). A folio is cut into its pages (one page = one block) to map them;
+ * a folio whose pages span several extents or a hole is ended once, after its last part.
  *
  *   pages   [ 8 ][ 9 ][10 ][11 ][12 ]             file page indexes (one page = one block)
  *   extents  8..10 -> dev 500..502, 11 hole, 12 -> dev 900
  *   bios    read sector 4000, 3 segments  |  zero-fill 11  |  read sector 7200, 1 segment
  *
- * One bio per contiguous device run, never one per page (unless readpage is used, one
- * page at a time, and then the plug merges). Holes are zero-filled without I/O.
+ * One bio per contiguous device run, never one per page (unless read_folio is used, one
+ * folio at a time, and then the plug merges). Holes are zero-filled without I/O. The bios'
+completions run in the block layer's completion context (bioEndIo enters it), so every
+folio of a bio is ended before any waiting reader resumes.
  *
  * Writes follow the ordered rule (like ext4 data=ordered): blocks for holes are reserved
  * in the allocator, the data is written, and only then are the extents attached to the
@@ -19,28 +23,59 @@ import { bioAlloc, type Bio } from '../block/bio.js';
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import type { RequestQueue } from '../block/queue.js';
 import { fsError, toFsError } from '../errors.js';
-import { PG_dirty, PG_error, PG_uptodate, PG_writeback, type Page } from '../mm/page.js';
-import type { AddressSpaceLike, AddressSpaceOperations } from '../mm/types.js';
-import { endPageWriteback, runIoCompletion, unlockPage } from '../mm/wait.js';
+import type { Folio } from '../mm/folio.js';
+import { PAGE_SIZE, PG_dirty, PG_error, PG_writeback } from '../mm/page.js';
+import { folioEndRead, type AddressSpace, type AddressSpaceOperations } from '../mm/pagecache.js';
+import { folioEndWriteback } from '../mm/wait.js';
 import { BLOCK_SIZE, type MetaStore } from './meta.js';
 
 /** 4 KiB blocks are 8 sectors of 512 bytes. */
 const SECTORS_PER_BLOCK = BLOCK_SIZE / 512;
 
-/** Complete a read: the kernel's page_endio for reads. */
-function endRead(page: Page, ok: boolean): void {
-  if (ok) {
-    page.clear(PG_error);
-    page.set(PG_uptodate);
-  } else {
-    page.set(PG_error);
-  }
-  unlockPage(page);
+/**
+ * One page of a folio: the unit the block map works in (one page = one block). A large
+ * folio is ended once, when the last of its pages' I/O is done (folio_end_read), with
+ * success only if every part succeeded.
+ */
+interface PageSlot {
+  readonly folio: Folio;
+  readonly index: number;
+  readonly data: Uint8Array;
 }
 
-function zeroFill(page: Page): void {
-  page.data.fill(0);
-  endRead(page, true);
+/** The pages of ascending folios, each a view into its folio (order-0 folios: the folio's own view). */
+function pageSlots(folios: Folio[]): PageSlot[] {
+  const slots: PageSlot[] = [];
+  for (const folio of folios) {
+    if (folio.order === 0) {
+      slots.push({ folio, index: folio.index, data: folio.data });
+      continue;
+    }
+    for (let i = 0; i < folio.nrPages; i++) slots.push({ folio, index: folio.index + i, data: folio.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE) });
+  }
+  return slots;
+}
+
+/** Counts down the outstanding parts of each folio of a read and ends it after the last. */
+class ReadCompletion {
+  private readonly left = new Map<Folio, { n: number; ok: boolean }>();
+
+  constructor(slots: PageSlot[]) {
+    for (const s of slots) {
+      const e = this.left.get(s.folio);
+      if (e) e.n++;
+      else this.left.set(s.folio, { n: 1, ok: true });
+    }
+  }
+
+  /** The I/O of `slots` finished (ok or not): end every folio whose last page this was. */
+  done(slots: readonly PageSlot[], ok: boolean): void {
+    for (const s of slots) {
+      const e = this.left.get(s.folio)!;
+      if (!ok) e.ok = false;
+      if (--e.n === 0) folioEndRead(s.folio, e.ok);
+    }
+  }
 }
 
 export class AheadfsAops implements AddressSpaceOperations {
@@ -49,68 +84,67 @@ export class AheadfsAops implements AddressSpaceOperations {
     private readonly queue: RequestQueue,
   ) {}
 
-  readpage(mapping: AddressSpaceLike, page: Page): void {
-    this.readRun(mapping, [page]);
+  readFolio(mapping: AddressSpace, folio: Folio): void {
+    this.readRun(mapping, [folio]);
   }
 
   /**
-   * Context: pages are locked, new, ascending and contiguous, inside the caller's plug.
+   * Context: folios are locked, new, ascending and contiguous, inside the caller's plug.
    */
-  readahead(mapping: AddressSpaceLike, pages: Page[]): void {
-    this.readRun(mapping, pages);
+  readahead(mapping: AddressSpace, folios: Folio[]): void {
+    this.readRun(mapping, folios);
   }
 
-  private readRun(mapping: AddressSpaceLike, pages: Page[]): void {
+  private readRun(mapping: AddressSpace, folios: Folio[]): void {
+    const slots = pageSlots(folios);
+    const completion = new ReadCompletion(slots);
     let maps;
     try {
-      maps = this.meta.mapBlocks(mapping.ino, pages[0]!.index, pages.length);
+      maps = this.meta.mapBlocks(mapping.ino, slots[0]!.index, slots.length);
     } catch {
-      for (const p of pages) endRead(p, false); // the inode is gone: an I/O error for the waiters
+      completion.done(slots, false); // the inode is gone: an I/O error for the waiters
       return;
     }
-    const first = pages[0]!.index;
+    const first = slots[0]!.index;
     for (const m of maps) {
-      const run = pages.slice(m.fileBlock - first, m.fileBlock - first + m.len);
+      const run = slots.slice(m.fileBlock - first, m.fileBlock - first + m.len);
       if (m.devBlock === undefined) {
-        for (const p of run) zeroFill(p);
+        for (const s of run) s.data.fill(0);
+        completion.done(run, true);
         continue;
       }
-      // mpage_end_io: every page of the bio is unlocked before any waiter resumes.
-      const bio = bioAlloc('read', m.devBlock * SECTORS_PER_BLOCK, run.map((p) => p.data), (b: Bio) =>
-        runIoCompletion(() => {
-          const ok = b.status === undefined;
-          for (const p of run) endRead(p, ok);
-        }),
-      );
+      // mpage_end_io: runs in the block layer's completion context (bioEndIo), so every
+      // folio of the bio is ended before any waiter resumes.
+      const bio = bioAlloc('read', m.devBlock * SECTORS_PER_BLOCK, run.map((s) => s.data), (b: Bio) => completion.done(run, b.status === undefined));
       this.queue.submitBio(bio);
     }
   }
 
   /**
-   * Write `pages` (locked, dirty, ascending) through to the device, then attach the
+   * Write `folios` (locked, dirty, ascending) through to the device, then attach the
    * blocks newly allocated for holes in one committed transaction, with the file's
    * current size. Resolves when data and metadata are both done.
    */
-  async writepages(mapping: AddressSpaceLike, pages: Page[]): Promise<void> {
+  async writepages(mapping: AddressSpace, folios: Folio[]): Promise<void> {
     const ino = mapping.ino;
     // 1. Map every page, reserving blocks for holes, before any I/O: an ENOSPC leaves
     //    nothing half-written.
-    const writes: { devBlock: number; pages: Page[] }[] = [];
+    const writes: { devBlock: number; slots: PageSlot[] }[] = [];
     const attach: { fileBlock: number; devBlock: number; len: number }[] = [];
     const reserved: { start: number; len: number }[] = [];
     try {
-      for (const run of contiguousRuns(pages)) {
+      for (const run of contiguousRuns(pageSlots(folios))) {
         const first = run[0]!.index;
         for (const m of this.meta.mapBlocks(ino, first, run.length)) {
-          const runPages = run.slice(m.fileBlock - first, m.fileBlock - first + m.len);
+          const runSlots = run.slice(m.fileBlock - first, m.fileBlock - first + m.len);
           if (m.devBlock !== undefined) {
-            writes.push({ devBlock: m.devBlock, pages: runPages });
+            writes.push({ devBlock: m.devBlock, slots: runSlots });
             continue;
           }
           let fileBlock = m.fileBlock;
           for (const r of this.meta.allocateBlocks(ino, m.fileBlock, m.len)) {
             reserved.push(r);
-            writes.push({ devBlock: r.start, pages: runPages.slice(fileBlock - m.fileBlock, fileBlock - m.fileBlock + r.len) });
+            writes.push({ devBlock: r.start, slots: runSlots.slice(fileBlock - m.fileBlock, fileBlock - m.fileBlock + r.len) });
             attach.push({ fileBlock, devBlock: r.start, len: r.len });
             fileBlock += r.len;
           }
@@ -121,27 +155,30 @@ export class AheadfsAops implements AddressSpaceOperations {
       throw toFsError(err);
     }
 
-    // 2. Submit every write inside one plug (no await in between), then wait.
+    // 2. Submit every write inside one plug (no await in between), then wait. A folio is
+    //    under writeback until the last bio with one of its pages completes.
+    const parts = new Map<Folio, number>();
+    for (const w of writes) for (const s of w.slots) parts.set(s.folio, (parts.get(s.folio) ?? 0) + 1);
+    for (const folio of parts.keys()) {
+      folio.clear(PG_dirty);
+      folio.set(PG_writeback);
+    }
     const done: Promise<boolean>[] = [];
     const plug = blkStartPlug();
     for (const w of writes) {
-      for (const p of w.pages) {
-        p.clear(PG_dirty);
-        p.set(PG_writeback);
-      }
       done.push(
         new Promise<boolean>((resolve) => {
           this.queue.submitBio(
-            bioAlloc('write', w.devBlock * SECTORS_PER_BLOCK, w.pages.map((p) => p.data), (b: Bio) =>
-              runIoCompletion(() => {
-                const ok = b.status === undefined;
-                for (const p of w.pages) {
-                  if (!ok) p.set(PG_dirty | PG_error);
-                  endPageWriteback(p);
-                }
-                resolve(ok);
-              }),
-            ),
+            bioAlloc('write', w.devBlock * SECTORS_PER_BLOCK, w.slots.map((s) => s.data), (b: Bio) => {
+              const ok = b.status === undefined;
+              for (const s of w.slots) {
+                if (!ok) s.folio.set(PG_dirty | PG_error);
+                const left = parts.get(s.folio)! - 1;
+                parts.set(s.folio, left);
+                if (left === 0) folioEndWriteback(s.folio);
+              }
+              resolve(ok);
+            }),
           );
         }),
       );
@@ -159,9 +196,9 @@ export class AheadfsAops implements AddressSpaceOperations {
 }
 
 /** Split ascending pages into runs of consecutive indexes. */
-function contiguousRuns(pages: Page[]): Page[][] {
-  const runs: Page[][] = [];
-  let cur: Page[] = [];
+function contiguousRuns(pages: PageSlot[]): PageSlot[][] {
+  const runs: PageSlot[][] = [];
+  let cur: PageSlot[] = [];
   for (const p of pages) {
     if (cur.length && p.index !== cur[cur.length - 1]!.index + 1) {
       runs.push(cur);

@@ -24,7 +24,14 @@ export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFSOCK = 0o140000;
 export const PERM_MASK = 0o7777;
+export const S_ISUID = 0o4000;
+export const S_ISGID = 0o2000;
+export const S_IXGRP = 0o0010;
 
 /** An inode as the rest of aheadfs sees it: the live object, do not change it. */
 export interface Inode {
@@ -40,6 +47,8 @@ export interface Inode {
   readonly ctimeMs: number;
   /** Symlinks only. */
   readonly target?: string;
+  /** Character and block devices only: the device number (st_rdev, Linux encoding). */
+  readonly rdev?: number;
 }
 
 /** The writable inode the store keeps in memory. */
@@ -48,6 +57,10 @@ export type InodeState = { -readonly [K in keyof Inode]: Inode[K] };
 export const isDir = (i: Inode): boolean => (i.mode & S_IFMT) === S_IFDIR;
 export const isReg = (i: Inode): boolean => (i.mode & S_IFMT) === S_IFREG;
 export const isLnk = (i: Inode): boolean => (i.mode & S_IFMT) === S_IFLNK;
+/** The types mknod(2) makes: a regular file, FIFO, socket, character or block device. */
+export const isMknodType = (type: number): boolean => [S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK].includes(type);
+/** Types that carry a device number. */
+export const isDevice = (type: number): boolean => type === S_IFCHR || type === S_IFBLK;
 
 /** Bytes of `name` in UTF-8, computed only when it could exceed NAME_MAX. */
 function tooLong(name: string): boolean {

@@ -34,8 +34,10 @@ import {
   checkNewName,
   checkSize,
   DIR_SIZE,
+  isDevice,
   isDir,
   isLnk,
+  isMknodType,
   isReg,
   MAX_FILE_SIZE,
   PATH_MAX,
@@ -52,7 +54,7 @@ import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
 import { BLOCK_SIZE, deviceBlocks, type Superblock } from './superblock.js';
 
 export { BLOCK_SIZE } from './superblock.js';
-export { NAME_MAX, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Inode } from './inode.js';
+export { NAME_MAX, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, type Inode } from './inode.js';
 export type { Run } from './alloc.js';
 export type { BlockMapping, Extent } from './extents.js';
 
@@ -236,6 +238,11 @@ export class MetaStore {
     return [...this.dir(ino).keys()];
   }
 
+  /** Names in directory `ino` with their inodes, without '.' and '..' (ENOENT, ENOTDIR). */
+  readdirEntries(ino: number): IterableIterator<[string, number]> {
+    return this.dir(ino).entries();
+  }
+
   readlink(ino: number): string {
     const i = this.inode(ino);
     if (!isLnk(i) || i.target === undefined) throw fsError('EINVAL', `inode ${ino} is not a symlink`);
@@ -291,6 +298,23 @@ export class MetaStore {
     const p = this.checkCreate(parent, name);
     const ws = new WriteSet();
     const inode = this.makeInode(ws, p, name, { mode: S_IFREG | (mode & PERM_MASK), uid, gid, size: 0, nlink: 1 });
+    await this.commit(ws);
+    return inode.ino;
+  }
+
+  /**
+   * mknod(2): a regular file, FIFO, socket, or character/block device `rdev` (the type
+   * from `mode`; anything else EINVAL). Only the node is stored: the kernel opens FIFOs,
+   * sockets and devices itself. Resolves to the new ino.
+   */
+  async mknod(parent: number, name: string, mode: number, rdev: number, uid: number, gid: number): Promise<number> {
+    const type = mode & S_IFMT;
+    if (!isMknodType(type)) throw fsError('EINVAL', `mknod of type 0${type.toString(8)}`);
+    if (isDevice(type) && (!Number.isSafeInteger(rdev) || rdev < 0 || rdev > 0xffffffff)) throw fsError('EINVAL', `bad device number ${rdev}`);
+    const p = this.checkCreate(parent, name);
+    const ws = new WriteSet();
+    const fields = { mode: type | (mode & PERM_MASK), uid, gid, size: 0, nlink: 1 };
+    const inode = this.makeInode(ws, p, name, isDevice(type) ? { ...fields, rdev } : fields);
     await this.commit(ws);
     return inode.ino;
   }

@@ -3,7 +3,10 @@
  * how keys are laid out, and the write set that one metadata operation commits.
  *
  *   db        key                         value
- *   inodes    ino                         { mode, uid, gid, size, nlink, atimeMs, mtimeMs, ctimeMs, target? }
+ *   inodes    ino                         { mode, uid, gid, size, nlink, atimeMs, mtimeMs, ctimeMs, target?, rdev? }
+ *             (the type is in mode: regular, directory, symlink, FIFO, socket, char or block
+ *             device; rdev only on devices, so stores made before devices existed read alike;
+ *             times are ms with a fraction to the microsecond)
  *   dirents   [parentIno, name]           childIno         (range scan [p] .. [p+1] = one directory)
  *   extents   [ino, fileBlock]            [devBlock, len]  (range scan [ino] .. [ino+1] = one file)
  *   free      startBlock                  len              (free device extents, merged)
@@ -48,6 +51,8 @@ export interface StoredInode {
   ctimeMs: number;
   /** Symlinks only. */
   target?: string;
+  /** Character and block devices only. */
+  rdev?: number;
 }
 
 type MiscKey = 'nextIno' | 'deviceBlocks' | 'schema';
@@ -75,6 +80,7 @@ function copyInode(i: StoredInode): StoredInode {
     ctimeMs: i.ctimeMs,
   };
   if (i.target !== undefined) out.target = i.target;
+  if (i.rdev !== undefined) out.rdev = i.rdev;
   return out;
 }
 

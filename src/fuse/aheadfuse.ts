@@ -1,11 +1,18 @@
 /**
- * AheadFuse: fuse-native's Fuse with the mount options aheadfs needs and fstat by handle.
+ * AheadFuse: fuse-native's Fuse with the mount options aheadfs needs, fstat by handle, and
+ * the caller of each request (fuse-native as patched by patches/fuse-native+2.2.6.patch).
  *
  * fuse-native passes only a fixed list of options, so `_fuseOptions()` is extended:
  *   direct_io        every read(2) becomes one FUSE read of the application's size (<= max_read),
  *                    so the kernel's page cache and readahead stay out of the way: ours do the work
  *   max_read=131072  128 KiB requests
- *   default_permissions, fsname=aheadfs, subtype=aheadfs (the mount shows as fuse.aheadfs)
+ *   default_permissions  the kernel checks modes, owners and groups (also for allow_other)
+ *   use_ino          st_ino is our inode number (hard links share it: find -samefile, du, tar)
+ *   attr_timeout=0   libfuse 2's high-level API gives each NAME its own kernel inode, so the
+ *                    other name of a hard link would show cached attributes (nlink, size,
+ *                    mode) for up to a second: attributes are asked for every time instead
+ *   allow_other      only with --allow-other: other users may use the mount
+ *   fsname=aheadfs, subtype=aheadfs (the mount shows as fuse.aheadfs)
  * fuse-native also turns on libfuse's `debug` whenever $DEBUG contains '*'; that floods the
  * log, so it is removed unless asked for (`--fuse-debug`).
  */
@@ -20,12 +27,17 @@ export const FS_NAME = 'aheadfs';
 export interface AheadFuseOptions {
   /** libfuse's own request trace (very verbose). */
   fuseDebug: boolean;
+  /** Let other users than the mounting one use the mount (default_permissions checks modes). */
+  allowOther?: boolean;
 }
+
+/** Options every aheadfs mount gets (see the overview). */
+const FIXED_OPTIONS = ['default_permissions', `fsname=${FS_NAME}`, `subtype=${FS_NAME}`, 'direct_io', `max_read=${MAX_READ}`, 'use_ino', 'attr_timeout=0'];
 
 export class AheadFuse extends Fuse {
   private readonly fuseDebug: boolean;
 
-  constructor(mountpoint: string, ops: Fuse.Operations, { fuseDebug }: AheadFuseOptions) {
+  constructor(mountpoint: string, ops: Fuse.Operations, { fuseDebug, allowOther = false }: AheadFuseOptions) {
     super(mountpoint, ops, {
       // No per-op timer: a slow device must not turn into ETIMEDOUT, and it saves a
       // setTimeout per request on the hot path.
@@ -35,6 +47,8 @@ export class AheadFuse extends Fuse {
       fsname: FS_NAME,
       subtype: FS_NAME,
       debug: fuseDebug,
+      allowOther,
+      useIno: true,
     });
     this.fuseDebug = fuseDebug;
   }
@@ -48,7 +62,7 @@ export class AheadFuse extends Fuse {
     const base = super._fuseOptions();
     const opts = base.startsWith('-o') ? base.slice(2).split(',').filter((o) => o !== '') : [];
     const out = opts.filter((o) => o !== 'debug' || this.fuseDebug);
-    for (const o of ['default_permissions', `fsname=${FS_NAME}`, `subtype=${FS_NAME}`, 'direct_io', `max_read=${MAX_READ}`]) {
+    for (const o of FIXED_OPTIONS) {
       if (!out.includes(o)) out.push(o);
     }
     if (this.fuseDebug && !out.includes('debug')) out.push('debug');

@@ -55,8 +55,17 @@ export function isControlFh(fh: number): boolean {
   return fh >= CONTROL_FH_BASE;
 }
 
+/**
+ * Inode numbers of control files (the mount reports ours, use_ino): from the top of the
+ * 32-bit range fuse-native passes, far above the store's own (one per 4 KiB block: a store
+ * would need 16 TiB to reach them). Distinct, so no tool takes two control files for one.
+ */
+const CONTROL_INO_BASE = 0xfff00000;
+
 export class ControlDir {
   private readonly handles = new Map<number, ControlHandle>();
+  /** The inode number of each control path, given at its first getattr. */
+  private readonly inos = new Map<string, number>();
   private nextFh = CONTROL_FH_BASE;
   private readonly mountedMs = Date.now();
 
@@ -84,12 +93,15 @@ export class ControlDir {
     const now = Date.now();
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
+    let ino = this.inos.get(name);
     if (this.isDir(name)) {
-      return { mode: S_IFDIR | 0o555, uid, gid, size: 0, nlink: 2, atime: now, mtime: this.mountedMs, ctime: this.mountedMs };
+      if (ino === undefined) this.inos.set(name, (ino = CONTROL_INO_BASE + this.inos.size));
+      return { ino, mode: S_IFDIR | 0o555, uid, gid, size: 0, nlink: 2, atime: now, mtime: this.mountedMs, ctime: this.mountedMs };
     }
     const size = Buffer.byteLength(this.content(name));
+    if (ino === undefined) this.inos.set(name, (ino = CONTROL_INO_BASE + this.inos.size));
     const mode = S_IFREG | (isWritable(name) ? 0o644 : 0o444);
-    return { mode, uid, gid, size, nlink: 1, blksize: 4096, blocks: Math.ceil(size / 512), atime: now, mtime: now, ctime: this.mountedMs };
+    return { ino, mode, uid, gid, size, nlink: 1, blksize: 4096, blocks: Math.ceil(size / 512), atime: now, mtime: now, ctime: this.mountedMs };
   }
 
   readdir(path: string): string[] {

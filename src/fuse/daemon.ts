@@ -27,6 +27,7 @@ import { checkStoreFiles, describeNotPrivate, LOG_FILE } from '../fs/store-files
 import { lockStore, type StoreLock } from '../fs/store-lock.js';
 import { readSuperblock } from '../fs/superblock.js';
 import { dbg } from '../stats/debug.js';
+import type Fuse from 'fuse-native';
 import { AheadFuse } from './aheadfuse.js';
 import { ControlDir } from './control-dir.js';
 import { openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
@@ -42,6 +43,8 @@ export interface DaemonOptions {
   mountpoint: string;
   mount: Omit<MountOptions, 'log'>;
   fuseDebug: boolean;
+  /** FUSE allow_other: other users may use the mount (default_permissions checks modes). */
+  allowOther?: boolean;
   /**
    * Tells the parent `aheadfs mount` the outcome, once: `ok` or `error: <reason>`.
    * Undefined when the daemon runs attached (a user typed --foreground): log lines then
@@ -128,8 +131,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (warning) log(warning);
     const open = opts.openFilesystem ?? openFilesystem;
     mfs = await open(store, { ...opts.mount, log });
-    const ops = makeOperations({ vfs: mfs.vfs, control: new ControlDir(mfs.control, process.pid), log });
-    const f = new AheadFuse(mnt, ops, { fuseDebug: opts.fuseDebug });
+    // The ops read each request's caller from the Fuse object made right after them.
+    let serving: AheadFuse | undefined;
+    const context = (): Fuse.Context => serving?.getContext() ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0, umask: 0 };
+    const ops = makeOperations({ vfs: mfs.vfs, control: new ControlDir(mfs.control, process.pid), log, context });
+    const f = new AheadFuse(mnt, ops, { fuseDebug: opts.fuseDebug, allowOther: opts.allowOther ?? false });
+    serving = f;
     fuse = f;
     await new Promise<void>((res, rej) => f.mount((err) => (err ? rej(err) : res())));
     mounted = true;

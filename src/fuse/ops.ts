@@ -6,15 +6,17 @@
  * filesystem logic here. Replies follow fuse-native: `cb(0, value)` / `cb(-errno)`, and
  * `cb(n)` (bytes) for read and write.
  *
- * Not available through fuse-native 2.2.6: the caller's uid/gid (fuse_get_context is
- * not exposed; we use the daemon's own, which is right for the mounting user) and the
- * open flags of create (we pass O_CREAT|O_RDWR; the kernel has already settled O_EXCL
- * by its lookup).
+ * The caller of each request (uid, gid: fuse_get_context, through the patched
+ * fuse-native) is read synchronously when the request arrives and handed to the vfs calls
+ * whose outcome depends on who asks: creating (ownership), write, truncate and chmod
+ * (set-id bits). Not available through fuse-native: the open flags of create (we pass
+ * O_CREAT|O_RDWR; the kernel has already settled O_EXCL by its lookup).
  */
 
 import { constants } from 'node:fs';
 import type Fuse from 'fuse-native';
 import type { Caller, Vfs } from '../vfs/types.js';
+import { callerOf } from './caller.js';
 import { ControlDir, isControlFh, isControlPath } from './control-dir.js';
 import { errnoFromError, errnoOf } from './errno.js';
 import { attrToStat, toFuseStatFs } from './stat.js';
@@ -22,15 +24,23 @@ import { attrToStat, toFuseStatFs } from './stat.js';
 type Log = (msg: string) => void;
 
 const CREATE_FLAGS = constants.O_CREAT | constants.O_RDWR;
+/** The name libfuse 2 (fuse.c hidden_name) gives an open file it is told to unlink. */
+const HIDDEN_NAME = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
 export interface AdapterDeps {
   vfs: Vfs;
   control: ControlDir;
   log: Log;
+  /**
+   * The context of the request being dispatched (AheadFuse.getContext), read synchronously
+   * at the start of a handler. Undefined: every request counts as the daemon's own user.
+   */
+  context?: () => Fuse.Context;
 }
 
-export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operations {
-  const caller: Caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+export function makeOperations({ vfs, control, log, context }: AdapterDeps): Fuse.Operations {
+  const daemon: Caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const caller = (): Caller => (context ? callerOf(context()) : daemon);
   const fail = (op: string, err: unknown): number => errnoFromError(err, log, op);
 
   /** Run a vfs call that resolves to nothing; reply 0 or the errno. */
@@ -95,7 +105,16 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
     readdir(path, cb) {
       const withDots = (names: string[]): string[] => (names.includes('.') ? names : ['.', '..', ...names]);
       if (isControlPath(path)) return sync('readdir', cb, () => withDots(control.readdir(path)));
-      value('readdir', cb, () => vfs.readdir(path), withDots);
+      // With the inode number and type of each entry: readdir's d_ino and d_type (use_ino).
+      vfs.readdir(path).then(
+        (entries) =>
+          cb(
+            0,
+            entries.map((e) => e.name),
+            entries.map((e) => ({ ino: e.ino, mode: e.mode, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 })),
+          ),
+        (err: unknown) => cb(fail('readdir', err)),
+      );
     },
 
     access(path, mode, cb) {
@@ -109,17 +128,20 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
     open(path, flags, cb) {
       if (isControlPath(path)) return sync('open', cb, () => control.open(path));
-      value('open', cb, () => vfs.open(path, flags), id);
+      const c = caller();
+      value('open', cb, () => vfs.open(path, flags, c), id);
     },
 
     create(path, mode, cb) {
       if (isControlPath(path)) return cb(errnoOf('EACCES'));
-      value('create', cb, () => vfs.create(path, mode, CREATE_FLAGS, caller), id);
+      const c = caller();
+      value('create', cb, () => vfs.create(path, mode, CREATE_FLAGS, c), id);
     },
 
-    mknod(path, mode, _dev, cb) {
+    mknod(path, mode, dev, cb) {
       if (controlDenied(cb, path)) return;
-      done('mknod', cb, () => vfs.mknod(path, mode, caller));
+      const c = caller();
+      done('mknod', cb, () => vfs.mknod(path, mode, dev, c));
     },
 
     read(_path, fd, buf, len, pos, cb) {
@@ -156,7 +178,7 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
       }
       let p: Promise<number>;
       try {
-        p = vfs.write(fd, buf, len, pos);
+        p = vfs.write(fd, buf, len, pos, caller());
       } catch (err) {
         cb(fail('write', err));
         return;
@@ -184,12 +206,14 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
     truncate(path, size, cb) {
       if (isControlPath(path)) return sync('truncate', cb, () => control.truncate(path));
-      done('truncate', cb, () => vfs.truncate(path, size));
+      const c = caller();
+      done('truncate', cb, () => vfs.truncate(path, size, c));
     },
 
     ftruncate(path, fd, size, cb) {
       if (isControlFh(fd)) return sync('ftruncate', cb, () => control.truncate(path));
-      done('ftruncate', cb, () => vfs.ftruncate(fd, size));
+      const c = caller();
+      done('ftruncate', cb, () => vfs.ftruncate(fd, size, c));
     },
 
     unlink(path, cb) {
@@ -199,7 +223,8 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
     mkdir(path, mode, cb) {
       if (controlDenied(cb, path)) return;
-      done('mkdir', cb, () => vfs.mkdir(path, mode, caller));
+      const c = caller();
+      done('mkdir', cb, () => vfs.mkdir(path, mode, c));
     },
 
     rmdir(path, cb) {
@@ -209,6 +234,18 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
     rename(src, dest, cb) {
       if (controlDenied(cb, src, dest)) return;
+      // libfuse 2 turns the unlink of an open file into a rename to .fuse_hiddenXXXXXXXXXXXXXXXX
+      // and unlinks that name at the last close. The vfs unlinks it now instead, with the
+      // hidden path kept as an alias (fstat, fchmod use it): no .fuse_hidden file shows, a
+      // directory that held it can be removed, and after a crash the orphan is freed at the
+      // next mount. (hard_remove would do without the rename, but libfuse then has no path
+      // for the inode and fstat of the open file fails with ENOENT.)
+      if (HIDDEN_NAME.test(dest)) {
+        done('rename', cb, async () => {
+          if (!(await vfs.hide(src, dest))) await vfs.rename(src, dest);
+        });
+        return;
+      }
       done('rename', cb, () => vfs.rename(src, dest));
     },
 
@@ -219,7 +256,8 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
     symlink(target, path, cb) {
       if (controlDenied(cb, path)) return;
-      done('symlink', cb, () => vfs.symlink(target, path, caller));
+      const c = caller();
+      done('symlink', cb, () => vfs.symlink(target, path, c));
     },
 
     readlink(path, cb) {
@@ -229,7 +267,8 @@ export function makeOperations({ vfs, control, log }: AdapterDeps): Fuse.Operati
 
     chmod(path, mode, cb) {
       if (controlDenied(cb, path)) return;
-      done('chmod', cb, () => vfs.chmod(path, mode));
+      const c = caller();
+      done('chmod', cb, () => vfs.chmod(path, mode, c));
     },
 
     chown(path, uid, gid, cb) {

@@ -21,20 +21,25 @@
  * OUT without waiting: `done` is called before filemapRead returns, with no Promise and
  * no per-page allocation (one ReadIocb per call).
  *
+ * Folios: the loop looks up the folio holding `index`; at PAGE_OK it copies as much of
+ * the folio as the request and i_size allow (one lookup, one copy for a cached large
+ * folio) and marks it accessed once. It only ever creates order-0 folios (4.18 has no
+ * others), so on its own cache it runs page by page exactly as do_generic_file_read.
+ *
  * Errors: a readpage that ends without PG_uptodate gives EIO (and shrinks the file's
  * ra_pages); readers that waited on that same I/O get EIO too (they see PG_error when
  * woken) rather than re-issuing it; the next read that finds the page unlocked and not
  * uptodate retries the I/O. Nothing is left locked on any path.
  */
 
-import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { fsError, toFsError, type FsError } from '../errors.js';
-import { addToPageCacheLru, findGetPage, type AddressSpace } from './filemap.js';
-import { markPageAccessed, pinBit } from './lru.js';
-import { PAGE_SIZE, PG_error, PG_locked, PG_raunread, PG_readahead, PG_uptodate, PageError, PageLocked, PageReadahead, PageUptodate, type Page } from './page.js';
+import { folioTestError, folioTestReadahead, folioTestUptodate, type Folio } from './folio.js';
+import { folioMarkAccessed } from './lru.js';
+import { PAGE_SIZE, PG_locked, PG_raunread, PG_readahead, PG_uptodate } from './page.js';
+import { filemapAddFolio, filemapGetFolio, filemapReadFolio, filemapWaitForMemory, type AddressSpace } from './pagecache.js';
 import { pageCacheAsyncReadahead, pageCacheSyncReadahead, shrinkReadaheadSizeEio } from './readahead.js';
 import type { MmFile } from './types.js';
-import { __lockPageAsyncSlow, __waitOnPageBitAsyncSlow, trylockPage, unlockPage } from './wait.js';
+import { __folioLockAsyncSlow, __folioWaitBitAsyncSlow, folioTrylock, folioUnlock } from './wait.js';
 
 /** Called once per read: the bytes copied, or the error if none were. */
 export type ReadDone = (err: FsError | undefined, bytes: number) => void;
@@ -59,13 +64,13 @@ type Step = typeof FIND_PAGE | typeof NO_CACHED_PAGE | typeof WAITED | typeof NO
  * FIND_PAGE.
  */
 class ReadIocb {
-  /** Page index being read. */
+  /** Folio index being read. */
   index: number;
   /** One past the last page index of the request: (pos + len + 4095) >> 12. */
   readonly last: number;
   /** Offset into the page at `index`. */
   offset: number;
-  /** Page index and offset where the previous read of this file stopped (prev_pos). */
+  /** Folio index and offset where the previous read of this file stopped (prev_pos). */
   prevIndex: number;
   prevOffset: number;
   /** Bytes copied to buf so far. */
@@ -75,7 +80,8 @@ class ReadIocb {
   waited = false;
   /** `done` was called (it must be called exactly once). */
   finished = false;
-  page: Page | undefined = undefined;
+  /** The folio being read or waited for (do_generic_file_read's `page`). */
+  folio: Folio | undefined = undefined;
   resumeAt: Step = FIND_PAGE;
   /** The wait callback (wait_page_queue.func): created on the first wait only. */
   wake: (() => void) | undefined = undefined;
@@ -126,22 +132,32 @@ export function filemapReadAsync(mapping: AddressSpace, file: MmFile, buf: Uint8
   });
 }
 
-/**
- * Leave the loop until `bit` of `page` is clear (PG_locked: the page is unlocked) or, with
- * `lock`, until we hold its lock; the wake-up resumes at `resumeAt`.
- * Context: the caller returns right after; the callback may even run before this returns
- * (the slow path re-checks after queueing), which re-enters the loop from here.
- */
-function waitForPage(rd: ReadIocb, page: Page, resumeAt: Step, how: 'clear' | 'lock', bit = PG_locked): void {
+/** page_waits counts reads that waited, not waits. */
+function noteWait(rd: ReadIocb): void {
   if (!rd.waited) {
     rd.waited = true;
     rd.mapping.cache.stats.c.page_waits++;
   }
-  rd.page = page;
+}
+
+/** The wait callback (wait_page_queue.func) of this read: re-enters the loop at rd.resumeAt. */
+function wakeOf(rd: ReadIocb): () => void {
+  return (rd.wake ??= () => genericFileBufferedRead(rd, rd.resumeAt));
+}
+
+/**
+ * Leave the loop until `bit` of `folio` is clear (PG_locked: the folio is unlocked) or,
+ * with `lock`, until we hold its lock; the wake-up resumes at `resumeAt`.
+ * Context: the caller returns right after; the callback may even run before this returns
+ * (the slow path re-checks after queueing), which re-enters the loop from here.
+ */
+function waitForPage(rd: ReadIocb, folio: Folio, resumeAt: Step, how: 'clear' | 'lock', bit = PG_locked): void {
+  noteWait(rd);
+  rd.folio = folio;
   rd.resumeAt = resumeAt;
-  const wake = (rd.wake ??= () => genericFileBufferedRead(rd, rd.resumeAt));
-  if (how === 'lock') __lockPageAsyncSlow(page, wake);
-  else __waitOnPageBitAsyncSlow(page, bit, wake);
+  const wake = wakeOf(rd);
+  if (how === 'lock') __folioLockAsyncSlow(folio, wake);
+  else __folioWaitBitAsyncSlow(folio, bit, wake);
 }
 
 /**
@@ -162,14 +178,14 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
   const ra = file.ra;
   const stats = mapping.cache.stats;
   let step: Step = entry;
-  let page = rd.page;
+  let folio = rd.folio;
 
   try {
     for (;;) {
       switch (step) {
         case FIND_PAGE: {
-          page = findGetPage(mapping, rd.index);
-          if (page === undefined) {
+          folio = filemapGetFolio(mapping, rd.index);
+          if (folio === undefined) {
             const pastEof = rd.index * PAGE_SIZE >= mapping.host.size;
             if (!pastEof) stats.c.pgcache_miss++;
             // Called past EOF too, as the kernel does: it submits nothing there, but the
@@ -182,33 +198,33 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
               step = OUT;
               continue;
             }
-            page = findGetPage(mapping, rd.index);
-            if (page === undefined) {
+            folio = filemapGetFolio(mapping, rd.index);
+            if (folio === undefined) {
               step = NO_CACHED_PAGE;
               continue;
             }
-          } else if ((page.flags & (PG_uptodate | PG_readahead)) === PG_uptodate) {
+          } else if ((folio.flags & (PG_uptodate | PG_readahead)) === PG_uptodate) {
             // The hot path: cached, uptodate, no marker.
             stats.c.pgcache_hit++;
             step = PAGE_OK;
             continue;
-          } else if (PageUptodate(page)) {
+          } else if (folioTestUptodate(folio)) {
             stats.c.pgcache_hit++;
           }
-          if (PageReadahead(page)) {
-            pageCacheAsyncReadahead(mapping, ra, file, page, rd.index, rd.last - rd.index);
+          if (folioTestReadahead(folio)) {
+            pageCacheAsyncReadahead(mapping, ra, file, folio, rd.index, rd.last - rd.index);
             // RACE (no page refcount here): readahead allocates frames, and reclaim may have
             // just freed this very page (clean, unlocked, not yet marked accessed).
-            if (page.mapping === undefined) continue; // FIND_PAGE again
+            if (folio.mapping === undefined) continue; // FIND_PAGE again
           }
-          if (!PageUptodate(page)) {
+          if (!folioTestUptodate(folio)) {
             // Nobody is reading it (a failed read left it unlocked, PG_error): ours to read.
-            if (trylockPage(page)) {
+            if (folioTrylock(folio)) {
               step = NOT_UPTODATE_LOCKED;
               continue;
             }
             // I/O in flight: wait for the unlock without blocking (wait_on_page_locked_async).
-            waitForPage(rd, page, WAITED, 'clear');
+            waitForPage(rd, folio, WAITED, 'clear');
             return;
           }
           step = PAGE_OK;
@@ -216,17 +232,17 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case WAITED: {
-          page = page!;
+          folio = folio!;
           // Callbacks of the same wake ran before ours: the page may be gone already.
-          if (page.mapping === undefined) {
+          if (folio.mapping === undefined) {
             step = FIND_PAGE; // truncated or reclaimed while we waited
             continue;
           }
-          if (PageUptodate(page)) {
+          if (folioTestUptodate(folio)) {
             step = PAGE_OK;
             continue;
           }
-          if (PageError(page)) {
+          if (folioTestError(folio)) {
             // The I/O this read waited for failed: every waiter gets EIO (no retry storm);
             // the next read that finds the page unlocked will retry it.
             readpageError(rd);
@@ -234,25 +250,25 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             continue;
           }
           // Unlocked with neither data nor error: get exclusive access and read it ourselves.
-          if (trylockPage(page)) {
+          if (folioTrylock(folio)) {
             step = NOT_UPTODATE_LOCKED;
             continue;
           }
-          waitForPage(rd, page, NOT_UPTODATE_LOCKED, 'lock');
+          waitForPage(rd, folio, NOT_UPTODATE_LOCKED, 'lock');
           return;
         }
 
         case NOT_UPTODATE_LOCKED: {
-          page = page!;
+          folio = folio!;
           // Did it get truncated before we got the lock?
-          if (page.mapping === undefined) {
-            unlockPage(page);
+          if (folio.mapping === undefined) {
+            folioUnlock(folio);
             step = FIND_PAGE;
             continue;
           }
           // Did somebody else fill it already?
-          if (PageUptodate(page)) {
-            unlockPage(page);
+          if (folioTestUptodate(folio)) {
+            folioUnlock(folio);
             step = PAGE_OK;
             continue;
           }
@@ -261,27 +277,14 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case READPAGE: {
-          page = page!;
-          // A previous I/O error may have been temporary; PG_error is set again if this fails.
-          page.clear(PG_error);
-          stats.c.readpage_ios++;
-          const plug = blkStartPlug();
-          try {
-            mapping.aops.readpage(mapping, page); // starts the I/O; its completion unlocks the page
-          } catch {
-            // readpage must not throw (errors go to the page); if it does, fail the page
-            // rather than leave it locked forever.
-            page.set(PG_error);
-            if (PageLocked(page)) unlockPage(page);
-          } finally {
-            blkFinishPlug(plug);
-          }
-          if (!PageUptodate(page)) {
-            if (trylockPage(page)) {
+          folio = folio!;
+          filemapReadFolio(mapping, folio); // starts the I/O; its completion unlocks the folio
+          if (!folioTestUptodate(folio)) {
+            if (folioTrylock(folio)) {
               step = READPAGE_LOCKED; // already completed, with an error
               continue;
             }
-            waitForPage(rd, page, READPAGE_LOCKED, 'lock');
+            waitForPage(rd, folio, READPAGE_LOCKED, 'lock');
             return;
           }
           step = PAGE_OK;
@@ -289,90 +292,82 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
         }
 
         case READPAGE_LOCKED: {
-          page = page!;
+          folio = folio!;
           // Checked even when uptodate: without a refcount, a page deleted by a truncate that
           // got the lock before us has had its frame freed.
-          if (page.mapping === undefined) {
-            unlockPage(page); // invalidated while we waited: look again
+          if (folio.mapping === undefined) {
+            folioUnlock(folio); // invalidated while we waited: look again
             step = FIND_PAGE;
             continue;
           }
-          if (!PageUptodate(page)) {
-            unlockPage(page);
+          if (!folioTestUptodate(folio)) {
+            folioUnlock(folio);
             readpageError(rd);
             step = OUT;
             continue;
           }
-          unlockPage(page);
+          folioUnlock(folio);
           step = PAGE_OK;
           continue;
         }
 
         case NO_CACHED_PAGE: {
-          const fresh = addToPageCacheLru(mapping, rd.index);
-          if (fresh !== undefined) {
-            page = fresh; // locked, not uptodate
+          const added = filemapAddFolio(mapping, rd.index, 0);
+          if (added.kind === 'added') {
+            folio = added.folio; // locked, not uptodate
             step = READPAGE;
             continue;
           }
-          if (mapping.pages.has(rd.index)) {
+          if (added.kind === 'exists') {
             step = FIND_PAGE; // -EEXIST: someone added it first
             continue;
           }
-          // No frame: every page in the cache is pinned (I/O in flight, writes). Wait for
-          // the oldest one to be released, then look again.
-          const pinned = mapping.cache.lruvec.findPinnedPage();
-          if (pinned === undefined) {
-            rd.error = fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${rd.index}`);
+          // No frame: every folio in the cache is pinned (I/O in flight, writes). Wait for
+          // the oldest one to be released, then look the index up again.
+          noteWait(rd);
+          rd.folio = undefined;
+          rd.resumeAt = FIND_PAGE;
+          if (!filemapWaitForMemory(mapping.cache, wakeOf(rd))) {
+            rd.error = fsError('ENOMEM', `no folio frame free for inode ${mapping.ino} page ${rd.index}`);
             step = OUT;
             continue;
           }
-          waitForPage(rd, pinned, FIND_PAGE, 'clear', pinBit(pinned)); // FIND_PAGE looks the index up again
           return;
         }
 
         case PAGE_OK: {
-          page = page!;
-          // i_size must be checked after we know the page is uptodate.
+          folio = folio!;
+          // i_size must be checked after we know the folio is uptodate.
           const isize = mapping.host.size;
-          if (isize === 0) {
+          const folioPos = folio.index * PAGE_SIZE;
+          const pos = rd.index * PAGE_SIZE + rd.offset;
+          if (pos >= isize) {
             step = OUT;
             continue;
           }
-          const endIndex = Math.floor((isize - 1) / PAGE_SIZE);
-          if (rd.index > endIndex) {
-            step = OUT;
-            continue;
-          }
-          // nr: the most bytes to copy from this page
-          let nr = PAGE_SIZE;
-          if (rd.index === endIndex) {
-            nr = ((isize - 1) % PAGE_SIZE) + 1;
-            if (nr <= rd.offset) {
-              step = OUT;
-              continue;
-            }
-          }
-          nr -= rd.offset;
+          // As much of the folio as the request and i_size allow: for an order-0 folio the
+          // rest of this page (the 4.18 loop's nr), for a large one up to its end.
+          const off = pos - folioPos;
+          const n = Math.min(Math.min(isize, folioPos + folio.data.byteLength) - pos, len - rd.written);
 
-          // When a sequential read accesses a page several times, only mark it accessed the first time.
-          if (rd.prevIndex !== rd.index || rd.offset !== rd.prevOffset) markPageAccessed(page);
-          rd.prevIndex = rd.index;
+          // When a sequential read accesses a folio several times, only mark it accessed the first time.
+          if (rd.prevIndex !== rd.index || rd.offset !== rd.prevOffset) folioMarkAccessed(folio);
 
-          if ((page.flags & PG_raunread) !== 0) {
-            page.flags &= ~PG_raunread;
-            stats.c.ra_hit++;
-            if (page.raOwner !== undefined) mapping.cache.raAccount?.(page.raOwner, 'hit', 1);
+          if ((folio.flags & PG_raunread) !== 0) {
+            folio.flags &= ~PG_raunread;
+            stats.c.ra_hit += folio.nrPages;
+            if (folio.raOwner !== undefined) mapping.cache.raAccount?.(folio.raOwner, 'hit', folio.nrPages);
           }
 
-          const n = Math.min(nr, len - rd.written);
-          const off = rd.offset;
-          if (n === PAGE_SIZE) buf.set(page.data, rd.written);
-          else buf.set(page.data.subarray(off, off + n), rd.written);
+          if (n === folio.data.byteLength) buf.set(folio.data, rd.written);
+          else buf.set(folio.data.subarray(off, off + n), rd.written);
 
-          rd.offset = off + n;
-          rd.index += rd.offset >> 12;
-          rd.offset &= PAGE_SIZE - 1;
+          // prev_index: the last page copied from; prev_offset: where the copy stopped in it
+          // (masked, as 4.18 does: a read that ends on a page boundary leaves 0).
+          const adv = rd.offset + n;
+          rd.prevIndex = rd.index + Math.floor((adv - 1) / PAGE_SIZE);
+          rd.index += Math.floor(adv / PAGE_SIZE);
+          rd.offset = adv % PAGE_SIZE;
           rd.prevOffset = rd.offset;
           rd.written += n;
           if (rd.written === len) {
@@ -385,7 +380,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
 
         case OUT: {
           ra.prevPos = rd.prevIndex * PAGE_SIZE + rd.prevOffset; // (prev_index << 12) | prev_offset
-          rd.page = undefined;
+          rd.folio = undefined;
           rd.finished = true;
           rd.done(rd.written ? undefined : rd.error, rd.written);
           return;
@@ -401,7 +396,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
     // A bug below us (readahead, a filesystem callback) threw: the read still ends, once.
     if (rd.finished) throw err; // thrown by `done` itself: not ours to swallow
     rd.finished = true;
-    rd.page = undefined;
+    rd.folio = undefined;
     rd.done(rd.written ? undefined : toFsError(err, 'read'), rd.written);
   }
 }

@@ -1,29 +1,32 @@
 /**
- * The LRU lists and page reclaim (mm/swap.c, mm/vmscan.c), reduced to the page cache.
+ * The LRU lists and reclaim (mm/swap.c, mm/vmscan.c), reduced to the page cache. One LRU
+ * entry per folio (a large folio moves and is reclaimed as a whole); the counts that the
+ * stats show (pages_cached, pgsteal, pgactivate...) are in pages, as the kernel's
+ * (folio_nr_pages each).
  *
- * Two intrusive doubly linked lists thread through `page.lruPrev/lruNext`:
+ * Two intrusive doubly linked lists thread through `folio.lruPrev/lruNext`:
  *
  *   head (newest)                                             tail (oldest)
  *   inactive:  [P12] <-> [P11] <-> [P3] <-> ... <-> [P0]   <- reclaim scans from here
  *   active:    [P7]  <-> [P5]  <-> ...          <-> [P1]   <- refill takes from here
  *
- *   new page -------------------> inactive head                (lru_cache_add)
- *   second touch (markPageAccessed on inactive+referenced) -> active head   (pgactivate)
+ *   new page -------------------> inactive head                (folio_add_lru)
+ *   second touch (folioMarkAccessed on inactive+referenced) -> active head   (pgactivate)
  *   inactive tail, PG_referenced -> active head (page_check_references)     (pgactivate)
  *   inactive tail, clean+unlocked -> deleted from the cache, frame freed      (pgsteal)
  *   inactive tail, locked/dirty/writeback -> rotated to the inactive head (never reclaimed)
  *   inactive smaller than active -> active tail to inactive head           (pgdeactivate)
  *
- * The two-touch rule (mark_page_accessed):
+ * The two-touch rule (folio_mark_accessed):
  *   inactive, unreferenced  -> referenced
  *   inactive, referenced    -> active, unreferenced
  *   active,   unreferenced  -> referenced
  *   active,   referenced    -> (nothing)
  *
  * PG_lru says the page is on a list, PG_active which one. Every page in the page cache is
- * on exactly one list from addToPageCacheLru until deleteFromPageCache.
+ * on exactly one list from filemapAddFolio until filemapRemoveFolio.
  *
- * Reclaim is synchronous: it runs inside addToPageCacheLru when no frame is free. Pages are
+ * Reclaim is synchronous: it runs inside filemapAddFolio when no block of the order is free. Pages are
  * never reclaimed while locked (I/O in flight or someone owns them), dirty, or under
  * writeback.
  */
@@ -31,38 +34,42 @@
 import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback, type Page } from './page.js';
+import type { Folio } from './folio.js';
+import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback } from './page.js';
 
 /** Pages scanned per reclaim batch (the kernel's SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
 
-/** One intrusive list. Invariant: count = number of pages reachable from head. */
+/** One intrusive list. Invariant: count = folios reachable from head, nrPages = their pages. */
 export class LruList {
-  head: Page | undefined = undefined;
-  tail: Page | undefined = undefined;
+  head: Folio | undefined = undefined;
+  tail: Folio | undefined = undefined;
   count = 0;
+  nrPages = 0;
 
-  addHead(page: Page): void {
-    page.lruPrev = undefined;
-    page.lruNext = this.head;
-    if (this.head) this.head.lruPrev = page;
-    else this.tail = page;
-    this.head = page;
+  addHead(folio: Folio): void {
+    folio.lruPrev = undefined;
+    folio.lruNext = this.head;
+    if (this.head) this.head.lruPrev = folio;
+    else this.tail = folio;
+    this.head = folio;
     this.count++;
+    this.nrPages += folio.nrPages;
   }
 
-  remove(page: Page): void {
-    const { lruPrev: prev, lruNext: next } = page;
+  remove(folio: Folio): void {
+    const { lruPrev: prev, lruNext: next } = folio;
     if (prev) prev.lruNext = next;
     else this.head = next;
     if (next) next.lruPrev = prev;
     else this.tail = prev;
-    page.lruPrev = page.lruNext = undefined;
+    folio.lruPrev = folio.lruNext = undefined;
     this.count--;
+    this.nrPages -= folio.nrPages;
   }
 
   /** Pages from head (newest) to tail (oldest), for tests and debugging. */
-  *pages(): IterableIterator<Page> {
+  *pages(): IterableIterator<Folio> {
     for (let p = this.head; p; p = p.lruNext) yield p;
   }
 }
@@ -74,61 +81,83 @@ export class Lruvec {
 
   /**
    * @param evict deletes a clean, unlocked page from the page cache and frees its frame
-   *   (filemap's deleteFromPageCache, which also takes the page off these lists).
+   *   (pagecache.ts filemapRemoveFolio, which also takes the folio off these lists).
    */
   constructor(
     readonly stats: Stats,
     readonly trace: Trace,
-    private readonly evict: (page: Page) => void,
+    private readonly evict: (folio: Folio) => void,
   ) {}
 
+  /** Pages (not folios) on the inactive list. */
   get nrInactive(): number {
-    return this.inactive.count;
+    return this.inactive.nrPages;
   }
+  /** Pages (not folios) on the active list. */
   get nrActive(): number {
-    return this.active.count;
+    return this.active.nrPages;
   }
   get nrPages(): number {
+    return this.inactive.nrPages + this.active.nrPages;
+  }
+  /** Folios on both lists. */
+  get nrFolios(): number {
     return this.inactive.count + this.active.count;
   }
 
-  /** lru_cache_add: a new page goes to the inactive head. Context: page not on a list. */
-  lruCacheAdd(page: Page): void {
-    if (page.has(PG_lru)) throw new Error(`lruCacheAdd: page index=${page.index} is already on an LRU list`);
-    page.clear(PG_active | PG_referenced);
-    page.set(PG_lru);
-    this.inactive.addHead(page);
+  /** folio_add_lru: a new page goes to the inactive head. Context: page not on a list. */
+  folioAddLru(folio: Folio): void {
+    if (folio.has(PG_lru)) throw new Error(`folioAddLru: folio index=${folio.index} is already on an LRU list`);
+    folio.clear(PG_active | PG_referenced);
+    folio.set(PG_lru);
+    this.inactive.addHead(folio);
+  }
+
+  /**
+   * Put a folio that is on no list at the head of the active or inactive list, keeping its
+   * PG_referenced (lru_add_split_folio: the pieces of a split folio). No counter moves.
+   */
+  putback(folio: Folio, opts: { active: boolean }): void {
+    if (folio.has(PG_lru)) throw new Error(`putback: folio index=${folio.index} is already on an LRU list`);
+    folio.set(PG_lru);
+    if (opts.active) {
+      folio.set(PG_active);
+      this.active.addHead(folio);
+    } else {
+      folio.clear(PG_active);
+      this.inactive.addHead(folio);
+    }
   }
 
   /** del_page_from_lru_list: take the page off its list (no-op when it is on none). */
-  del(page: Page): void {
-    if (!page.has(PG_lru)) return;
-    (page.has(PG_active) ? this.active : this.inactive).remove(page);
-    page.clear(PG_lru | PG_active);
+  del(folio: Folio): void {
+    if (!folio.has(PG_lru)) return;
+    (folio.has(PG_active) ? this.active : this.inactive).remove(folio);
+    folio.clear(PG_lru | PG_active);
   }
 
   /** activate_page: inactive -> active head (stats pgactivate). */
-  activatePage(page: Page): void {
-    if (!page.has(PG_lru) || page.has(PG_active)) return;
-    this.inactive.remove(page);
-    page.set(PG_active);
-    this.active.addHead(page);
-    this.stats.c.pgactivate++;
+  folioActivate(folio: Folio): void {
+    if (!folio.has(PG_lru) || folio.has(PG_active)) return;
+    this.inactive.remove(folio);
+    folio.set(PG_active);
+    this.active.addHead(folio);
+    this.stats.c.pgactivate += folio.nrPages;
   }
 
   /** deactivate: active -> inactive head (stats pgdeactivate). PG_referenced is kept. */
-  deactivatePage(page: Page): void {
-    if (!page.has(PG_lru) || !page.has(PG_active)) return;
-    this.active.remove(page);
-    page.clear(PG_active);
-    this.inactive.addHead(page);
-    this.stats.c.pgdeactivate++;
+  folioDeactivate(folio: Folio): void {
+    if (!folio.has(PG_lru) || !folio.has(PG_active)) return;
+    this.active.remove(folio);
+    folio.clear(PG_active);
+    this.inactive.addHead(folio);
+    this.stats.c.pgdeactivate += folio.nrPages;
   }
 
   /** Move a page already on the inactive list to its head (putback of a kept page). */
-  private rotate(page: Page): void {
-    this.inactive.remove(page);
-    this.inactive.addHead(page);
+  private rotate(folio: Folio): void {
+    this.inactive.remove(folio);
+    this.inactive.addHead(folio);
   }
 
   /**
@@ -138,7 +167,7 @@ export class Lruvec {
   shrinkActiveList(nrToScan: number): number {
     let moved = 0;
     while (moved < nrToScan && this.active.tail) {
-      this.deactivatePage(this.active.tail);
+      this.folioDeactivate(this.active.tail);
       moved++;
     }
     return moved;
@@ -157,20 +186,21 @@ export class Lruvec {
   shrinkInactiveList(nrToScan: number, nrToReclaim: number = Infinity): number {
     let freed = 0;
     for (let scanned = 0; scanned < nrToScan && freed < nrToReclaim; scanned++) {
-      const page = this.inactive.tail;
-      if (page === undefined) break;
-      if ((page.flags & PG_PINNED) !== 0) {
-        this.rotate(page);
+      const folio = this.inactive.tail;
+      if (folio === undefined) break;
+      if ((folio.flags & PG_PINNED) !== 0) {
+        this.rotate(folio);
         continue;
       }
-      if (page.testClear(PG_referenced)) {
-        this.activatePage(page);
+      if (folio.testClear(PG_referenced)) {
+        this.folioActivate(folio);
         continue;
       }
-      this.evict(page); // off the LRU, out of the mapping, frame freed, ra_wasted if unread
-      this.stats.c.pgsteal++;
-      if (this.trace.enabled) this.trace.emit(`reclaim ino=${page.owner.ino} index=${page.index}`);
-      freed++;
+      const n = folio.nrPages;
+      this.evict(folio); // off the LRU, out of the mapping, frames freed, ra_wasted if unread
+      this.stats.c.pgsteal += n;
+      if (this.trace.enabled) this.trace.emit(`reclaim ino=${folio.owner.ino} index=${folio.index}`);
+      freed += n;
     }
     return freed;
   }
@@ -189,7 +219,7 @@ export class Lruvec {
     let budget = 3 * this.nrPages + SWAP_CLUSTER_MAX;
     let stuck = false; // the last inactive batch freed nothing (all pinned or referenced)
     while (freed < nrToReclaim && budget > 0) {
-      if (stuck || this.inactive.count < this.active.count || this.inactive.count === 0) {
+      if (stuck || this.inactive.nrPages < this.active.nrPages || this.inactive.count === 0) {
         const moved = this.shrinkActiveList(Math.min(SWAP_CLUSTER_MAX, this.active.count));
         budget -= moved;
       }
@@ -209,7 +239,7 @@ export class Lruvec {
    * a caller that must wait for a frame). Dirty pages are excluded: nothing ends dirtiness
    * without an owner.
    */
-  findPinnedPage(): Page | undefined {
+  findPinnedFolio(): Folio | undefined {
     for (const list of [this.inactive, this.active]) {
       for (let p = list.tail; p; p = p.lruPrev) if (p.has(PG_locked) || p.has(PG_writeback)) return p;
     }
@@ -217,23 +247,23 @@ export class Lruvec {
   }
 }
 
-/** The bit whose end releases a page findPinnedPage returned: its lock, else its writeback. */
-export function pinBit(page: Page): number {
-  return page.has(PG_locked) ? PG_locked : PG_writeback;
+/** The bit whose end releases a page findPinnedFolio returned: its lock, else its writeback. */
+export function pinBit(folio: Folio): number {
+  return folio.has(PG_locked) ? PG_locked : PG_writeback;
 }
 
 /**
- * mark_page_accessed: the two-touch rule (see the table at the top of this file).
+ * folio_mark_accessed: the two-touch rule (see the table at the top of this file).
  * Context: the read loop calls it once per page per read, only when the page changes
  * (`prev_index != index || offset != prev_offset`).
  */
-export function markPageAccessed(page: Page): void {
-  const flags = page.flags;
+export function folioMarkAccessed(folio: Folio): void {
+  const flags = folio.flags;
   if ((flags & PG_active) === 0 && (flags & PG_referenced) !== 0) {
     // Second touch while inactive: promote.
-    if ((flags & PG_lru) !== 0) page.owner.cache.lruvec.activatePage(page);
-    page.clear(PG_referenced);
+    if ((flags & PG_lru) !== 0) folio.owner.cache.lruvec.folioActivate(folio);
+    folio.clear(PG_referenced);
   } else if ((flags & PG_referenced) === 0) {
-    page.set(PG_referenced);
+    folio.set(PG_referenced);
   }
 }

@@ -33,16 +33,13 @@
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
-import { addToPageCacheLru, type AddressSpace } from './filemap.js';
-import { PG_raunread, PG_readahead, PageWriteback, type Page, type PageIndex } from './page.js';
-import { PAGE_SHIFT } from './page.js';
-import type { AddressSpaceLike, FileRaState, MmFile } from './types.js';
+import { folioTestWriteback, type Folio } from './folio.js';
+import { PAGE_SHIFT, PG_raunread, PG_readahead, type PageIndex } from './page.js';
+import { filemapAddFolio, type AddressSpace } from './pagecache.js';
+import type { FileRaState, MmFile } from './types.js';
 
 /** Why a window was chosen: the branch of ondemandReadahead that chose it. */
 export type RaReason = 'initial' | 'sequential' | 'marker' | 'oversize' | 'context' | 'random';
-
-/** Readahead works on the page cache's own address_space. */
-export type ReadaheadMapping = AddressSpace;
 
 // ---------------------------------------------------------------------------------------
 // Window arithmetic
@@ -76,7 +73,7 @@ export function getNextRaSize(cur: number, max: number): number {
  * page_cache_next_hole: the first index >= `index` with no page, scanning at most
  * `maxScan` pages; `index + maxScan` if every scanned page is cached.
  */
-export function pageCacheNextHole(mapping: AddressSpaceLike, index: PageIndex, maxScan: number): PageIndex {
+export function pageCacheNextHole(mapping: Pick<AddressSpace, 'pages'>, index: PageIndex, maxScan: number): PageIndex {
   for (let i = 0; i < maxScan; i++) {
     if (!mapping.pages.has(index)) break;
     index++;
@@ -91,7 +88,7 @@ export function pageCacheNextHole(mapping: AddressSpaceLike, index: PageIndex, m
  * its index wraps to ULONG_MAX and the count comes out as `offset` (the whole file
  * before this read is cached) — we return that directly.
  */
-export function countHistoryPages(mapping: AddressSpaceLike, offset: PageIndex, max: number): number {
+export function countHistoryPages(mapping: Pick<AddressSpace, 'pages'>, offset: PageIndex, max: number): number {
   let index = offset - 1;
   for (let i = 0; i < max; i++) {
     if (!mapping.pages.has(index)) break;
@@ -107,7 +104,7 @@ export function countHistoryPages(mapping: AddressSpaceLike, offset: PageIndex, 
  * longer than this request, start a window here sized from the history; a history that
  * reaches back to the start of the file counts double (a whole-file read).
  */
-function tryContextReadahead(mapping: AddressSpaceLike, ra: FileRaState, offset: PageIndex, reqSize: number, max: number): boolean {
+function tryContextReadahead(mapping: Pick<AddressSpace, 'pages'>, ra: FileRaState, offset: PageIndex, reqSize: number, max: number): boolean {
   let size = countHistoryPages(mapping, offset, max);
   if (size <= reqSize) return false; // not enough history: could be a random read
   if (size >= offset) size *= 2; // starts at the beginning of the file
@@ -128,7 +125,7 @@ function tryContextReadahead(mapping: AddressSpaceLike, ra: FileRaState, offset:
  * found PG_readahead on the page at `offset` (the async entry point).
  */
 export function ondemandReadahead(
-  mapping: ReadaheadMapping,
+  mapping: AddressSpace,
   ra: FileRaState,
   file: MmFile,
   hitMarker: boolean,
@@ -233,7 +230,7 @@ export function ondemandReadahead(
  * batch of its window goes to the block layer, so the `ra` line precedes its `bio` lines.
  */
 function announce(
-  mapping: ReadaheadMapping,
+  mapping: AddressSpace,
   file: MmFile,
   hitMarker: boolean,
   index: PageIndex,
@@ -267,7 +264,7 @@ function announce(
  * page was cached). Returns the number of pages submitted.
  */
 export function doPageCacheReadahead(
-  mapping: ReadaheadMapping,
+  mapping: AddressSpace,
   file: MmFile,
   start: PageIndex,
   nrToRead: number,
@@ -281,7 +278,7 @@ export function doPageCacheReadahead(
   const endIndex = Math.floor((isize - 1) / 2 ** PAGE_SHIFT);
   const reqEnd = reqIndex + reqSize;
 
-  let batch: Page[] = [];
+  let batch: Folio[] = [];
   let submitted = 0;
   const submit = (): void => {
     if (submitted === 0) onFirstSubmit?.();
@@ -300,33 +297,34 @@ export function doPageCacheReadahead(
       if (batch.length) submit();
       continue;
     }
-    const page = addToPageCacheLru(mapping, index);
-    if (!page) break; // no frame to be had: submit what we have
-    if (pageIdx === nrToRead - lookaheadSize) page.set(PG_readahead);
+    const added = filemapAddFolio(mapping, index, 0); // the 4.18 path: order-0 folios only
+    if (added.kind !== 'added') break; // no frame to be had: submit what we have
+    const folio = added.folio;
+    if (pageIdx === nrToRead - lookaheadSize) folio.set(PG_readahead);
     if (index < reqIndex || index >= reqEnd) {
-      page.set(PG_raunread);
-      page.raOwner = file.fh;
+      folio.set(PG_raunread);
+      folio.raOwner = file.fh;
     }
-    batch.push(page);
+    batch.push(folio);
   }
   if (batch.length) submit();
   return submitted;
 }
 
 /**
- * read_pages: start I/O for a batch of new, locked, contiguous pages inside a plug. With
- * the filesystem's multi-page `readahead` (and the `readpages` tunable on) the filesystem
- * builds one bio per contiguous device run; otherwise `readpage` is called once per page
- * and the plug merges the one-page bios.
+ * read_pages: start I/O for a batch of new, locked, contiguous folios inside a plug. With
+ * the filesystem's multi-folio `readahead` (and the `readpages` tunable on) the filesystem
+ * builds one bio per contiguous device run; otherwise `readFolio` is called once per folio
+ * and the plug merges the bios.
  */
-export function readPages(mapping: ReadaheadMapping, pages: Page[]): void {
+export function readPages(mapping: AddressSpace, folios: Folio[]): void {
   const plug = blkStartPlug();
   try {
     const { aops } = mapping;
     if (aops.readahead && mapping.cache.useReadahead) {
-      aops.readahead(mapping, pages);
+      aops.readahead(mapping, folios);
     } else {
-      for (const page of pages) aops.readpage(mapping, page);
+      for (const folio of folios) aops.readFolio(mapping, folio);
     }
   } finally {
     blkFinishPlug(plug);
@@ -340,7 +338,7 @@ export function readPages(mapping: ReadaheadMapping, pages: Page[]): void {
  * page_cache_sync_readahead: the page at `index` is missing. Read it, and as much more
  * as the access pattern suggests.
  */
-export function pageCacheSyncReadahead(mapping: ReadaheadMapping, ra: FileRaState, file: MmFile, index: PageIndex, reqSize: number): void {
+export function pageCacheSyncReadahead(mapping: AddressSpace, ra: FileRaState, file: MmFile, index: PageIndex, reqSize: number): void {
   if (!ra.raPages) return; // no readahead
   ondemandReadahead(mapping, ra, file, false, index, reqSize);
 }
@@ -349,19 +347,19 @@ export function pageCacheSyncReadahead(mapping: ReadaheadMapping, ra: FileRaStat
  * page_cache_async_readahead: the reader reached a page marked PG_readahead: start the
  * next window before it is needed.
  *
- * Context: `page` is the page at `index`, found in the cache by the page loop.
+ * Context: `folio` holds the page at `index`, found in the cache by the page loop.
  */
 export function pageCacheAsyncReadahead(
-  mapping: ReadaheadMapping,
+  mapping: AddressSpace,
   ra: FileRaState,
   file: MmFile,
-  page: Page,
+  folio: Folio,
   index: PageIndex,
   reqSize: number,
 ): void {
   if (!ra.raPages) return;
-  if (PageWriteback(page)) return; // the kernel shares the bit with PG_reclaim
-  page.clear(PG_readahead);
+  if (folioTestWriteback(folio)) return; // the kernel shares the bit with PG_reclaim
+  folio.clear(PG_readahead);
   // Defer asynchronous readahead on I/O congestion: the marker is gone, so the reader
   // will come back through the sync path (sequential cache miss) when it needs the pages.
   if (mapping.cache.bdi.readCongested()) {

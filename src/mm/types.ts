@@ -1,12 +1,11 @@
 /**
- * The contracts between the page cache (src/mm) and the layers around it.
- *
- * mm calls the filesystem only through `AddressSpaceOperations` (the kernel's a_ops),
- * asks the device side only `BackingDevInfo` questions (the kernel's bdi), and knows an
- * open file only as `MmFile` (the part of struct file the read path uses).
+ * The small contracts between the page cache (src/mm) and the layers around it: the
+ * per-open-file readahead state, what mm needs from an inode, the device-wide readahead
+ * facts (bdi) and the part of struct file the read path uses. address_space and its
+ * operations are in pagecache.ts.
  */
 
-import type { Page, PageIndex } from './page.js';
+import type { PageIndex } from './page.js';
 
 /**
  * struct file_ra_state: the whole per-open-file readahead state. Five numbers; every
@@ -37,35 +36,11 @@ export function fileRaStateInit(raPages: number): FileRaState {
   return { start: 0, size: 0, asyncSize: 0, raPages, prevPos: PREV_POS_NONE };
 }
 
-/** What an address_space needs from its inode. */
+/** What an address_space needs from its inode (its host). */
 export interface InodeHost {
   readonly ino: number;
   /** i_size in bytes (kept current by the vfs on write and truncate). */
   size: number;
-}
-
-/**
- * address_space_operations. Pages handed to `readpage`/`readahead` are locked, not
- * uptodate, and already in the page cache. The filesystem starts the I/O and returns; on
- * completion (which may happen synchronously, e.g. for a hole that is just zero-filled)
- * it sets PG_uptodate or PG_error on each page and unlocks it with mm's `unlockPage`,
- * which wakes the waiters. These two never throw: errors go to the pages.
- */
-export interface AddressSpaceOperations {
-  readpage(mapping: AddressSpaceLike, page: Page): void;
-  /**
-   * Read a batch of pages (ascending, contiguous indexes), building one multi-page bio per
-   * contiguous run on the device. Optional: when absent (or switched off by the
-   * `readpages` tunable) `readPages` calls `readpage` once per page inside the plug.
-   */
-  readahead?(mapping: AddressSpaceLike, pages: Page[]): void;
-  /**
-   * Write dirty pages (locked by the caller) through to the device and commit their
-   * extents (data first, then metadata: the ordered rule). Clears PG_dirty, sets
-   * PG_writeback while the I/O is in flight, ends writeback on completion. Rejects with
-   * an FsError (ENOSPC, EIO) and leaves the failed pages dirty.
-   */
-  writepages(mapping: AddressSpaceLike, pages: Page[]): Promise<void>;
 }
 
 /** struct backing_dev_info: the device-wide readahead facts. */
@@ -76,14 +51,6 @@ export interface BackingDevInfo {
   ioPages: number;
   /** inode_read_congested(): the request queue has 7/8 of its tags in flight. */
   readCongested(): boolean;
-}
-
-/** The part of an address_space the readahead and filesystem code see. */
-export interface AddressSpaceLike {
-  readonly ino: number;
-  readonly host: InodeHost;
-  /** Page lookup by index, O(1). */
-  readonly pages: Map<PageIndex, Page>;
 }
 
 /** The part of struct file the read path uses. */

@@ -1,5 +1,5 @@
 /**
- * The page wait table (mm/filemap.c page_wait_table, wait_on_page_bit, wake_up_page_bit),
+ * The folio wait table (mm/filemap.c folio_wait_table, folio_wait_bit, folio_wake_bit; Linux 6.18),
  * in its asynchronous form (v5.9 "async page locking", seed 000): a reader that finds a
  * page locked does not sleep; it leaves a wait entry with a callback in the page's hashed
  * wait queue and returns to the event loop. The unlock that ends the I/O walks the
@@ -14,7 +14,7 @@
  *            v  entries in arrival order
  *          {P7,locked,cb} -> {P9,locked,cb} -> {P7,writeback,cb}
  *
- *   unlockPage(P7): clear PG_locked; PG_waiters set? walk bucket 1:
+ *   folioUnlock(P7): clear PG_locked; PG_waiters set? walk bucket 1:
  *     {P7,locked}    matches -> removed, called           (wake_page)
  *     {P9,locked}    other page -> stays                   (wake_spurious)
  *     {P7,writeback} other bit  -> stays, P7 keeps PG_waiters
@@ -28,11 +28,12 @@
  * Every entry is removed from its bucket before its callback runs: no callback is lost,
  * none runs twice.
  *
- * Wakes from an I/O completion are different (`runIoCompletion`): there the callbacks
- * are queued and run once the whole completion has finished, as the kernel's async
- * waiters are (wake_page_function queues io_uring task work; a sleeping reader only
- * becomes runnable). A 32-page bio then resumes its reader once, with every page
- * unlocked, instead of 32 times, page by page, from inside the unlock loop.
+ * Wakes from an I/O completion are different (`runIoCompletion` in src/block/completion.ts,
+ * entered by the block layer's bio_endio): there the callbacks are queued and run once the
+ * whole completion has finished.
+ *
+ * One wait-queue key per folio: a large folio's waiters all queue on (ino, folio.index),
+ * whatever page of it they wanted.
  *
  * One table per PageCache (tests run several caches in one process); a page finds its
  * table through `page.owner.cache.waitTable`. `page.owner` stays when the page is deleted
@@ -40,9 +41,11 @@
  * deletes, then unlocks) still wakes the bucket its waiters queued in.
  */
 
+import { callEach, inIoCompletion, queueTaskWork } from '../block/completion.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
-import { PG_locked, PG_waiters, PG_writeback, type Page } from './page.js';
+import type { Folio } from './folio.js';
+import { PG_locked, PG_waiters, PG_writeback } from './page.js';
 
 /** The kernel's PAGE_WAIT_TABLE_BITS = 8: 256 buckets. */
 export const PAGE_WAIT_TABLE_BITS = 8;
@@ -53,7 +56,7 @@ export type WaitCallback = () => void;
 
 /** struct wait_page_queue: the key (page, bit) and the callback. */
 export interface WaitEntry {
-  readonly page: Page;
+  readonly folio: Folio;
   readonly bit: number;
   readonly func: WaitCallback;
 }
@@ -87,9 +90,9 @@ export function pageWaitHash(ino: number, index: number): number {
   return h >>> (32 - PAGE_WAIT_TABLE_BITS);
 }
 
-/** page_waitqueue(): the bucket this page's waiters queue in. */
-export function pageWaitBucket(page: Page): number {
-  return pageWaitHash(page.owner.ino, page.index);
+/** folio_waitqueue(): the bucket this folio's waiters queue in (keyed on its first index). */
+export function folioWaitBucket(folio: Folio): number {
+  return pageWaitHash(folio.owner.ino, folio.index);
 }
 
 function bitName(bit: number): string {
@@ -97,194 +100,146 @@ function bitName(bit: number): string {
 }
 
 /** Add an entry, set PG_waiters. Returns the bucket. */
-function addWaitEntry(page: Page, entry: WaitEntry): WaitEntry[] {
-  const table = page.owner.cache.waitTable;
-  const bucket = table.buckets[pageWaitBucket(page)]!;
+function addWaitEntry(folio: Folio, entry: WaitEntry): WaitEntry[] {
+  const table = folio.owner.cache.waitTable;
+  const bucket = table.buckets[folioWaitBucket(folio)]!;
   bucket.push(entry);
-  page.set(PG_waiters);
+  folio.set(PG_waiters);
   table.stats.c.wait_page++;
-  if (table.trace.enabled) table.trace.emit(`wait ino=${page.owner.ino} index=${page.index} bit=${bitName(entry.bit)}`);
+  if (table.trace.enabled) table.trace.emit(`wait ino=${folio.owner.ino} index=${folio.index} bit=${bitName(entry.bit)}`);
   return bucket;
 }
 
 /** Take `entry` out of `bucket` again (it was not woken); clear PG_waiters if it was the page's last. */
-function removeWaitEntry(bucket: WaitEntry[], page: Page, entry: WaitEntry): void {
+function removeWaitEntry(bucket: WaitEntry[], folio: Folio, entry: WaitEntry): void {
   const i = bucket.indexOf(entry);
   if (i >= 0) bucket.splice(i, 1);
-  for (const e of bucket) if (e.page === page) return;
-  page.clear(PG_waiters);
+  for (const e of bucket) if (e.folio === folio) return;
+  folio.clear(PG_waiters);
 }
 
 // ---------------------------------------------------------------------------------------
 // Locking
 
 /**
- * trylock_page: take PG_locked if it is free. The fast path: no table, no allocation.
+ * folio_trylock: take PG_locked if it is free. The fast path: no table, no allocation.
  * Context: any; the caller owns the page lock when this returns true.
  */
-export function trylockPage(page: Page): boolean {
-  if ((page.flags & PG_locked) !== 0) return false;
-  page.flags |= PG_locked;
+export function folioTrylock(folio: Folio): boolean {
+  if ((folio.flags & PG_locked) !== 0) return false;
+  folio.flags |= PG_locked;
   return true;
 }
 
 /**
- * lock_page_async: call `cb` once the caller holds the page lock. `cb` runs synchronously
- * (before lockPageAsync returns) when the lock is free now, otherwise from the unlock that
+ * folio_lock_async: call `cb` once the caller holds the page lock. `cb` runs synchronously
+ * (before folioLockAsync returns) when the lock is free now, otherwise from the unlock that
  * lets this caller take it.
  */
-export function lockPageAsync(page: Page, cb: WaitCallback): void {
-  if (trylockPage(page)) {
+export function folioLockAsync(folio: Folio, cb: WaitCallback): void {
+  if (folioTrylock(folio)) {
     cb();
     return;
   }
-  __lockPageAsyncSlow(page, cb);
+  __folioLockAsyncSlow(folio, cb);
 }
 
 /**
- * __lock_page_async, the slow path of lockPageAsync: queue a wait entry, set PG_waiters,
+ * __folio_lock_async, the slow path of folioLockAsync: queue a wait entry, set PG_waiters,
  * THEN try the lock once more. Exported so that a test can unlock the page between a
- * failed trylockPage and this call.
+ * failed folioTrylock and this call.
  */
-export function __lockPageAsyncSlow(page: Page, cb: WaitCallback): void {
+export function __folioLockAsyncSlow(folio: Folio, cb: WaitCallback): void {
   const entry: WaitEntry = {
-    page,
+    folio,
     bit: PG_locked,
     // Woken by an unlock: the lock is free now, but an earlier callback of the same wake
     // may have taken it again: then queue again (which retries the lock once more).
-    func: () => (trylockPage(page) ? cb() : __lockPageAsyncSlow(page, cb)),
+    func: () => (folioTrylock(folio) ? cb() : __folioLockAsyncSlow(folio, cb)),
   };
-  const bucket = addWaitEntry(page, entry);
-  // RACE: the holder may have unlocked between the caller's failed trylockPage and the
+  const bucket = addWaitEntry(folio, entry);
+  // RACE: the holder may have unlocked between the caller's failed folioTrylock and the
   // entry being queued; its unlock saw no PG_waiters (or an empty bucket) and woke
   // nobody. Trying again after queueing closes the window: either this trylock sees the
   // unlock, or the unlock (which clears PG_locked before it tests PG_waiters) sees our
   // entry. We were not woken, so take the entry back out and go on.
-  if (trylockPage(page)) {
-    removeWaitEntry(bucket, page, entry);
+  if (folioTrylock(folio)) {
+    removeWaitEntry(bucket, folio, entry);
     cb();
   }
 }
 
 /**
- * unlock_page: release the page lock and wake whoever waits for it. Called by the
+ * folio_unlock: release the folio lock and wake whoever waits for it. Called by the
  * filesystem when a read completes (after setting PG_uptodate or PG_error), and by every
  * path in mm that took the lock.
  * Context: page locked by the caller. May run waiters' callbacks before it returns.
  */
-export function unlockPage(page: Page): void {
-  if ((page.flags & PG_locked) === 0) throw new Error(`unlockPage: page index=${page.index} is not locked`);
+export function folioUnlock(folio: Folio): void {
+  if ((folio.flags & PG_locked) === 0) throw new Error(`folioUnlock: folio index=${folio.index} is not locked`);
   // Clear the bit first, then test PG_waiters: pairs with the re-check in the slow paths.
-  page.flags &= ~PG_locked;
-  if ((page.flags & PG_waiters) !== 0) wakeUpPageBit(page, PG_locked);
+  folio.flags &= ~PG_locked;
+  if ((folio.flags & PG_waiters) !== 0) folioWakeBit(folio, PG_locked);
 }
 
 /**
- * end_page_writeback: the write of this page finished; wake whoever waits for it.
+ * folio_end_writeback: the write of this folio finished; wake whoever waits for it.
  * Context: called by the filesystem's writepages completion.
  */
-export function endPageWriteback(page: Page): void {
-  if ((page.flags & PG_writeback) === 0) throw new Error(`endPageWriteback: page index=${page.index} is not under writeback`);
-  page.flags &= ~PG_writeback;
-  if ((page.flags & PG_waiters) !== 0) wakeUpPageBit(page, PG_writeback);
+export function folioEndWriteback(folio: Folio): void {
+  if ((folio.flags & PG_writeback) === 0) throw new Error(`folioEndWriteback: folio index=${folio.index} is not under writeback`);
+  folio.flags &= ~PG_writeback;
+  if ((folio.flags & PG_waiters) !== 0) folioWakeBit(folio, PG_writeback);
 }
 
 // ---------------------------------------------------------------------------------------
 // Waiting for a bit to clear
 
 /**
- * wait_on_page_bit_async: call `cb` once `bit` is clear on the page: at once (synchronously)
+ * folio_wait_bit (async): call `cb` once `bit` is clear on the folio: at once (synchronously)
  * if it is clear now, otherwise from the wake that clears it.
  */
-export function waitOnPageBitAsync(page: Page, bit: number, cb: WaitCallback): void {
-  if ((page.flags & bit) === 0) {
+export function folioWaitBitAsync(folio: Folio, bit: number, cb: WaitCallback): void {
+  if ((folio.flags & bit) === 0) {
     cb();
     return;
   }
-  __waitOnPageBitAsyncSlow(page, bit, cb);
+  __folioWaitBitAsyncSlow(folio, bit, cb);
 }
 
-/** The slow part of waitOnPageBitAsync: queue, set PG_waiters, then test the bit again. */
-export function __waitOnPageBitAsyncSlow(page: Page, bit: number, cb: WaitCallback): void {
+/** The slow part of folioWaitBitAsync: queue, set PG_waiters, then test the bit again. */
+export function __folioWaitBitAsyncSlow(folio: Folio, bit: number, cb: WaitCallback): void {
   const entry: WaitEntry = {
-    page,
+    folio,
     bit,
     // An earlier callback of the same wake may have set the bit again (e.g. a reader that
     // took the lock to re-read the page): keep waiting then.
-    func: () => ((page.flags & bit) !== 0 ? __waitOnPageBitAsyncSlow(page, bit, cb) : cb()),
+    func: () => ((folio.flags & bit) !== 0 ? __folioWaitBitAsyncSlow(folio, bit, cb) : cb()),
   };
-  const bucket = addWaitEntry(page, entry);
+  const bucket = addWaitEntry(folio, entry);
   // RACE: the bit may have been cleared (and the wake skipped) between the caller's test
   // and the enqueue; test again now that the entry is visible.
-  if ((page.flags & bit) === 0) {
-    removeWaitEntry(bucket, page, entry);
+  if ((folio.flags & bit) === 0) {
+    removeWaitEntry(bucket, folio, entry);
     cb();
   }
 }
 
-/** wait_on_page_locked_async: `cb` once the page is unlocked (does not take the lock). */
-export function waitOnPageLockedAsync(page: Page, cb: WaitCallback): void {
-  waitOnPageBitAsync(page, PG_locked, cb);
+/** folio_wait_locked (async): `cb` once the folio is unlocked (does not take the lock). */
+export function folioWaitLockedAsync(folio: Folio, cb: WaitCallback): void {
+  folioWaitBitAsync(folio, PG_locked, cb);
 }
 
-/** wait_on_page_writeback, async: `cb` once the page is not under writeback. */
-export function waitOnPageWritebackAsync(page: Page, cb: WaitCallback): void {
-  waitOnPageBitAsync(page, PG_writeback, cb);
+/** folio_wait_writeback (async): `cb` once the folio is not under writeback. */
+export function folioWaitWritebackAsync(folio: Folio, cb: WaitCallback): void {
+  folioWaitBitAsync(folio, PG_writeback, cb);
 }
 
 // ---------------------------------------------------------------------------------------
 // Waking
 
-/** > 0 while a completion handler runs (runIoCompletion); wakes then queue their callbacks. */
-let completionDepth = 0;
-/** Callbacks woken during the current completion, in wake order (the task work). */
-let taskWork: WaitCallback[] = [];
-
 /**
- * Run an I/O completion handler (a bio's end_io) "in interrupt context": the waiters its
- * unlocks wake are not resumed inside it but right after it returns, in wake order (the
- * kernel's task work). Nested calls join the outermost one.
- *
- * Context: the block layer's bio completion. If the handler or a callback throws, every
- * queued callback still runs and the first error is rethrown at the end.
- */
-export function runIoCompletion(handler: () => void): void {
-  completionDepth++;
-  let handlerError: { err: unknown } | undefined;
-  try {
-    handler();
-  } catch (err) {
-    handlerError = { err };
-  } finally {
-    completionDepth--;
-  }
-  let workError: { err: unknown } | undefined;
-  if (completionDepth === 0) {
-    // Taken off the queue first: a callback runs outside any completion, so the wakes it
-    // causes run at once (or are drained by a completion it runs itself).
-    const work = taskWork;
-    taskWork = [];
-    workError = callEach(work);
-  }
-  const first = handlerError ?? workError;
-  if (first) throw first.err;
-}
-
-/** Call every callback, even after one throws; the first error, if any. */
-function callEach(funcs: readonly WaitCallback[]): { err: unknown } | undefined {
-  let first: { err: unknown } | undefined;
-  for (const fn of funcs) {
-    try {
-      fn();
-    } catch (err) {
-      first ??= { err };
-    }
-  }
-  return first;
-}
-
-/**
- * wake_up_page_bit: `bit` was just cleared on `page`. Walk the page's bucket: take out and
+ * folio_wake_bit: `bit` was just cleared on the folio `page`. Walk the page's bucket: take out and
  * call every entry waiting for this (page, bit) (stats wake_page), count every other entry
  * as spurious (stats wake_spurious). PG_waiters is cleared when no entry for the page
  * remains. Nothing is walked when PG_waiters is clear.
@@ -293,10 +248,10 @@ function callEach(funcs: readonly WaitCallback[]): { err: unknown } | undefined 
  * an I/O completion, after the completion); if one throws, the others still run and the
  * first error is rethrown at the end.
  */
-export function wakeUpPageBit(page: Page, bit: number): void {
-  if ((page.flags & PG_waiters) === 0) return;
-  const table = page.owner.cache.waitTable;
-  const bucket = table.buckets[pageWaitBucket(page)]!;
+export function folioWakeBit(folio: Folio, bit: number): void {
+  if ((folio.flags & PG_waiters) === 0) return;
+  const table = folio.owner.cache.waitTable;
+  const bucket = table.buckets[folioWaitBucket(folio)]!;
 
   let woken: (() => void)[] | undefined;
   let spurious = 0;
@@ -304,26 +259,26 @@ export function wakeUpPageBit(page: Page, bit: number): void {
   let keep = 0;
   for (let i = 0; i < bucket.length; i++) {
     const e = bucket[i]!;
-    if (e.page === page && e.bit === bit) {
+    if (e.folio === folio && e.bit === bit) {
       (woken ??= []).push(e.func);
     } else {
       spurious++;
-      if (e.page === page) pageStillWaited = true; // same page, another bit
+      if (e.folio === folio) pageStillWaited = true; // same page, another bit
       bucket[keep++] = e;
     }
   }
   bucket.length = keep;
-  if (!pageStillWaited) page.clear(PG_waiters);
+  if (!pageStillWaited) folio.clear(PG_waiters);
 
   const n = woken === undefined ? 0 : woken.length;
   table.stats.c.wake_page += n;
   table.stats.c.wake_spurious += spurious;
-  if (table.trace.enabled) table.trace.emit(`wake ino=${page.owner.ino} index=${page.index} woken=${n} spurious=${spurious}`);
+  if (table.trace.enabled) table.trace.emit(`wake ino=${folio.owner.ino} index=${folio.index} woken=${n} spurious=${spurious}`);
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.
-  if (completionDepth > 0) {
-    for (const fn of woken) taskWork.push(fn);
+  if (inIoCompletion()) {
+    for (const fn of woken) queueTaskWork(fn);
     return;
   }
   const first = callEach(woken);

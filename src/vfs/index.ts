@@ -17,7 +17,7 @@ import { blkdevIssueFlush, RequestQueue } from '../block/queue.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
 import { readSuperblock } from '../fs/superblock.js';
-import { PageCache } from '../mm/filemap.js';
+import { PageCache } from '../mm/pagecache.js';
 import { PAGE_SHIFT } from '../mm/page.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import { Stats } from '../stats/registry.js';

@@ -10,19 +10,29 @@
  * exactly like the kernel's struct file; the page cache is shared.
  *
  * An unlinked file that is still open keeps its inode and blocks until the last release
- * (POSIX): `orphans` holds such inodes.
+ * (POSIX): `orphans` holds such inodes. `hide` is such an unlink that leaves the inode
+ * reachable by a path outside the namespace (an alias) until then: libfuse 2 renames an
+ * open file it is told to unlink to a hidden name and uses that path for fstat, fchmod
+ * and the like, so the alias keeps them working while no name shows in any directory.
+ *
+ * Identity (identity.ts): new inodes belong to the calling process (setgid directories
+ * give their group), writes and truncates by an unprivileged caller drop set-id bits.
  */
 
 import { dbg } from '../stats/debug.js';
 import { fsError, isFsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
-import { BLOCK_SIZE, ROOT_INO, type Inode, type MetaStore } from '../fs/meta.js';
-import { blockTruncatePage, filemapRead, filemapWrite, truncateInodePages, type AddressSpace, type PageCache } from '../mm/filemap.js';
+import { BLOCK_SIZE, ROOT_INO, S_IFLNK, type Inode, type MetaStore } from '../fs/meta.js';
+import { filemapRead } from '../mm/filemap-read.js';
+import { filemapWrite } from '../mm/filemap-write.js';
+import type { AddressSpace, PageCache } from '../mm/pagecache.js';
+import { blockTruncatePage, truncateInodePages } from '../mm/truncate.js';
 import { fileRaStateInit, type MmFile } from '../mm/types.js';
 import type { Stats } from '../stats/registry.js';
+import { inodeInitOwner, modeAfterWrite, modeForChmod, ROOT_CALLER } from './identity.js';
 import { InodeLocks } from './inode-lock.js';
-import type { Attr, Caller, ReadCallback, StatFs, Vfs } from './types.js';
+import type { Attr, Caller, DirEntry, ReadCallback, StatFs, TimeSpec, Vfs } from './types.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -60,6 +70,11 @@ export class AheadVfs implements Vfs {
   private readonly openCount = new Map<number, number>();
   /** Inodes with no name left that are still open: freed at their last release. */
   private readonly orphans = new Set<number>();
+  /**
+   * Paths outside the namespace that reach an unlinked, still open inode (`hide`); gone
+   * when unlinked or when the inode is freed.
+   */
+  private readonly aliases = new Map<string, number>();
   /** i_rwsem: writes and truncates of one inode go one at a time. */
   private readonly inodeLocks = new InodeLocks();
 
@@ -95,6 +110,10 @@ export class AheadVfs implements Vfs {
   }
 
   private resolve(path: string): number {
+    if (this.aliases.size > 0) {
+      const ino = this.aliases.get(path);
+      if (ino !== undefined) return ino;
+    }
     return this.walk(this.split(path), path);
   }
 
@@ -129,6 +148,7 @@ export class AheadVfs implements Vfs {
       size,
       blocks: this.meta.blockCount(ino) * (BLOCK_SIZE / 512),
       blksize: BLOCK_SIZE,
+      rdev: inode.rdev ?? 0,
       atimeMs: inode.atimeMs,
       mtimeMs: inode.mtimeMs,
       ctimeMs: inode.ctimeMs,
@@ -145,8 +165,12 @@ export class AheadVfs implements Vfs {
     return this.attr(this.file(fh).ino);
   }
 
-  async readdir(path: string): Promise<string[]> {
-    return this.meta.readdir(this.resolve(path));
+  async readdir(path: string): Promise<DirEntry[]> {
+    const dir = this.resolve(path);
+    const entry = (name: string, ino: number): DirEntry => ({ name, ino, mode: this.meta.getInode(ino).mode });
+    const out = [entry('.', dir), entry('..', this.meta.lookup(dir, '..') ?? dir)];
+    for (const [name, ino] of this.meta.readdirEntries(dir)) out.push(entry(name, ino));
+    return out;
   }
 
   async access(path: string, _mode: number): Promise<void> {
@@ -193,21 +217,24 @@ export class AheadVfs implements Vfs {
     const existing = this.meta.lookup(parent, name);
     if (existing !== undefined) {
       if (flags & O_EXCL) throw fsError('EEXIST', path);
-      return flags & O_TRUNC ? this.openTruncate(existing, flags, path) : this.openIno(existing, flags, path);
+      return flags & O_TRUNC ? this.openTruncate(existing, flags, path, caller) : this.openIno(existing, flags, path);
     }
-    const ino = await this.meta.create(parent, name, (mode & ~S_IFMT) | S_IFREG, caller.uid, caller.gid);
+    const owner = inodeInitOwner(caller, this.meta.getInode(parent), (mode & ~S_IFMT) | S_IFREG);
+    const ino = await this.meta.create(parent, name, owner.mode, owner.uid, owner.gid);
     return this.openIno(ino, flags, path);
   }
 
-  async mknod(path: string, mode: number, caller: Caller): Promise<void> {
-    if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG) throw fsError('EPERM', `only regular files: ${path}`);
+  async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
     const { parent, name } = this.parentOf(path);
-    await this.meta.create(parent, name, (mode & ~S_IFMT) | S_IFREG, caller.uid, caller.gid);
+    // mknod(2) with type 0 makes a regular file.
+    const typed = (mode & S_IFMT) === 0 ? mode | S_IFREG : mode;
+    const owner = inodeInitOwner(caller, this.meta.getInode(parent), typed);
+    await this.meta.mknod(parent, name, owner.mode, rdev, owner.uid, owner.gid);
   }
 
-  async open(path: string, flags: number): Promise<number> {
+  async open(path: string, flags: number, caller: Caller = ROOT_CALLER): Promise<number> {
     const ino = this.resolve(path);
-    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) return this.openTruncate(ino, flags, path);
+    if (flags & O_TRUNC && (flags & O_ACCMODE) !== 0) return this.openTruncate(ino, flags, path, caller);
     return this.openIno(ino, flags, path);
   }
 
@@ -217,10 +244,10 @@ export class AheadVfs implements Vfs {
    * or runs leaves an orphan freed at the last release, not a handle to a freed inode.
    * A failed truncate releases the handle (fput).
    */
-  private async openTruncate(ino: number, flags: number, path: string): Promise<number> {
+  private async openTruncate(ino: number, flags: number, path: string, caller: Caller): Promise<number> {
     const fh = this.openIno(ino, flags, path);
     try {
-      await this.truncateIno(ino, 0);
+      await this.truncateIno(ino, 0, caller);
     } catch (err) {
       // The truncate's error is the one to report, even if the release fails too.
       await this.release(fh).catch((releaseErr: unknown) => dbg.vfs('release of fh %d after a failed O_TRUNC: %s', fh, String(releaseErr)));
@@ -244,13 +271,16 @@ export class AheadVfs implements Vfs {
     });
   }
 
-  async write(fh: number, buf: Uint8Array, len: number, pos: number): Promise<number> {
+  async write(fh: number, buf: Uint8Array, len: number, pos: number, caller: Caller = ROOT_CALLER): Promise<number> {
     const file = this.file(fh);
     if ((file.flags & O_ACCMODE) !== O_WRONLY && (file.flags & O_ACCMODE) !== O_RDWR) throw fsError('EBADF', 'not open for writing');
     this.stats.c.write_calls++;
     // generic_write_check_limits (Linux 5.4 mm/filemap.c): a write at or past s_maxbytes is EFBIG.
     if (pos >= MAX_FILE_SIZE && len > 0) throw fsError('EFBIG', `write at ${pos}: past the largest file (${MAX_FILE_SIZE} bytes)`);
-    const n = await this.inodeLocks.withInodeLock(file.ino, () => filemapWrite(file.mapping, file, buf, pos, len));
+    const n = await this.inodeLocks.withInodeLock(file.ino, async () => {
+      await this.removePrivs(file.ino, caller);
+      return filemapWrite(file.mapping, file, buf, pos, len);
+    });
     this.stats.c.write_bytes += n;
     return n;
   }
@@ -285,19 +315,32 @@ export class AheadVfs implements Vfs {
 
   // --- size ----------------------------------------------------------------------------
 
-  async truncate(path: string, size: number): Promise<void> {
-    await this.truncateIno(this.resolve(path), size);
+  async truncate(path: string, size: number, caller: Caller = ROOT_CALLER): Promise<void> {
+    await this.truncateIno(this.resolve(path), size, caller);
   }
 
-  async ftruncate(fh: number, size: number): Promise<void> {
-    await this.truncateIno(this.file(fh).ino, size);
+  async ftruncate(fh: number, size: number, caller: Caller = ROOT_CALLER): Promise<void> {
+    await this.truncateIno(this.file(fh).ino, size, caller);
   }
 
-  private async truncateIno(ino: number, size: number): Promise<void> {
+  private async truncateIno(ino: number, size: number, caller: Caller): Promise<void> {
     // The filesystem's own size check (EINVAL, EFBIG) before anything changes: the page
     // cache's size below is set before meta.truncate, which would refuse it too late.
     checkSize(size, `inode ${ino}`);
-    await this.inodeLocks.withInodeLock(ino, () => this.truncateLocked(ino, size));
+    await this.inodeLocks.withInodeLock(ino, async () => {
+      await this.removePrivs(ino, caller);
+      await this.truncateLocked(ino, size);
+    });
+  }
+
+  /**
+   * file_remove_privs: before a write or truncate by `caller`, drop the set-id bits it
+   * may not keep (identity.ts). Context: under the inode lock. Costs nothing (no commit)
+   * unless a bit is dropped.
+   */
+  private async removePrivs(ino: number, caller: Caller): Promise<void> {
+    const mode = modeAfterWrite(caller, this.meta.getInode(ino));
+    if (mode !== undefined) await this.meta.setattr(ino, { mode });
   }
 
   /** do_truncate under inode_lock: no write of the inode runs meanwhile. */
@@ -353,18 +396,36 @@ export class AheadVfs implements Vfs {
         this.cache.forgetMapping(ino);
       }
       await this.meta.freeInode(ino);
+      for (const [alias, aliased] of this.aliases) if (aliased === ino) this.aliases.delete(alias);
     });
   }
 
   async unlink(path: string): Promise<void> {
+    if (this.aliases.delete(path)) return; // the inode goes at its last release
     const { parent, name } = this.parentOf(path);
     const { ino, nlink } = await this.meta.unlink(parent, name);
     await this.dropLink(ino, nlink);
   }
 
+  /**
+   * Unlink `path` if it names an open file, and let `alias` reach that inode until its last
+   * release (or an unlink of `alias`). Resolves false, changing nothing, when the file is
+   * not open: the caller then renames as usual.
+   */
+  async hide(path: string, alias: string): Promise<boolean> {
+    const { parent, name } = this.parentOf(path);
+    const ino = this.meta.lookup(parent, name);
+    if (ino === undefined || !this.openCount.has(ino) || this.aliases.has(alias)) return false;
+    const { nlink } = await this.meta.unlink(parent, name);
+    this.aliases.set(alias, ino);
+    await this.dropLink(ino, nlink);
+    return true;
+  }
+
   async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
     const { parent, name } = this.parentOf(path);
-    await this.meta.mkdir(parent, name, (mode & ~S_IFMT) | S_IFDIR, caller.uid, caller.gid);
+    const owner = inodeInitOwner(caller, this.meta.getInode(parent), (mode & ~S_IFMT) | S_IFDIR);
+    await this.meta.mkdir(parent, name, owner.mode, owner.uid, owner.gid);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -388,17 +449,18 @@ export class AheadVfs implements Vfs {
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {
     const { parent, name } = this.parentOf(path);
-    await this.meta.symlink(parent, name, target, caller.uid, caller.gid);
+    const owner = inodeInitOwner(caller, this.meta.getInode(parent), S_IFLNK | 0o777);
+    await this.meta.symlink(parent, name, target, owner.uid, owner.gid);
   }
 
   async readlink(path: string): Promise<string> {
     return this.meta.readlink(this.resolve(path));
   }
 
-  async chmod(path: string, mode: number): Promise<void> {
+  async chmod(path: string, mode: number, caller: Caller = ROOT_CALLER): Promise<void> {
     const ino = this.resolve(path);
     const inode = this.meta.getInode(ino);
-    await this.meta.setattr(ino, { mode: (inode.mode & S_IFMT) | (mode & ~S_IFMT) });
+    await this.meta.setattr(ino, { mode: (inode.mode & S_IFMT) | modeForChmod(caller, inode, mode & ~S_IFMT) });
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
@@ -408,8 +470,14 @@ export class AheadVfs implements Vfs {
     await this.meta.setattr(ino, { ...(keep(uid) ? {} : { uid }), ...(keep(gid) ? {} : { gid }) });
   }
 
-  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    await this.meta.setattr(this.resolve(path), { atimeMs, mtimeMs });
+  /** utimensat(2): each time a value, 'now', or 'omit' (left alone; both omitted: nothing changes). */
+  async utimens(path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+    const ino = this.resolve(path);
+    if (atime === 'omit' && mtime === 'omit') return;
+    const now = Date.now();
+    // Kept to the microsecond: what a double holds of a time in ms (see stat.ts).
+    const ms = (t: number | 'now'): number => (t === 'now' ? now : Math.round(t * 1000) / 1000);
+    await this.meta.setattr(ino, { ...(atime === 'omit' ? {} : { atimeMs: ms(atime) }), ...(mtime === 'omit' ? {} : { mtimeMs: ms(mtime) }) });
   }
 
   // --- lifecycle -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { fsError } from '../../src/errors.js';
 import { Stats } from '../../src/stats/registry.js';
 import { Trace } from '../../src/stats/trace.js';
-import type { Attr, Caller, ReadCallback, StatFs, Vfs } from '../../src/vfs/types.js';
+import type { Attr, Caller, DirEntry, ReadCallback, StatFs, TimeSpec, Vfs } from '../../src/vfs/types.js';
 import type { ControlFiles, MountedFs } from '../../src/fuse/contract.js';
 
 const S_IFMT = 0o170000;
@@ -29,7 +29,7 @@ function node(mode: number, c: Caller): Node {
   const now = Date.now();
   const isDir = (mode & S_IFMT) === S_IFDIR;
   return {
-    attr: { ino: nextIno++, mode, nlink: isDir ? 2 : 1, uid: c.uid, gid: c.gid, size: 0, blocks: 0, blksize: 4096, atimeMs: now, mtimeMs: now, ctimeMs: now },
+    attr: { ino: nextIno++, mode, nlink: isDir ? 2 : 1, uid: c.uid, gid: c.gid, size: 0, blocks: 0, blksize: 4096, rdev: 0, atimeMs: now, mtimeMs: now, ctimeMs: now },
     data: Buffer.alloc(0),
     ...(isDir ? { children: new Map<string, Node>() } : {}),
   };
@@ -81,10 +81,11 @@ export class MemVfs implements Vfs {
   async fgetattr(fh: number): Promise<Attr> {
     return { ...this.fh(fh).attr };
   }
-  async readdir(path: string): Promise<string[]> {
+  async readdir(path: string): Promise<DirEntry[]> {
     const n = this.lookup(path);
     if (!n.children) throw fsError('ENOTDIR', path);
-    return [...n.children.keys()];
+    const e = (name: string, c: Node): DirEntry => ({ name, ino: c.attr.ino, mode: c.attr.mode });
+    return [e('.', n), e('..', n), ...[...n.children].map(([name, c]) => e(name, c))];
   }
   async access(path: string): Promise<void> {
     this.lookup(path);
@@ -106,7 +107,7 @@ export class MemVfs implements Vfs {
     this.files.set(fh, n);
     return fh;
   }
-  async mknod(path: string, mode: number, caller: Caller): Promise<void> {
+  async mknod(path: string, mode: number, _rdev: number, caller: Caller): Promise<void> {
     if ((mode & S_IFMT) !== S_IFREG && (mode & S_IFMT) !== 0) throw fsError('EPERM', path);
     this.add(path, node(S_IFREG | (mode & 0o7777), caller));
   }
@@ -159,6 +160,9 @@ export class MemVfs implements Vfs {
   }
   async ftruncate(fh: number, size: number): Promise<void> {
     this.resize(this.fh(fh), size);
+  }
+  async hide(): Promise<boolean> {
+    return false; // no open counts here: the adapter renames as usual
   }
   async unlink(path: string): Promise<void> {
     const { dir, name } = this.parent(path);
@@ -218,10 +222,11 @@ export class MemVfs implements Vfs {
     n.attr.uid = uid;
     n.attr.gid = gid;
   }
-  async utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+  async utimens(path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
     const n = this.lookup(path);
-    n.attr.atimeMs = atimeMs;
-    n.attr.mtimeMs = mtimeMs;
+    const ms = (t: number | 'now'): number => (t === 'now' ? Date.now() : t);
+    if (atime !== 'omit') n.attr.atimeMs = ms(atime);
+    if (mtime !== 'omit') n.attr.mtimeMs = ms(mtime);
   }
   async shutdown(): Promise<void> {}
 }

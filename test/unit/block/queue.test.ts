@@ -1,5 +1,6 @@
 import test from 'ava';
 import { bioAlloc } from '../../../src/block/bio.js';
+import { inIoCompletion } from '../../../src/block/completion.js';
 import { DS } from '../../../src/block/diskstats.js';
 import { RequestQueue } from '../../../src/block/queue.js';
 import { isFsError } from '../../../src/errors.js';
@@ -216,4 +217,16 @@ test('none: a bio merges behind or in front of one of the 8 newest queued reques
     await settle();
   }
   t.deepEqual(order, ['1000+8', '0+8', '92+16', '200+8', '300+8', '400+8', '500+8', '600+8', '700+8', '800+16', '8+8', '816+24']);
+});
+
+test('bio_endio runs every endIo in the I/O completion context, also for a bio refused at submit', async (t) => {
+  const h = harness({ scheduler: 'none' });
+  const seen: boolean[] = [];
+  h.q.submitBio(bioAlloc('read', 0, [new Uint8Array(4096)], () => seen.push(inIoCompletion())));
+  h.dev.complete();
+  await settle();
+  h.q.submitBio(bioAlloc('read', 1, [new Uint8Array(100)], () => seen.push(inIoCompletion()))); // unaligned: EIO
+  await settle();
+  t.deepEqual(seen, [true, true]);
+  t.false(inIoCompletion(), 'left again afterwards');
 });

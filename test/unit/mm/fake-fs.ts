@@ -11,10 +11,11 @@
  */
 
 import { FsError } from '../../../src/errors.js';
-import { PageCache, type AddressSpace } from '../../../src/mm/filemap.js';
-import { PAGE_SIZE, PG_dirty, PG_error, PG_uptodate, PG_writeback, type Page } from '../../../src/mm/page.js';
-import { fileRaStateInit, type AddressSpaceLike, type AddressSpaceOperations, type BackingDevInfo, type InodeHost, type MmFile } from '../../../src/mm/types.js';
-import { endPageWriteback, unlockPage } from '../../../src/mm/wait.js';
+import type { Folio } from '../../../src/mm/folio.js';
+import { PAGE_SIZE, PG_dirty, PG_error, PG_uptodate, PG_writeback } from '../../../src/mm/page.js';
+import { filemapAddFolio, PageCache, type AddressSpace, type AddressSpaceOperations } from '../../../src/mm/pagecache.js';
+import { fileRaStateInit, type BackingDevInfo, type InodeHost, type MmFile } from '../../../src/mm/types.js';
+import { folioEndWriteback, folioUnlock } from '../../../src/mm/wait.js';
 import { Stats } from '../../../src/stats/registry.js';
 import { Trace } from '../../../src/stats/trace.js';
 
@@ -41,7 +42,7 @@ export class FakeFs implements AddressSpaceOperations {
   /** When set, writepages rejects with it (pages stay dirty). */
   writeError: FsError | undefined = undefined;
   /** Reads started but not completed ('manual' mode). */
-  readonly pending: Page[] = [];
+  readonly pending: Folio[] = [];
   readonly written = new Map<number, Uint8Array>();
   /** When set, bytes past the data read as this value instead of 0 (a filesystem that does not zero tails). */
   tailGarbage: number | undefined = undefined;
@@ -62,7 +63,7 @@ export class FakeFs implements AddressSpaceOperations {
   }
 
   /** Fill the frame from the disk (zeros past the data), as a real readpage does. */
-  private fill(page: Page): void {
+  private fill(page: Folio): void {
     const w = this.written.get(page.index);
     if (w) {
       page.data.set(w);
@@ -74,16 +75,16 @@ export class FakeFs implements AddressSpaceOperations {
   }
 
   /** End the read of `page`: uptodate or PG_error, then unlock (wakes the waiters). */
-  finish(page: Page): void {
+  finish(page: Folio): void {
     if (this.failIndexes.has(page.index)) page.set(PG_error);
     else {
       this.fill(page);
       page.set(PG_uptodate);
     }
-    unlockPage(page);
+    folioUnlock(page);
   }
 
-  readpage(_mapping: AddressSpaceLike, page: Page): void {
+  readFolio(_mapping: AddressSpace, page: Folio): void {
     this.readpageIndexes.push(page.index);
     switch (this.mode) {
       case 'sync':
@@ -103,7 +104,7 @@ export class FakeFs implements AddressSpaceOperations {
     for (const page of this.pending.splice(0, n)) this.finish(page);
   }
 
-  async writepages(_mapping: AddressSpaceLike, pages: Page[]): Promise<void> {
+  async writepages(_mapping: AddressSpace, pages: Folio[]): Promise<void> {
     this.writepagesCalls.push(pages.map((p) => p.index));
     await new Promise((r) => setImmediate(r));
     if (this.writeError) throw this.writeError;
@@ -113,7 +114,7 @@ export class FakeFs implements AddressSpaceOperations {
       this.written.set(page.index, Uint8Array.from(page.data));
     }
     await new Promise((r) => setImmediate(r));
-    for (const page of pages) endPageWriteback(page);
+    for (const page of pages) folioEndWriteback(page);
   }
 }
 
@@ -147,3 +148,9 @@ export function openFile(fh = 2): MmFile {
 }
 
 export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** A new order-0 folio at `index` (locked, not uptodate), or undefined if it exists or no frame is free. */
+export function addFolio(mapping: AddressSpace, index: number): Folio | undefined {
+  const r = filemapAddFolio(mapping, index, 0);
+  return r.kind === 'added' ? r.folio : undefined;
+}

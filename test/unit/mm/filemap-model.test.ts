@@ -4,7 +4,9 @@
  * later tick), compared after every step.
  */
 import test from 'ava';
-import { filemapReadAsync, filemapWrite, truncateInodePages } from '../../../src/mm/filemap.js';
+import { filemapReadAsync } from '../../../src/mm/filemap-read.js';
+import { filemapWrite } from '../../../src/mm/filemap-write.js';
+import { truncateInodePages } from '../../../src/mm/truncate.js';
 import { PAGE_SIZE, PG_locked } from '../../../src/mm/page.js';
 import { expected, rig } from './fake-fs.js';
 

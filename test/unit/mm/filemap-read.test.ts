@@ -1,6 +1,8 @@
 import test from 'ava';
 import { isFsError, type FsError } from '../../../src/errors.js';
-import { filemapRead, filemapReadAsync, findGetPage, truncateInodePages } from '../../../src/mm/filemap.js';
+import { filemapRead, filemapReadAsync } from '../../../src/mm/filemap-read.js';
+import { filemapGetFolio } from '../../../src/mm/pagecache.js';
+import { truncateInodePages } from '../../../src/mm/truncate.js';
 import { PAGE_SIZE, PG_active, PG_error, PG_locked, PG_raunread, PG_referenced, PG_waiters } from '../../../src/mm/page.js';
 import { PREV_POS_NONE } from '../../../src/mm/types.js';
 import { expected, openFile, pattern, rig, tick } from './fake-fs.js';
@@ -51,7 +53,7 @@ test('EOF: the partial last page is cut at i_size, reads past EOF return 0 witho
   t.is((await read(r, size, 10)).n, 0, 'at EOF');
   t.is((await read(r, 10 * PAGE_SIZE, PAGE_SIZE)).n, 0, 'well past EOF');
   t.is(r.fs.readpageCalls, calls, 'no page is allocated or read past EOF');
-  t.is(findGetPage(r.mapping, 10), undefined);
+  t.is(filemapGetFolio(r.mapping, 10), undefined);
 });
 
 test('a file whose size is a multiple of 4 KiB ends cleanly (no page past EOF)', async (t) => {
@@ -120,7 +122,7 @@ test('mark_page_accessed only when the read moves to another page or offset', as
   const r = rig();
   const f = openFile();
   await read(r, 0, 100, f); // prev_pos -1: marked -> referenced
-  const p = findGetPage(r.mapping, 0)!;
+  const p = filemapGetFolio(r.mapping, 0)!;
   t.true(p.has(PG_referenced));
   t.false(p.has(PG_active));
   await read(r, 100, 100, f); // continues exactly at prev_pos (same page, same offset): not marked
@@ -134,7 +136,7 @@ test('mark_page_accessed only when the read moves to another page or offset', as
   const g = openFile();
   for (let pos = 0; pos < 3 * PAGE_SIZE; pos += 1024) await read(r2, pos, 1024, g);
   for (let i = 0; i < 3; i++) {
-    const q = findGetPage(r2.mapping, i)!;
+    const q = filemapGetFolio(r2.mapping, i)!;
     t.true(q.has(PG_referenced), `page ${i}`);
     t.false(q.has(PG_active), `page ${i} touched by 4 reads but marked once`);
   }
@@ -143,7 +145,7 @@ test('mark_page_accessed only when the read moves to another page or offset', as
 test('a readahead page read counts ra_hit and loses PG_raunread', async (t) => {
   const r = rig();
   await read(r, 0, 10);
-  const p = findGetPage(r.mapping, 0)!;
+  const p = filemapGetFolio(r.mapping, 0)!;
   p.set(PG_raunread);
   await read(r, 10, 10);
   t.false(p.has(PG_raunread));
@@ -205,7 +207,7 @@ test('N readers of one missing page: one readpage, the others wait, all get the 
   const results = Array.from({ length: 5 }, (_, i) => read(r, 100 * i, 300, openFile(10 + i)));
   await tick();
   t.deepEqual(r.fs.readpageIndexes, [0]);
-  const page = findGetPage(r.mapping, 0)!;
+  const page = filemapGetFolio(r.mapping, 0)!;
   t.true(page.has(PG_locked) && page.has(PG_waiters));
   r.fs.completeAll();
   const out = await Promise.all(results);
@@ -235,7 +237,7 @@ test('I/O error: every waiter gets EIO, the page is left PG_error and unlocked; 
   await tick();
   r.fs.completeAll();
   t.deepEqual(await Promise.all(results), ['EIO', 'EIO', 'EIO', 'EIO']);
-  const page = findGetPage(r.mapping, 1)!;
+  const page = filemapGetFolio(r.mapping, 1)!;
   t.true(page.has(PG_error));
   t.false(page.has(PG_locked));
   t.false(page.has(PG_waiters));
@@ -261,7 +263,7 @@ test('an error after some bytes were copied returns the bytes (written ? written
   t.deepEqual(buf, expected(PAGE_SIZE, PAGE_SIZE, r.fs.baseSize));
   const err = await t.throwsAsync(read(r, 2 * PAGE_SIZE, 10));
   t.true(isFsError(err, 'EIO'));
-  t.false(findGetPage(r.mapping, 2)!.has(PG_locked));
+  t.false(filemapGetFolio(r.mapping, 2)!.has(PG_locked));
 });
 
 test('a reader waiting on a page that is truncated away looks again and stops at the new EOF', async (t) => {
@@ -275,7 +277,7 @@ test('a reader waiting on a page that is truncated away looks again and stops at
   r.fs.completeAll(); // I/O ends: the reader or truncate runs first; either way:
   await trunc;
   t.is((await pending).n, 0);
-  t.is(findGetPage(r.mapping, 3), undefined);
+  t.is(filemapGetFolio(r.mapping, 3), undefined);
   t.is(r.cache.waitTable.nrWaiting, 0);
 });
 

@@ -1,6 +1,9 @@
 import test from 'ava';
 import { fsError, isFsError } from '../../../src/errors.js';
-import { filemapReadAsync, filemapWrite, findGetPage, truncateInodePages } from '../../../src/mm/filemap.js';
+import { filemapReadAsync } from '../../../src/mm/filemap-read.js';
+import { filemapWrite } from '../../../src/mm/filemap-write.js';
+import { filemapGetFolio } from '../../../src/mm/pagecache.js';
+import { truncateInodePages } from '../../../src/mm/truncate.js';
 import { PAGE_SIZE, PG_dirty, PG_locked, PG_uptodate, PG_writeback } from '../../../src/mm/page.js';
 import { expected, rig, tick } from './fake-fs.js';
 
@@ -24,7 +27,7 @@ test('full-page writes: no read, one writepages call in index order, pages end c
   t.deepEqual(r.fs.writepagesCalls, [[0, 1, 2]]);
   t.is(r.host.size, 3 * PAGE_SIZE);
   for (let i = 0; i < 3; i++) {
-    const p = findGetPage(r.mapping, i)!;
+    const p = filemapGetFolio(r.mapping, i)!;
     t.true(p.has(PG_uptodate));
     t.false(p.has(PG_dirty) || p.has(PG_locked) || p.has(PG_writeback));
   }
@@ -103,7 +106,7 @@ test('writepages failure: rejects, unlocks, drops the unwritten pages, restores 
   t.true(isFsError(err, 'ENOSPC'));
   t.is(r.host.size, PAGE_SIZE);
   for (const p of r.mapping.pages.values()) t.false(p.has(PG_locked));
-  t.is(findGetPage(r.mapping, 0), undefined, 'the page held data the device never got');
+  t.is(filemapGetFolio(r.mapping, 0), undefined, 'the page held data the device never got');
   t.is(r.cache.waitTable.nrWaiting, 0);
   r.fs.writeError = undefined;
   t.deepEqual(await readAll(r, 0, 2 * PAGE_SIZE), expected(0, PAGE_SIZE, PAGE_SIZE));
@@ -131,7 +134,7 @@ test('truncate drops pages past EOF and zeroes the tail of the last page', async
   r.host.size = 2 * PAGE_SIZE + 10;
   await truncateInodePages(r.mapping, r.host.size);
   t.deepEqual([...r.mapping.pages.keys()].sort(), [0, 1, 2]);
-  const p2 = findGetPage(r.mapping, 2)!;
+  const p2 = filemapGetFolio(r.mapping, 2)!;
   t.true(p2.has(PG_uptodate));
   t.deepEqual(p2.data.subarray(10), new Uint8Array(PAGE_SIZE - 10));
   t.deepEqual(await readAll(r, 0, size), expected(0, 2 * PAGE_SIZE + 10, size));
@@ -147,17 +150,17 @@ test('truncate waits for a locked page (I/O in flight) before dropping it', asyn
   r.fs.mode = 'manual';
   const rd = readAll(r, 3 * PAGE_SIZE, 10);
   await tick();
-  const page = findGetPage(r.mapping, 3)!;
+  const page = filemapGetFolio(r.mapping, 3)!;
   t.true(page.has(PG_locked));
   r.host.size = PAGE_SIZE;
   let truncated = false;
   const tr = truncateInodePages(r.mapping, PAGE_SIZE).then(() => (truncated = true));
   await tick();
   t.false(truncated, 'still waiting for the read to finish');
-  t.is(findGetPage(r.mapping, 3), page);
+  t.is(filemapGetFolio(r.mapping, 3), page);
   r.fs.completeAll();
   await tr;
-  t.is(findGetPage(r.mapping, 3), undefined);
+  t.is(filemapGetFolio(r.mapping, 3), undefined);
   t.is(page.mapping, undefined);
   t.true((await rd).length <= 10);
 });

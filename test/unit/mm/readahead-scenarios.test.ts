@@ -8,10 +8,12 @@
  * `ra async ... index=1 req=1 start=4 size=8 async=8 reason=sequential`.
  */
 import test from 'ava';
-import { filemapReadAsync, PageCache } from '../../../src/mm/filemap.js';
-import { PG_uptodate, PG_readahead, type Page } from '../../../src/mm/page.js';
-import { fileRaStateInit, type AddressSpaceOperations, type MmFile } from '../../../src/mm/types.js';
-import { unlockPage } from '../../../src/mm/wait.js';
+import { filemapReadAsync } from '../../../src/mm/filemap-read.js';
+import type { Folio } from '../../../src/mm/folio.js';
+import { PG_uptodate, PG_readahead } from '../../../src/mm/page.js';
+import { PageCache, type AddressSpaceOperations } from '../../../src/mm/pagecache.js';
+import { fileRaStateInit, type MmFile } from '../../../src/mm/types.js';
+import { folioUnlock } from '../../../src/mm/wait.js';
 import { Stats } from '../../../src/stats/registry.js';
 import { Trace } from '../../../src/stats/trace.js';
 
@@ -32,14 +34,14 @@ function setup(opts: { size: number; raPages?: number; ioPages?: number; congest
   const bdi = { raPages: opts.raPages ?? 32, ioPages: opts.ioPages ?? 320, readCongested: opts.congested ?? (() => false) };
   const cache = new PageCache({ cacheBytes: 64 << 20, stats, trace, bdi });
   const readpages: number[][] = [];
-  const fill = (p: Page): void => {
+  const fill = (p: Folio): void => {
     // Content: every byte of page i is (i & 255), so reads can be checked.
     p.data.fill(p.index & 255);
     p.set(PG_uptodate);
-    unlockPage(p);
+    folioUnlock(p);
   };
   const aops: AddressSpaceOperations = {
-    readpage(_m, page) {
+    readFolio(_m, page) {
       readpages.push([page.index]);
       fill(page);
     },

@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { countHistoryPages, getInitRaSize, getNextRaSize, pageCacheNextHole } from '../../../src/mm/readahead.js';
-import type { AddressSpaceLike } from '../../../src/mm/types.js';
-import type { Page } from '../../../src/mm/page.js';
+import type { Folio } from '../../../src/mm/folio.js';
+import type { AddressSpace } from '../../../src/mm/pagecache.js';
 
 test('getInitRaSize, max 32: x4 up to 1 page, x2 up to 8, else the maximum', (t) => {
   const table: [number, number][] = [
@@ -36,10 +36,10 @@ test('getNextRaSize: x4 below max/16, x2 above, capped at the maximum', (t) => {
   for (const [cur, want] of t8) t.is(getNextRaSize(cur, 8), want, `max 8 cur ${cur}`);
 });
 
-function cached(indexes: number[]): AddressSpaceLike {
-  const pages = new Map<number, Page>();
-  for (const i of indexes) pages.set(i, {} as Page);
-  return { ino: 1, host: { ino: 1, size: 1 << 30 }, pages };
+function cached(indexes: number[]): Pick<AddressSpace, 'pages'> {
+  const pages = new Map<number, Folio>();
+  for (const i of indexes) pages.set(i, {} as Folio);
+  return { pages };
 }
 
 const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i);

@@ -50,7 +50,7 @@ test('dropping the last two names of a file at once (unlink, rename over): every
     }
   }
   t.deepEqual(bad, []);
-  t.deepEqual(await fs.vfs.readdir('/'), []);
+  t.deepEqual((await fs.vfs.readdir('/')).map((e) => e.name), ['.', '..']);
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
   fs = await store.reopen();
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free after a remount');
@@ -93,7 +93,7 @@ test('open or create with O_TRUNC racing an unlink of the name: the open succeed
     }
   }
   t.deepEqual(bad, []);
-  t.deepEqual(await fs.vfs.readdir('/'), []);
+  t.deepEqual((await fs.vfs.readdir('/')).map((e) => e.name), ['.', '..']);
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free again');
   fs = await store.reopen();
   t.is((await fs.vfs.statfs()).bfree, free, 'every block is free after a remount');

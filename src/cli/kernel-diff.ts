@@ -1,0 +1,99 @@
+/**
+ * `aheadfs kernel-diff [--pattern P | --iolog FILE] [--read-ahead-kb N] [--max-sectors-kb N]
+ *                      [--model] [--kernel-out FILE] [--context N]`
+ *
+ * Runs an access pattern on the running kernel (the oracle: src/kerneldiff/kernel.ts) and
+ * on our side — a fresh aheadfs mount, or with `--model` the 6.18 readahead module over an
+ * in-memory page cache — and prints both readahead event lists side by side and the first
+ * difference. Exit 0 when identical, 1 when they differ (or an operation failed), 2 on bad
+ * input or when the machine cannot be an oracle (not root, no tracefs, no loop devices).
+ *
+ * `--kernel-out FILE` also saves the kernel's list (normalised, with the settings in a
+ * comment), the format of test/fixtures/kernel-6.18/.
+ */
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import { UsageError } from '../errors.js';
+import { runPatternOnAheadfs } from '../kerneldiff/aheadfs-side.js';
+import { diffEvents, formatFixture, normalise } from '../kerneldiff/events.js';
+import { checkKernelOracle, runPatternOnKernel } from '../kerneldiff/kernel.js';
+import { runPatternOnModel } from '../kerneldiff/model.js';
+import { parseIolog, presetPattern, PRESET_NAMES, type Pattern } from '../kerneldiff/patterns.js';
+
+interface KernelDiffArgs {
+  pattern?: string;
+  iolog?: string;
+  'file-size'?: number;
+  'read-ahead-kb': number;
+  'max-sectors-kb': number;
+  model: boolean;
+  'kernel-out'?: string;
+  context?: number;
+}
+
+function intIn(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`bad --${name} '${v}': expected a whole number from ${min} to ${max}`);
+  return v;
+}
+
+/** The pattern the arguments name; UsageError when they name none, both, or a bad one. */
+export function patternFromArgs(a: Pick<KernelDiffArgs, 'pattern' | 'iolog' | 'file-size'>): Pattern {
+  if (a.pattern !== undefined && a.iolog !== undefined) throw new UsageError('give --pattern or --iolog, not both');
+  if (a.iolog !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(a.iolog, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --iolog ${a.iolog}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    const fileSize = a['file-size'] === undefined ? undefined : intIn('file-size', a['file-size'], 1, 64 * 1024 * 1024);
+    return parseIolog(text, { name: a.iolog, ...(fileSize === undefined ? {} : { fileSize }) });
+  }
+  return presetPattern(a.pattern ?? 'seq4k');
+}
+
+export function kernelDiffCommand(cli: Argv): Argv {
+  return cli.command(
+    'kernel-diff',
+    'run a read pattern on the running kernel (tracefs) and on aheadfs, and diff their readahead decisions',
+    (y) =>
+      y
+        .option('pattern', { type: 'string', describe: `a preset: ${PRESET_NAMES.join(', ')}, or mixed:SEED (a seeded random mix; default seq4k)` })
+        .option('iolog', { type: 'string', describe: 'a fio iolog v2 file (its read lines)' })
+        .option('file-size', { type: 'number', describe: 'with --iolog: size in bytes of every file (default: its furthest read)' })
+        .option('read-ahead-kb', { type: 'number', default: 128, describe: 'queue/read_ahead_kb on both sides' })
+        .option('max-sectors-kb', { type: 'number', default: 128, describe: 'queue/max_sectors_kb on both sides' })
+        .option('model', { type: 'boolean', default: false, describe: 'our side is the 6.18 readahead module over an in-memory page cache, not a mount' })
+        .option('kernel-out', { type: 'string', describe: "also save the kernel's event list to this file" })
+        .option('context', { type: 'number', describe: 'print only this many events around the first difference' }),
+    async (argv) => {
+      const a = argv as unknown as KernelDiffArgs;
+      const pattern = patternFromArgs(a);
+      const queue = {
+        readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, 65536),
+        maxSectorsKb: intIn('max-sectors-kb', a['max-sectors-kb'], 4, 65536),
+      };
+      if (a.context !== undefined) intIn('context', a.context, 0, 1_000_000);
+      if (queue.readAheadKb % 4 !== 0) throw new UsageError(`bad --read-ahead-kb '${queue.readAheadKb}': must be a multiple of 4`);
+      checkKernelOracle();
+      const kernel = runPatternOnKernel(pattern, queue);
+      const left = normalise(kernel.events);
+      if (a['kernel-out']) {
+        writeFileSync(a['kernel-out'], formatFixture({ pattern: pattern.name, readAheadKb: queue.readAheadKb, maxSectorsKb: queue.maxSectorsKb, kernel: kernel.kernel }, left));
+      }
+      const ours = a.model ? runPatternOnModel(pattern, queue) : runPatternOnAheadfs(pattern, queue);
+      const right = normalise(ours.events);
+      const label = a.model ? 'model 6.18' : 'aheadfs';
+      process.stdout.write(
+        `pattern ${pattern.name}: ${pattern.ops.length} reads; read_ahead_kb=${queue.readAheadKb} max_sectors_kb=${queue.maxSectorsKb}; kernel ${kernel.kernel}\n`,
+      );
+      const d = diffEvents(left, right, { left: `kernel ${kernel.kernel}`, right: label }, a.context === undefined ? {} : { context: a.context });
+      process.stdout.write(d.text + '\n');
+      if (!a.model && right.length === 0) {
+        process.stdout.write('note: the mount printed no page_cache_* trace lines: its read path is the 4.18 one (--model checks the 6.18 algorithm)\n');
+      }
+      if (d.firstDiff !== undefined) process.exitCode = 1;
+    },
+  );
+}
