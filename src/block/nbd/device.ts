@@ -227,6 +227,12 @@ export class NbdDevice implements BlockDevice {
       if (st.kind === 'down') void this.reconnect();
       return;
     }
+    if (st.conns.some((c) => !c.alive)) {
+      // Died before its loss was reported (e.g. between a reconnect and its onLost hook).
+      this.lost('a connection closed');
+      this.dispatch(cmd);
+      return;
+    }
     let conn = st.conns[0]!;
     for (const c of st.conns) if (c.inFlightCount() < conn.inFlightCount()) conn = c;
     cmd.attempts++;
