@@ -25,7 +25,7 @@ import { runDaemon } from '../fuse/daemon.js';
 import { LOG_OPEN_FLAGS } from '../fuse/log.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
-import { optionText, parseWholeNumber } from './args.js';
+import { optionText, parseSeconds, parseWholeNumber } from './args.js';
 import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
@@ -58,6 +58,9 @@ interface RawMountArgs extends RawFaultArgs {
   scheduler: string;
   'ra-policy': string;
   readpages: string;
+  'nbd-connections': string;
+  'nbd-timeout': string;
+  'nbd-reconnect': string;
 }
 
 /** Parse and check the mount options; throws UsageError. */
@@ -81,6 +84,11 @@ export function parseTunables(a: RawMountArgs): Tunables {
     raPolicy,
     readpages: a.readpages === 'on',
     faults: parseFaultArgs(a),
+    nbd: {
+      connections: parseWholeNumber('--nbd-connections', a['nbd-connections'], { min: 1, max: 16 }),
+      timeoutMs: Math.round(parseSeconds('--nbd-timeout', a['nbd-timeout'], { max: 3600 }) * 1000),
+      reconnectMs: Math.round(parseSeconds('--nbd-reconnect', a['nbd-reconnect'], { max: 3600 }) * 1000),
+    },
   };
 }
 
@@ -101,6 +109,9 @@ function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowO
     '--scheduler', t.scheduler,
     '--ra-policy', t.raPolicy,
     '--readpages', t.readpages ? 'on' : 'off',
+    '--nbd-connections', String(t.nbd?.connections ?? 1),
+    '--nbd-timeout', String((t.nbd?.timeoutMs ?? 30_000) / 1000),
+    '--nbd-reconnect', String((t.nbd?.reconnectMs ?? 30_000) / 1000),
     ...faultArgs(t.faults),
   ];
   if (fuseDebug) args.push('--fuse-debug');
@@ -183,6 +194,9 @@ export function mountCommand(y: Argv): Argv {
         .option('scheduler', { type: 'string', default: 'mq-deadline', requiresArg: true, describe: 'I/O scheduler: none or mq-deadline' })
         .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
         .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
+        .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
+        .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
+        .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let other users use the mount (FUSE allow_other; modes are enforced)' })
         .option('ready-fd', { type: 'number', hidden: true })
