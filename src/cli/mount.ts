@@ -6,7 +6,7 @@
  * its stdout/stderr appended to `<store>/aheadfs.log`, and waits on fd 3 for the one line
  * the daemon writes once the mount answers (`ok`) or failed (`error: <reason>`).
  *
- *   parent: validate --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
+ *   parent: validate --> check meta/ (fsck, read-only) --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
  *   child:  validate --> runDaemon: lock, open, mount, stat .aheadfs/stats --> "ok" --> serve
  */
 
@@ -20,6 +20,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
 import { describeNotPrivate, LOG_FILE, STORE_FILE_MODE } from '../fs/store-files.js';
+import { checkBeforeMount } from '../fs/fsck/index.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { LOG_OPEN_FLAGS } from '../fuse/log.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
@@ -247,6 +248,9 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
   // Once, on the user's terminal; the daemon logs it (and echoes it with --foreground).
   const warning = describeNotPrivate(store, files);
   if (warning && !argv.foreground) process.stderr.write(`aheadfs: ${warning}\n`);
+  // The metadata, before any daemon lets LMDB map it (a damaged file kills the process
+  // that maps it). A daemon started by `aheadfs mount` (--ready-fd) was checked by it.
+  if (report === undefined) await checkBeforeMount(store);
   if (argv.foreground) {
     const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'], report });
     process.exit(code);
