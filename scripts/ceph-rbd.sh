@@ -108,7 +108,7 @@ start() {
   mkdir -p "$S"
   S=$(cd "$S" && pwd)
   touch "$S/$MARKER"
-  trap 'say "start failed: cleaning up $S"; stop "$S"' EXIT
+  trap 'say "start failed: cleaning up $S"; tail -n 5 "$S"/log/*.out >&2 2>/dev/null || true; stop "$S"' EXIT
   mkdir -p "$S/pids" "$S/log" "$S/run" "$S/mon" "$S/osd"
   CONF=$S/ceph.conf
 
@@ -158,15 +158,15 @@ EOF
   id=$(cephc osd new "$uuid")
   mkdir -p "$S/osd/$id"
   ceph-osd -c "$CONF" --mkfs -i "$id" --osd-uuid "$uuid" >>"$S/log/mkfs.out" 2>&1
-  cephc osd crush add-bucket node host >/dev/null 2>&1
-  cephc osd crush move node root=default >/dev/null 2>&1
-  cephc osd crush add "osd.$id" 1.0 host=node >/dev/null 2>&1
+  cephc osd crush add-bucket node host >>"$S/log/ceph.out" 2>&1
+  cephc osd crush move node root=default >>"$S/log/ceph.out" 2>&1
+  cephc osd crush add "osd.$id" 1.0 host=node >>"$S/log/ceph.out" 2>&1
   spawn_daemon ceph-osd ceph-osd -c "$CONF" -f -i "$id"
   wait_for 90 ceph-osd osd_up "$id"
 
-  cephc osd pool create rbd 8 8 >/dev/null 2>&1
-  cephc osd pool application enable rbd rbd >/dev/null 2>&1
-  timeout 120 rbd -c "$CONF" create --size "$SIZE_MB" --image-feature layering rbd/disk
+  cephc osd pool create rbd 8 8 >>"$S/log/ceph.out" 2>&1
+  cephc osd pool application enable rbd rbd >>"$S/log/ceph.out" 2>&1
+  timeout 120 rbd -c "$CONF" create --size "$SIZE_MB" --image-feature layering rbd/disk >>"$S/log/ceph.out" 2>&1
 
   spawn_daemon qemu-nbd qemu-nbd -f raw -b 127.0.0.1 -p "$nbd" -x disk -t --shared=8 --cache=writeback "rbd:rbd/disk:conf=$CONF"
   wait_for 60 qemu-nbd listening "$nbd"
