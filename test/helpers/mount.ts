@@ -30,8 +30,12 @@ export interface MountOpts {
   mountArgs?: string[];
   /** Extra environment for the mount daemon (e.g. DEBUG; the CLI otherwise runs with DEBUG empty). */
   env?: Record<string, string>;
-  /** Where the data lives: 'files' (block files), an NBD server kind, or its options. Default: AHEADFS_E2E_DEVICE, else files. */
-  device?: 'files' | NbdServerKind | NbdServerOpts;
+  /**
+   * Where the data lives: 'files' (block files), an NBD server kind, or its options, or
+   * `{ url }`: an NBD export someone else runs (e.g. test/helpers/ceph.ts). Default:
+   * AHEADFS_E2E_DEVICE, else files.
+   */
+  device?: 'files' | NbdServerKind | NbdServerOpts | { url: string };
 }
 
 export interface MountCtx {
@@ -45,7 +49,7 @@ export interface MountCtx {
   /** The daemon's pid, from the store lock (undefined when no one holds it). */
   daemonPid(): Promise<number | undefined>;
   cli(args: string[]): Promise<CliResult>;
-  /** The NBD server the store lives on (undefined on block files). */
+  /** The NBD server withMount started for the store (undefined on block files or a given `url`). */
   server: NbdServer | undefined;
 }
 
@@ -94,7 +98,11 @@ export async function withMount<T>(t: ExecutionContext, opts: MountOpts, body: (
 
   const dev = opts.device ?? deviceFromEnv() ?? 'files';
   const size = opts.size ?? '256M';
-  const server = dev === 'files' ? undefined : await startNbdServer(t, typeof dev === 'string' ? { kind: dev, size } : { size, ...dev });
+  const server =
+    dev === 'files' || (typeof dev === 'object' && 'url' in dev)
+      ? undefined
+      : await startNbdServer(t, typeof dev === 'string' ? { kind: dev, size } : { size, ...dev });
+  const url = server?.url ?? (typeof dev === 'object' && 'url' in dev ? dev.url : undefined);
 
   const ctx: MountCtx = {
     server,
@@ -117,7 +125,7 @@ export async function withMount<T>(t: ExecutionContext, opts: MountOpts, body: (
   };
 
   try {
-    const where = server ? ['--device', server.url] : ['--block-file-size', opts.blockFileSize ?? '64M'];
+    const where = url !== undefined ? ['--device', url] : ['--block-file-size', opts.blockFileSize ?? '64M'];
     const mk = await aheadfs(['mkfs', store, '--size', size, ...where]);
     if (mk.code !== 0) throw explain('aheadfs mkfs', mk);
     await ctx.mount();
