@@ -99,12 +99,12 @@ oracleTest('against a real aheadfs mount: runs both sides, prints the lists, cle
 // reads over 128 KiB (see src/kerneldiff/aheadfs-side.ts).
 for (const preset of ['seq4k', 'seq128k', 'stride8k', 'random', 'twostreams']) {
   oracleTest(`a real aheadfs mount makes the kernel's decisions: ${preset}`, async (t) => {
-    const before = leftovers();
+    // (Cleaning up is checked by the tests above; other kernel-diff runs on the machine
+    // would make a leftovers check here racy.)
     const r = await aheadfs(['kernel-diff', '--pattern', preset, '--context', '3'], { timeoutMs: 240_000 });
     t.is(r.code, 0, r.stderr + r.stdout);
     t.regex(r.stdout, /identical: \d+ events/);
     t.notRegex(r.stdout, /identical: 0 events/);
-    assertCleanedUp(t, before);
   });
 }
 
