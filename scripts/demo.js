@@ -98,10 +98,10 @@ function rowsOf(d, ms) {
 /** One table, a column per kernel: value and note side by side. */
 function sideBySide(title, byKernel) {
   say(`\n${title}`);
-  say(`  ${''.padEnd(26)} ${KERNELS.map((k) => `--kernel ${k}`.padEnd(36)).join(' ')}`);
+  say(`  ${''.padEnd(26)} ${KERNELS.map((k) => `--kernel ${k}`.padEnd(44)).join(' ')}`);
   const rows = byKernel.map(({ d, ms }) => rowsOf(d, ms));
   for (let i = 0; i < rows[0].length; i++) {
-    const cells = rows.map((r) => `${String(r[i][1]).padStart(12)}  ${String(r[i][2]).padEnd(22)}`);
+    const cells = rows.map((r) => `${String(r[i][1]).padStart(12)}  ${String(r[i][2]).padEnd(30)}`);
     say(`  ${rows[0][i][0].padEnd(26)} ${cells.join(' ')}`);
   }
 }
