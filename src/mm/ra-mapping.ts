@@ -17,6 +17,7 @@
  * state as it was: do_page_cache_ra of just the request), `window` (a window was set).
  */
 
+import { dbg } from '../stats/debug.js';
 import { PG_raunread, PG_readahead } from './page.js';
 import type { Folio } from './folio.js';
 import { filemapAddFolio, type AddressSpace } from './pagecache.js';
@@ -104,11 +105,15 @@ export class AddressSpaceRa implements RaMapping {
     const { stats, trace } = this.mapping.cache;
     if (this.trigger === 'async') stats.c.ra_async++;
     else stats.c.ra_sync++;
-    if (!trace.enabled) return;
+    if (!trace.enabled && !dbg.ra.enabled) return;
     const ra = this.file.ra;
     const b = this.before;
     const same = ra.start === b.start && ra.size === b.size && ra.asyncSize === b.asyncSize && ra.order === b.order;
     const reason = this.trigger === 'async' ? 'window' : ra.raPages === 0 ? 'forced' : same ? 'random' : 'window';
+    if (dbg.ra.enabled) {
+      dbg.ra('%s ino=%d index=%d req=%d -> {%d,%d,%d} %s order=%d', this.trigger, this.mapping.ino, this.index, this.reqCount, ra.start, ra.size, ra.asyncSize, reason, ra.order);
+    }
+    if (!trace.enabled) return;
     trace.emit(
       `ra ${this.trigger} ino=${this.mapping.ino} fh=${this.file.fh} index=${this.index} req=${this.reqCount} ` +
         `start=${ra.start} size=${ra.size} async=${ra.asyncSize} order=${ra.order} reason=${reason}`,
