@@ -3,7 +3,7 @@
  * option must not start a five-minute run (nor `--help`), and a bad value must not reach
  * the run as NaN repetitions.
  *
- *   npm run bench [-- --quick] [--reps N] [--out DIR] [--help]
+ *   npm run bench [-- --quick] [--reps N] [--out DIR] [--scenario nbd-delay] [--help]
  */
 
 import { UsageError } from '../errors.js';
@@ -15,6 +15,8 @@ export interface BenchArgs {
   reps: number | undefined;
   /** Directory for the .json/.svg/.md results; undefined: bench-results/ in the repository. */
   out: string | undefined;
+  /** 'nbd-delay': only the NBD latency scenario (nbd-delay.ts); undefined: the fio table. */
+  scenario: 'nbd-delay' | undefined;
   help: boolean;
 }
 
@@ -26,6 +28,8 @@ export const BENCH_USAGE = `usage: npm run bench [-- [--quick] [--reps N] [--out
   --quick     2 repetitions of 32 MiB files, for development (under two minutes)
   --reps N    repetitions per scenario (1..100; default: quick 2, full 5)
   --out DIR   where the results go (default: bench-results/ in the repository)
+  --scenario nbd-delay
+              instead: readahead over nbdkit with a 2 ms read delay (and nbdkit vs block files)
   --help      this text
 `;
 
@@ -34,7 +38,7 @@ export const MAX_REPS = 100;
 
 /** Parse the bench's arguments (without node and the script). Throws UsageError, one line. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const out: BenchArgs = { quick: false, reps: undefined, out: undefined, help: false };
+  const out: BenchArgs = { quick: false, reps: undefined, out: undefined, scenario: undefined, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     // --name=value is accepted as well as --name value.
@@ -66,6 +70,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         const v = value();
         if (v === '') throw new UsageError('--out needs a directory');
         out.out = v;
+        break;
+      }
+      case '--scenario': {
+        const v = value();
+        if (v !== 'nbd-delay') throw new UsageError(`--scenario must be nbd-delay (got ${JSON.stringify(v)})`);
+        out.scenario = v;
         break;
       }
       default:

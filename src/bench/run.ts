@@ -46,6 +46,7 @@ import {
 } from './figures.js';
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import { runMicro } from './micro.js';
+import { runNbdDelay } from './nbd-delay.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'aheadfs.js');
@@ -345,6 +346,10 @@ async function main(): Promise<void> {
   const outDir = args.out ?? join(ROOT, 'bench-results');
   const tmpRoot = process.env.AHEADFS_BENCH_TMP ?? '/var/tmp';
   const t0 = Date.now();
+  if (args.scenario === 'nbd-delay') {
+    await runNbdDelay({ quick: args.quick, reps: args.reps, outDir, tmpRoot, say });
+    return;
+  }
 
   const bench = new Bench();
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -1,6 +1,7 @@
 /**
- * The block device: a fixed array of preallocated block files read and written with
- * O_DIRECT (so that aheadfs' page cache is the only cache and the disk is really hit).
+ * BlockFilesDevice, the default BlockDevice (blockdev.ts): a fixed array of preallocated
+ * block files read and written with O_DIRECT (so that aheadfs' page cache is the only
+ * cache and the disk is really hit).
  *
  *   sector s (512 B) -> byte pos = s * 512
  *                    -> file  floor(pos / fileSize), offset pos mod fileSize
@@ -34,6 +35,7 @@ import { fsError, isFsError, type FsError } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
 import { allocAligned } from './aligned.js';
 import { SECTOR_SHIFT, SECTOR_SIZE, type Sector } from './bio.js';
+import type { BlockDevice, DeviceLimits } from './blockdev.js';
 
 /** Linux UIO_MAXIOV: the most views one readv/writev takes. */
 export const IOV_MAX = 1024;
@@ -49,7 +51,7 @@ export interface DeviceGeometry {
   blockFileCount: number;
 }
 
-export interface BlockDeviceOptions {
+export interface BlockFilesDeviceOptions {
   stats: Stats;
   log?: (msg: string) => void;
   /** true: O_DIRECT or fail (EINVAL); false: buffered, no probe; default: probe and fall back. */
@@ -166,8 +168,12 @@ async function openAll(dir: string, count: number, flags: number): Promise<numbe
   return fds;
 }
 
-export class BlockDevice {
+export class BlockFilesDevice implements BlockDevice {
   readonly nrSectors: number;
+  /** Files take any sector-aligned I/O (O_DIRECT: the frames are page-aligned); one request is any size. */
+  readonly limits: DeviceLimits = { logicalBlockSize: SECTOR_SIZE, physicalBlockSize: 4096, maxTransferBytes: 2 ** 31 };
+  /** fdatasync makes the written files durable. */
+  readonly canFlush = true;
   private readonly fileSize: number;
   private readonly stats: Stats;
   /** Files written since the last flush (indexes). */
@@ -189,12 +195,16 @@ export class BlockDevice {
     this.stats = stats;
   }
 
+  get description(): string {
+    return `block files in ${this.dir} (${this.directIo ? 'O_DIRECT' : 'buffered'})`;
+  }
+
   /**
    * Open every block file O_RDWR|O_DIRECT and probe; fall back to buffered on EINVAL.
    * Rejects with FsError: EINVAL for a bad geometry (or direct: true refused), the fs
    * error's code (ENOENT, EACCES, ...) when a block file cannot be opened.
    */
-  static async open(blocksDir: string, geom: DeviceGeometry, opts: BlockDeviceOptions): Promise<BlockDevice> {
+  static async open(blocksDir: string, geom: DeviceGeometry, opts: BlockFilesDeviceOptions): Promise<BlockFilesDevice> {
     const { blockFileSize, blockFileCount } = geom;
     if (!Number.isSafeInteger(blockFileSize) || blockFileSize <= 0 || blockFileSize % BLOCK_FILE_ALIGN !== 0) {
       throw fsError('EINVAL', `block file size ${blockFileSize} is not a positive multiple of ${BLOCK_FILE_ALIGN}`);
@@ -246,7 +256,7 @@ export class BlockDevice {
       await closeAll(fds);
       throw err;
     }
-    const dev = new BlockDevice(blocksDir, geom, fds, directIo, opts.stats);
+    const dev = new BlockFilesDevice(blocksDir, geom, fds, directIo, opts.stats);
     dbg.block('opened %d block files of %d bytes in %s, %s', blockFileCount, geom.blockFileSize, blocksDir, directIo ? 'O_DIRECT' : 'buffered');
     opts.stats.gauge('direct_io', () => (dev.directIo ? 1 : 0));
     return dev;

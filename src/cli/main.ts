@@ -11,6 +11,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
+import { fsckCommand } from './fsck.js';
 import { iostatCommand } from './iostat.js';
 import { kernelDiffCommand } from './kernel-diff.js';
 import { mkfsCommand } from './mkfs.js';
@@ -43,7 +44,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot or kernel-diff (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot, fsck or kernel-diff (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err && err.name !== 'YError') throw err;
       throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad arguments', argv[0]));
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, kernelDiffCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

@@ -1,11 +1,14 @@
 /**
  * `aheadfs mkfs <store> [--size 1G] [--block-file-size 64M] [--force]`
+ * `aheadfs mkfs <store> --device nbd://HOST[:PORT][/EXPORT] [--size N] [--force]`
+ *   (the data on an NBD export; the size defaults to the export's)
  */
 
 import cliProgress from 'cli-progress';
 import type { Argv } from 'yargs';
-import { mkfs, type MkfsOptions } from '../fs/mkfs.js';
-import type { Superblock } from '../fs/superblock.js';
+import { UsageError } from '../errors.js';
+import { mkfs, mkfsNbd, type MkfsOptions } from '../fs/mkfs.js';
+import type { FilesSuperblock } from '../fs/superblock.js';
 import { optionText } from './args.js';
 import { formatSize, parseSize } from './size.js';
 
@@ -52,7 +55,7 @@ export function mkfsProgress(stream: NodeJS.WriteStream = process.stderr): MkfsP
 }
 
 /** mkfs with the progress bar on a terminal, taken off again also when mkfs fails. */
-export async function mkfsWithProgress(store: string, options: Omit<MkfsOptions, 'onProgress'>): Promise<Superblock> {
+export async function mkfsWithProgress(store: string, options: Omit<MkfsOptions, 'onProgress'>): Promise<FilesSuperblock> {
   const progress = mkfsProgress();
   try {
     return await mkfs(store, { ...options, onProgress: progress?.onProgress });
@@ -64,16 +67,25 @@ export async function mkfsWithProgress(store: string, options: Omit<MkfsOptions,
 export function mkfsCommand(y: Argv): Argv {
   return y.command(
     'mkfs <store>',
-    'create a store of block files',
+    'create a store of block files, or on an NBD export (--device)',
     (c) =>
       c
         .positional('store', { type: 'string', demandOption: true, describe: 'directory of the new store' })
-        .option('size', { type: 'string', default: '1G', requiresArg: true, describe: 'device size (K/M/G/T suffixes)' })
-        .option('block-file-size', { type: 'string', default: '64M', requiresArg: true, describe: 'size of each block file' })
+        .option('size', { type: 'string', requiresArg: true, describe: 'device size (K/M/G/T suffixes); default 1G, or the NBD export\'s size' })
+        .option('block-file-size', { type: 'string', requiresArg: true, describe: 'size of each block file (default 64M; not with --device)' })
+        .option('device', { type: 'string', requiresArg: true, describe: 'nbd://HOST[:PORT][/EXPORT]: keep the data on this NBD export' })
         .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing store' }),
     async (argv) => {
-      const sizeBytes = parseSize(optionText('--size', argv.size), '--size');
-      const blockFileSize = parseSize(optionText('--block-file-size', argv['block-file-size']), '--block-file-size');
+      if (argv.device !== undefined) {
+        if (argv['block-file-size'] !== undefined) throw new UsageError('--block-file-size is for block files, not with --device');
+        const url = optionText('--device', argv.device);
+        const size = argv.size === undefined ? undefined : parseSize(optionText('--size', argv.size), '--size');
+        const sb = await mkfsNbd(argv.store, { url, sizeBytes: size, force: argv.force });
+        process.stdout.write(`created store ${argv.store}: ${formatSize(sb.sizeBytes)} on ${url}, uuid ${sb.uuid}\n`);
+        return;
+      }
+      const sizeBytes = parseSize(optionText('--size', argv.size ?? '1G'), '--size');
+      const blockFileSize = parseSize(optionText('--block-file-size', argv['block-file-size'] ?? '64M'), '--block-file-size');
       const sb = await mkfsWithProgress(argv.store, { sizeBytes, blockFileSize, force: argv.force });
       const files = sb.blockFileCount;
       process.stdout.write(`created store ${argv.store}: ${formatSize(sizeBytes)} in ${files} block file${files === 1 ? '' : 's'} of ${formatSize(blockFileSize)}, uuid ${sb.uuid}\n`);

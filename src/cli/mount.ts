@@ -6,7 +6,7 @@
  * its stdout/stderr appended to `<store>/aheadfs.log`, and waits on fd 3 for the one line
  * the daemon writes once the mount answers (`ok`) or failed (`error: <reason>`).
  *
- *   parent: validate --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
+ *   parent: validate --> check meta/ (fsck, read-only) --> spawn(detached) --> read fd 3 --> print, exit 0 / 1
  *   child:  validate --> runDaemon: lock, open, mount, stat .aheadfs/stats --> "ok" --> serve
  */
 
@@ -21,11 +21,12 @@ import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
 import { describeNotPrivate, LOG_FILE, STORE_FILE_MODE } from '../fs/store-files.js';
 import { KERNEL_VERSIONS } from '../mm/pagecache.js';
+import { checkBeforeMount } from '../fs/fsck/index.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { LOG_OPEN_FLAGS } from '../fuse/log.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
-import { optionText, parseWholeNumber } from './args.js';
+import { optionText, parseSeconds, parseWholeNumber } from './args.js';
 import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
@@ -59,6 +60,9 @@ interface RawMountArgs extends RawFaultArgs {
   'ra-policy': string;
   readpages: string;
   kernel: string;
+  'nbd-connections': string;
+  'nbd-timeout': string;
+  'nbd-reconnect': string;
 }
 
 /** Parse and check the mount options; throws UsageError. */
@@ -85,6 +89,11 @@ export function parseTunables(a: RawMountArgs): Tunables {
     kernel,
     readpages: a.readpages === 'on',
     faults: parseFaultArgs(a),
+    nbd: {
+      connections: parseWholeNumber('--nbd-connections', a['nbd-connections'], { min: 1, max: 16 }),
+      timeoutMs: Math.round(parseSeconds('--nbd-timeout', a['nbd-timeout'], { max: 3600 }) * 1000),
+      reconnectMs: Math.round(parseSeconds('--nbd-reconnect', a['nbd-reconnect'], { max: 3600 }) * 1000),
+    },
   };
 }
 
@@ -106,6 +115,9 @@ function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowO
     '--ra-policy', t.raPolicy,
     '--kernel', t.kernel,
     '--readpages', t.readpages ? 'on' : 'off',
+    '--nbd-connections', String(t.nbd?.connections ?? 1),
+    '--nbd-timeout', String((t.nbd?.timeoutMs ?? 30_000) / 1000),
+    '--nbd-reconnect', String((t.nbd?.reconnectMs ?? 30_000) / 1000),
     ...faultArgs(t.faults),
   ];
   if (fuseDebug) args.push('--fuse-debug');
@@ -189,6 +201,9 @@ export function mountCommand(y: Argv): Argv {
         .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
         .option('kernel', { type: 'string', default: '6.18', requiresArg: true, describe: "whose read path: 4.18 (do_generic_file_read, order-0 pages) or 6.18 (filemap_read, large folios)" })
         .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
+        .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
+        .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
+        .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let other users use the mount (FUSE allow_other; modes are enforced)' })
         .option('ready-fd', { type: 'number', hidden: true })
@@ -240,6 +255,9 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
   // Once, on the user's terminal; the daemon logs it (and echoes it with --foreground).
   const warning = describeNotPrivate(store, files);
   if (warning && !argv.foreground) process.stderr.write(`aheadfs: ${warning}\n`);
+  // The metadata, before any daemon lets LMDB map it (a damaged file kills the process
+  // that maps it). A daemon started by `aheadfs mount` (--ready-fd) was checked by it.
+  if (report === undefined) await checkBeforeMount(store);
   if (argv.foreground) {
     const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'], report });
     process.exit(code);

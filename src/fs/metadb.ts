@@ -37,7 +37,7 @@ import { META_DIR } from './superblock.js';
 /** The on-disk layout of meta/; bump when the records change shape. */
 export const META_SCHEMA = 1;
 /** Named databases in the environment (5 used, room to grow). */
-const MAX_DBS = 12;
+export const MAX_DBS = 12;
 
 /** An inode as stored (the ino is the key). */
 export interface StoredInode {

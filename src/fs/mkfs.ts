@@ -13,6 +13,10 @@
  *
  * A store is private: the directory and its subdirectories 0700, every file 0600 (the
  * block files hold every user's data, meta/ every name), whatever the umask.
+ *
+ * With `nbd` (mkfs --device nbd://...), step 3 is replaced by asking the export for its
+ * size (the store's size defaults to it, rounded down to 4 KiB); the export is not
+ * written (all metadata is in meta/, and the allocator hands out only blocks it knows).
  */
 
 import { execFile } from 'node:child_process';
@@ -21,6 +25,8 @@ import { chmod, mkdir, open, readdir, rm, stat, statfs } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fsError, isFsError, toFsError, UsageError } from '../errors.js';
+import { NbdDevice, NbdOpenError } from '../block/nbd/device.js';
+import { Stats } from '../stats/registry.js';
 import { DIR_SIZE, ROOT_INO, S_IFDIR } from './inode.js';
 import { META_SCHEMA, MetaDb, WriteSet } from './metadb.js';
 import { LOG_FILE, META_FILES, STORE_DIR_MODE, STORE_FILE_MODE } from './store-files.js';
@@ -31,10 +37,13 @@ import {
   blockFilePath,
   FORMAT_NAME,
   FORMAT_VERSION,
+  FORMAT_VERSION_NBD,
   MAX_BLOCK_FILES,
   META_DIR,
   SUPERBLOCK_FILE,
   writeSuperblock,
+  type FilesSuperblock,
+  type NbdSuperblock,
   type Superblock,
 } from './superblock.js';
 
@@ -58,6 +67,16 @@ export interface MkfsOptions {
   force?: boolean;
   /** Called after each block file with bytes preallocated so far and the total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface MkfsNbdOptions {
+  /** nbd://HOST[:PORT][/EXPORT] */
+  url: string;
+  /** Store size in bytes (a multiple of 4096, at most the export's size); default the export's size. */
+  sizeBytes?: number;
+  force?: boolean;
+  /** Connect/handshake timeout (ms); default 10 000. */
+  timeoutMs?: number;
 }
 
 function code(err: unknown): string | undefined {
@@ -178,13 +197,83 @@ async function formatMeta(store: string, blocks: number, now: number): Promise<v
 }
 
 /**
+ * Make a store whose data lives on an NBD export. An unreachable URL, an unknown export,
+ * a read-only export, or one smaller than `sizeBytes`: UsageError, nothing changed.
+ */
+export async function mkfsNbd(store: string, opts: MkfsNbdOptions): Promise<NbdSuperblock> {
+  if (opts.sizeBytes !== undefined) checkMkfsSizes(opts.sizeBytes, opts.sizeBytes);
+  let exportBytes: number;
+  try {
+    const dev = await NbdDevice.open(opts.url, { stats: new Stats(), timeoutMs: opts.timeoutMs ?? 10_000, reconnectMs: 0 });
+    exportBytes = dev.info.sizeBytes;
+    await dev.close();
+  } catch (err) {
+    if (err instanceof NbdOpenError || err instanceof TypeError || (err as Error).message?.startsWith('device URL')) throw new UsageError((err as Error).message);
+    throw err;
+  }
+  const sizeBytes = opts.sizeBytes ?? Math.floor(exportBytes / BLOCK_SIZE) * BLOCK_SIZE;
+  if (sizeBytes > exportBytes) throw new UsageError(`${opts.url}: the export holds ${exportBytes} bytes, less than the store size ${sizeBytes}`);
+  if (sizeBytes < BLOCK_SIZE) throw new UsageError(`${opts.url}: the export holds ${exportBytes} bytes, less than one ${BLOCK_SIZE}-byte block`);
+  await checkTarget(store, { sizeBytes: 0, blockFileSize: BLOCK_SIZE, force: opts.force });
+  return inNewStore(store, opts.force, async (created) => {
+    created.push(META_DIR);
+    const now = Date.now();
+    await formatMeta(store, sizeBytes / BLOCK_SIZE, now);
+    const sb: NbdSuperblock = {
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION_NBD,
+      device: 'nbd',
+      url: opts.url,
+      uuid: randomUUID(),
+      blockSize: BLOCK_SIZE,
+      sizeBytes,
+      createdAt: new Date(now).toISOString(),
+    };
+    await writeSuperblock(store, sb);
+    return sb;
+  });
+}
+
+/**
  * Make a store at `store` (created if missing). Bad sizes or a directory that must not be
  * overwritten: UsageError before anything on disk changes. Returns the new superblock.
  */
-export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock> {
+export async function mkfs(store: string, opts: MkfsOptions): Promise<FilesSuperblock> {
   checkMkfsSizes(opts.sizeBytes, opts.blockFileSize);
   await checkTarget(store, opts);
+  return inNewStore(store, opts.force, async (created) => {
+    await mkdir(join(store, BLOCKS_DIR), { mode: STORE_DIR_MODE });
+    created.push(BLOCKS_DIR);
+    const count = opts.sizeBytes / opts.blockFileSize;
+    for (let i = 0; i < count; i++) {
+      await preallocate(join(store, blockFilePath(i)), opts.blockFileSize);
+      opts.onProgress?.((i + 1) * opts.blockFileSize, opts.sizeBytes);
+    }
+    created.push(META_DIR);
+    const now = Date.now();
+    await formatMeta(store, opts.sizeBytes / BLOCK_SIZE, now);
+    const sb: FilesSuperblock = {
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION,
+      device: 'files',
+      uuid: randomUUID(),
+      blockSize: BLOCK_SIZE,
+      blockFileSize: opts.blockFileSize,
+      blockFileCount: count,
+      sizeBytes: opts.sizeBytes,
+      createdAt: new Date(now).toISOString(),
+    };
+    await writeSuperblock(store, sb);
+    return sb;
+  });
+}
 
+/**
+ * Steps 2-5 around `fill`: make the store directory (private), hold its lock, --force
+ * clears the old store's entries; a failure removes what `fill` listed in `created` (and
+ * the directory if this run made it).
+ */
+async function inNewStore<T>(store: string, force: boolean | undefined, fill: (created: string[]) => Promise<T>): Promise<T> {
   // Missing parents get the usual mode; only the store itself is private.
   const madeStore = await mkdir(dirname(resolve(store)), { recursive: true })
     .then(() => mkdir(store, { mode: STORE_DIR_MODE }))
@@ -204,33 +293,13 @@ export async function mkfs(store: string, opts: MkfsOptions): Promise<Superblock
   }
   const created: string[] = [];
   try {
-    if (opts.force) {
+    if (force) {
       for (const name of STORE_ENTRIES) await rm(join(store, name), { recursive: true, force: true });
     }
     await chmod(store, STORE_DIR_MODE);
-    await mkdir(join(store, BLOCKS_DIR), { mode: STORE_DIR_MODE });
-    created.push(BLOCKS_DIR);
-    const count = opts.sizeBytes / opts.blockFileSize;
-    for (let i = 0; i < count; i++) {
-      await preallocate(join(store, blockFilePath(i)), opts.blockFileSize);
-      opts.onProgress?.((i + 1) * opts.blockFileSize, opts.sizeBytes);
-    }
-    created.push(META_DIR);
-    const now = Date.now();
-    await formatMeta(store, opts.sizeBytes / BLOCK_SIZE, now);
-    const sb: Superblock = {
-      format: FORMAT_NAME,
-      version: FORMAT_VERSION,
-      uuid: randomUUID(),
-      blockSize: BLOCK_SIZE,
-      blockFileSize: opts.blockFileSize,
-      blockFileCount: count,
-      sizeBytes: opts.sizeBytes,
-      createdAt: new Date(now).toISOString(),
-    };
-    await writeSuperblock(store, sb);
+    const result = await fill(created);
     lock.release();
-    return sb;
+    return result;
   } catch (err) {
     for (const name of created) await rm(join(store, name), { recursive: true, force: true }).catch(() => {});
     lock.release();

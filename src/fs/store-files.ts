@@ -106,14 +106,15 @@ export async function checkStoreFiles(store: string, sb: Superblock): Promise<St
     [SUPERBLOCK_FILE, 'file', true],
     [LOCK_FILE, 'file', false],
     [LOG_FILE, 'file', false],
-    [BLOCKS_DIR, 'dir', true],
+    [BLOCKS_DIR, 'dir', sb.device === 'files'],
   ] as const) {
     note(rel, checkMember(store, rel, kind, required, await lstatOrNone(join(store, rel))));
   }
   checkMetaDir(store, { required: true });
   note(META_DIR, lstatSync(join(store, META_DIR)));
   for (const f of META_FILES) note(join(META_DIR, f), lstatOrNoneSync(join(store, META_DIR, f)));
-  for (let i = 0; i < sb.blockFileCount; i++) {
+  // A store on an NBD export has no block files (its data is on the export).
+  for (let i = 0; sb.device === 'files' && i < sb.blockFileCount; i++) {
     const rel = join(BLOCKS_DIR, blockFileName(i));
     const st = await lstatOrNone(join(store, rel));
     if (st === undefined) throw fsError('EINVAL', `store ${store} is damaged: block file ${rel} is missing (expected ${sb.blockFileSize} bytes)`);

@@ -72,14 +72,16 @@ export const COUNTERS = {
   wake_page: counter('block', 'wakes', 'wait entries woken because their page and bit matched'),
   wake_spurious: counter('block', 'wakes', 'wait entries skipped on a wake because they wait for another page or bit'),
 
-  // device: the block files on disk
-  disk_read_ios: counter('device', 'ios', 'read system calls on the block files'),
-  disk_read_bytes: counter('device', 'bytes', 'bytes read from the block files'),
-  disk_write_ios: counter('device', 'ios', 'write system calls on the block files'),
-  disk_write_bytes: counter('device', 'bytes', 'bytes written to the block files'),
-  disk_flushes: counter('device', 'flushes', 'fdatasync calls on block files'),
-  disk_errors: counter('device', 'ios', 'block-file I/Os that failed (surfaced as EIO)'),
-  direct_io: gauge('device', 'bool', '1 when the block files are opened with O_DIRECT, 0 after fallback to buffered I/O'),
+  // device: the block files on disk, or the NBD export
+  disk_read_ios: counter('device', 'ios', 'read system calls on the block files, or NBD_CMD_READ commands sent (retries included)'),
+  disk_read_bytes: counter('device', 'bytes', 'bytes read from the device'),
+  disk_write_ios: counter('device', 'ios', 'write system calls on the block files, or NBD_CMD_WRITE commands sent (retries included)'),
+  disk_write_bytes: counter('device', 'bytes', 'bytes written to the device'),
+  disk_flushes: counter('device', 'flushes', 'fdatasync calls on block files, or NBD_CMD_FLUSH commands'),
+  disk_errors: counter('device', 'ios', 'device I/Os that failed (surfaced as EIO)'),
+  direct_io: gauge('device', 'bool', '1 when the block files are opened with O_DIRECT (always 1 over NBD: no client cache), 0 after fallback to buffered I/O'),
+  nbd_reconnects: counter('device', 'events', 'NBD: times the connections were made again after one was lost'),
+  nbd_retries: counter('device', 'commands', 'NBD: commands sent again after their connection was lost'),
 } as const satisfies Record<string, CounterDef>;
 
 export type CounterName = keyof typeof COUNTERS;

@@ -1,7 +1,7 @@
 /**
  * openFilesystem: assemble a mounted aheadfs from a store, bottom up.
  *
- *   BlockDevice (block files, O_DIRECT) <- RequestQueue (plug, scheduler, tags)
+ *   BlockDevice (block files, or NBD) <- RequestQueue (plug, scheduler, tags)
  *        ^                                      ^
  *   MetaStore (LMDB)  ->  AheadfsAops (pages -> bios)  <- PageCache (frames, LRU, waits)
  *                                   ^                        ^
@@ -10,10 +10,9 @@
  * Everything here is in-process and usable without FUSE (tests open a store directly).
  */
 
-import { join } from 'node:path';
-import { BlockDevice } from '../block/device.js';
 import { formatDiskstats } from '../block/diskstats.js';
 import { BlkFaults, type FaultConfig } from '../block/fault-inject.js';
+import { type NbdMountOptions, openStoreDevice } from '../block/open.js';
 import { blkdevIssueFlush, RequestQueue } from '../block/queue.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
@@ -43,6 +42,8 @@ export interface MountOptions {
   readpages: boolean;
   /** fail_make_request and delay from the mount options (default: off, no delay). */
   faults?: Partial<FaultConfig>;
+  /** NBD connections, timeout and reconnect time (stores on an NBD export only). */
+  nbd?: NbdMountOptions;
   log: (msg: string) => void;
 }
 
@@ -77,11 +78,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
   const stats = new Stats();
   const trace = new Trace();
   const sb = await readSuperblock(store);
-  const device = await BlockDevice.open(
-    join(store, 'blocks'),
-    { blockFileSize: sb.blockFileSize, blockFileCount: sb.blockFileCount },
-    { stats, log: options.log },
-  );
+  const device = await openStoreDevice(store, sb, { stats, log: options.log, nbd: options.nbd });
   let meta: MetaStore | undefined;
   if (options.faults) options.log(`fault injection and delay from the mount options: ${JSON.stringify(options.faults)}`);
   try {
@@ -120,7 +117,8 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     vfs.shutdown = async () => {
       await shutdown();
       await queue.drain();
-      await device.flush();
+      // A device that cannot flush (NBD without NBD_FLAG_SEND_FLUSH) was said so at mount.
+      if (device.canFlush) await device.flush();
       await closeMeta.close();
       await device.close();
     };

@@ -64,8 +64,10 @@ test('a daemon started in another pid namespace is refused while the store is mo
   });
 });
 
+// The tests that open, chmod or replace blocks/*.blk run on block files whatever
+// AHEADFS_E2E_DEVICE says (an NBD store has no blocks/).
 test("a new store is private: another user cannot read a root file's data from the block files", async (t) => {
-  await withMount(t, {}, async (mnt, ctx) => {
+  await withMount(t, { device: 'files' }, async (mnt, ctx) => {
     // The test's own temp dir is 0700; open it so that only the store's modes decide.
     await chmod(ctx.tmp, 0o755);
     const secret = 'SECRET-' + 'x'.repeat(20);
@@ -84,7 +86,7 @@ test("a new store is private: another user cannot read a root file's data from t
 });
 
 test('mount warns once, on the terminal and in the log, when others can read the store', async (t) => {
-  await withMount(t, {}, async (mnt, ctx) => {
+  await withMount(t, { device: 'files' }, async (mnt, ctx) => {
     await ctx.umount();
     await chmod(ctx.store, 0o755);
     await chmod(join(ctx.store, 'blocks', '000000.blk'), 0o644);
@@ -98,7 +100,7 @@ test('mount warns once, on the terminal and in the log, when others can read the
 });
 
 test('a symlinked aheadfs.log makes mount refuse with one line, and the victim is untouched', async (t) => {
-  await withMount(t, {}, async (mnt, ctx) => {
+  await withMount(t, { device: 'files' }, async (mnt, ctx) => {
     await ctx.umount();
     const victim = join(ctx.tmp, 'victim');
     await writeFile(victim, 'precious\n');
@@ -119,7 +121,7 @@ test('a symlinked aheadfs.log makes mount refuse with one line, and the victim i
 });
 
 test('a block file of the wrong size, or missing, is refused before the daemon starts', async (t) => {
-  await withMount(t, { size: '64M', blockFileSize: '16M' }, async (mnt, ctx) => {
+  await withMount(t, { device: 'files', size: '64M', blockFileSize: '16M' }, async (mnt, ctx) => {
     await ctx.umount();
     const blk = join(ctx.store, 'blocks', '000002.blk');
     const expected = 16 << 20;

@@ -7,6 +7,10 @@
  *                              the daemon -> rm -rf the temp dir
  *
  * Mountpoints are unique (/tmp/aheadfs-e2e-XXXXXX/mnt) so tests can run in parallel.
+ *
+ * The device: block files by default; `device: 'nbdkit' | 'nbd-server' | 'qemu-nbd'` (or
+ * AHEADFS_E2E_DEVICE for the whole suite) starts that NBD server first (test/helpers/nbd.ts,
+ * stopped in t.teardown after the unmount) and makes the store with `mkfs --device`.
  */
 
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
@@ -16,6 +20,7 @@ import type { ExecutionContext } from 'ava';
 import { isStoreLocked } from '../../src/fs/store-lock.js';
 import { findMount, pidAlive } from '../../src/fuse/mounts.js';
 import { aheadfs, sh, type CliResult } from './cli.js';
+import { deviceFromEnv, startNbdServer, type NbdServer, type NbdServerKind, type NbdServerOpts } from './nbd.js';
 
 export interface MountOpts {
   /** Store size for mkfs (default 256M). */
@@ -25,6 +30,12 @@ export interface MountOpts {
   mountArgs?: string[];
   /** Extra environment for the mount daemon (e.g. DEBUG; the CLI otherwise runs with DEBUG empty). */
   env?: Record<string, string>;
+  /**
+   * Where the data lives: 'files' (block files), an NBD server kind, or its options, or
+   * `{ url }`: an NBD export someone else runs (e.g. test/helpers/ceph.ts). Default:
+   * AHEADFS_E2E_DEVICE, else files.
+   */
+  device?: 'files' | NbdServerKind | NbdServerOpts | { url: string };
 }
 
 export interface MountCtx {
@@ -38,6 +49,8 @@ export interface MountCtx {
   /** The daemon's pid, from the store lock (undefined when no one holds it). */
   daemonPid(): Promise<number | undefined>;
   cli(args: string[]): Promise<CliResult>;
+  /** The NBD server withMount started for the store (undefined on block files or a given `url`). */
+  server: NbdServer | undefined;
 }
 
 function explain(what: string, r: CliResult): Error {
@@ -83,7 +96,16 @@ export async function withMount<T>(t: ExecutionContext, opts: MountOpts, body: (
   };
   t.teardown(cleanup);
 
+  const dev = opts.device ?? deviceFromEnv() ?? 'files';
+  const size = opts.size ?? '256M';
+  const server =
+    dev === 'files' || (typeof dev === 'object' && 'url' in dev)
+      ? undefined
+      : await startNbdServer(t, typeof dev === 'string' ? { kind: dev, size } : { size, ...dev });
+  const url = server?.url ?? (typeof dev === 'object' && 'url' in dev ? dev.url : undefined);
+
   const ctx: MountCtx = {
+    server,
     tmp,
     store,
     mnt,
@@ -103,7 +125,8 @@ export async function withMount<T>(t: ExecutionContext, opts: MountOpts, body: (
   };
 
   try {
-    const mk = await aheadfs(['mkfs', store, '--size', opts.size ?? '256M', '--block-file-size', opts.blockFileSize ?? '64M']);
+    const where = url !== undefined ? ['--device', url] : ['--block-file-size', opts.blockFileSize ?? '64M'];
+    const mk = await aheadfs(['mkfs', store, '--size', size, ...where]);
     if (mk.code !== 0) throw explain('aheadfs mkfs', mk);
     await ctx.mount();
     return await body(mnt, ctx);

@@ -7,12 +7,13 @@ import { UsageError } from '../../src/errors.js';
 import { ROOT, runNode, type CliResult } from '../helpers/cli.js';
 
 test('parseBenchArgs: defaults, --quick, --reps and --out in both spellings', (t) => {
-  t.deepEqual(parseBenchArgs([]), { quick: false, reps: undefined, out: undefined, help: false });
-  t.deepEqual(parseBenchArgs(['--quick', '--reps', '3', '--out', '/tmp/r']), { quick: true, reps: 3, out: '/tmp/r', help: false });
-  t.deepEqual(parseBenchArgs(['--reps=7', '--out=res']), { quick: false, reps: 7, out: 'res', help: false });
+  t.deepEqual(parseBenchArgs([]), { quick: false, reps: undefined, out: undefined, scenario: undefined, help: false });
+  t.deepEqual(parseBenchArgs(['--quick', '--reps', '3', '--out', '/tmp/r']), { quick: true, reps: 3, out: '/tmp/r', scenario: undefined, help: false });
+  t.deepEqual(parseBenchArgs(['--reps=7', '--out=res']), { quick: false, reps: 7, out: 'res', scenario: undefined, help: false });
   t.is(parseBenchArgs([`--reps=${MAX_REPS}`]).reps, MAX_REPS);
   t.true(parseBenchArgs(['--help']).help);
   t.true(parseBenchArgs(['-h']).help);
+  t.is(parseBenchArgs(['--scenario', 'nbd-delay', '--quick']).scenario, 'nbd-delay');
 });
 
 test('parseBenchArgs: unknown arguments and bad values are one-line usage errors', (t) => {
@@ -30,6 +31,8 @@ test('parseBenchArgs: unknown arguments and bad values are one-line usage errors
     ['--out'],
     ['--out='],
     ['--quick=yes'],
+    ['--scenario', 'seq'],
+    ['--scenario'],
   ];
   for (const argv of bad) {
     const err = t.throws(() => parseBenchArgs(argv), { instanceOf: UsageError }, argv.join(' '));

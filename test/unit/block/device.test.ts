@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { allocAligned } from '../../../src/block/aligned.js';
 import { bioAlloc } from '../../../src/block/bio.js';
-import { BlockDevice, blockFileName, coalesceViews, mapSector, splitByFile, type DeviceGeometry } from '../../../src/block/device.js';
+import { BlockFilesDevice, blockFileName, coalesceViews, mapSector, splitByFile, type DeviceGeometry } from '../../../src/block/device.js';
 import { blkFinishPlug, blkStartPlug } from '../../../src/block/plug.js';
 import { RequestQueue } from '../../../src/block/queue.js';
 import { isFsError } from '../../../src/errors.js';
@@ -79,7 +79,7 @@ test('read across a block-file boundary returns the right sectors, one syscall p
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   t.is(dev.nrSectors, 3 * SECTORS_PER_FILE);
   const buf = allocAligned(8192);
@@ -95,7 +95,7 @@ test('write then read back across a boundary; flush fdatasyncs the files written
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const out = allocAligned(3 * 4096);
   for (let i = 0; i < out.length; i++) out[i] = (i * 7) & 0xff;
@@ -119,7 +119,7 @@ test('unaligned, empty and out-of-range requests are rejected with EINVAL', asyn
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const buf = allocAligned(8192);
   const cases: [number, Uint8Array[]][] = [
@@ -142,7 +142,7 @@ test('a truncated block file gives EIO on read (short read), never a throw', asy
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   // Cut while open (open refuses a block file of the wrong size).
   fs.truncateSync(path.join(blocks, blockFileName(1)), 4096);
@@ -177,7 +177,7 @@ const hasShm = fs.existsSync('/dev/shm');
   const accepts = kernelAcceptsDirect(path.dirname(blocks));
   const stats = new Stats();
   const logs: string[] = [];
-  const dev = await BlockDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
   t.teardown(() => dev.close());
   t.is(dev.directIo, accepts, accepts ? 'tmpfs takes O_DIRECT since Linux 6.6' : 'refused: buffered fallback');
   t.is(stats.snapshot().direct_io, accepts ? 1 : 0);
@@ -203,7 +203,7 @@ test('O_DIRECT refused (EINVAL at open): buffered fallback, logged once, gauge 0
   });
   const stats = new Stats();
   const logs: string[] = [];
-  const dev = await BlockDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats, log: (m) => logs.push(m) });
   t.teardown(() => dev.close());
   t.false(dev.directIo);
   t.is(stats.snapshot().direct_io, 0);
@@ -218,7 +218,7 @@ test('O_DIRECT refused (EINVAL at open): buffered fallback, logged once, gauge 0
   await dev.read(2 * SECTORS_PER_FILE, [back.subarray(0, 4096)]);
   t.true(back.subarray(0, 4096).every((b) => b === 0), 'file 2 is /dev/zero');
   // Forcing O_DIRECT there is an error, not a silent fallback.
-  const err = await t.throwsAsync(BlockDevice.open(blocks, GEOM, { stats: new Stats(), direct: true }));
+  const err = await t.throwsAsync(BlockFilesDevice.open(blocks, GEOM, { stats: new Stats(), direct: true }));
   t.true(isFsError(err, 'EINVAL'), String(err));
 });
 
@@ -226,7 +226,7 @@ test('direct: false opens buffered without probing', async (t) => {
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const logs: string[] = [];
-  const dev = await BlockDevice.open(blocks, GEOM, { stats: new Stats(), direct: false, log: (m) => logs.push(m) });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats: new Stats(), direct: false, log: (m) => logs.push(m) });
   t.teardown(() => dev.close());
   t.false(dev.directIo);
   t.deepEqual(logs, []);
@@ -236,17 +236,17 @@ test('open: bad geometry is EINVAL, a missing block file is ENOENT', async (t) =
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   for (const geom of [{ blockFileSize: 1000, blockFileCount: 1 }, { blockFileSize: FILE_SIZE, blockFileCount: 0 }]) {
-    const err = await t.throwsAsync(BlockDevice.open(blocks, geom, { stats: new Stats() }));
+    const err = await t.throwsAsync(BlockFilesDevice.open(blocks, geom, { stats: new Stats() }));
     t.true(isFsError(err, 'EINVAL'), String(err));
   }
-  const err = await t.throwsAsync(BlockDevice.open(blocks, { blockFileSize: FILE_SIZE, blockFileCount: 4 }, { stats: new Stats() }));
+  const err = await t.throwsAsync(BlockFilesDevice.open(blocks, { blockFileSize: FILE_SIZE, blockFileCount: 4 }, { stats: new Stats() }));
   t.true(isFsError(err, 'ENOENT'), String(err));
 });
 
 test('after close, I/O is EIO', async (t) => {
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
-  const dev = await BlockDevice.open(blocks, GEOM, { stats: new Stats() });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats: new Stats() });
   const pending = dev.read(0, [allocAligned(4096)]);
   await dev.close(); // waits for the read in progress
   await t.notThrowsAsync(pending);
@@ -258,7 +258,7 @@ test.serial('queue over the real device: plugged reads merge into one request an
   const blocks = mkStore(os.tmpdir());
   t.teardown(() => rmStore(blocks));
   const stats = new Stats();
-  const dev = await BlockDevice.open(blocks, GEOM, { stats });
+  const dev = await BlockFilesDevice.open(blocks, GEOM, { stats });
   t.teardown(() => dev.close());
   const q = new RequestQueue(dev, { stats, trace: new Trace(64) });
   const arena = allocAligned(32 * 4096);
@@ -283,7 +283,7 @@ test('open refuses a regular block file of the wrong size (naming it and the siz
   t.teardown(() => rmStore(blocks));
   const f1 = path.join(blocks, blockFileName(1));
   fs.truncateSync(f1, FILE_SIZE - 4096);
-  const short = await t.throwsAsync(BlockDevice.open(blocks, GEOM, { stats: new Stats() }));
+  const short = await t.throwsAsync(BlockFilesDevice.open(blocks, GEOM, { stats: new Stats() }));
   t.true(isFsError(short, 'EINVAL'), String(short));
   t.regex(short!.message, new RegExp(`block file ${f1} is ${FILE_SIZE - 4096} bytes, expected ${FILE_SIZE}`));
 
@@ -291,7 +291,7 @@ test('open refuses a regular block file of the wrong size (naming it and the siz
   const elsewhere = path.join(path.dirname(blocks), 'elsewhere.blk');
   fs.renameSync(f1, elsewhere);
   fs.symlinkSync(elsewhere, f1);
-  const link = await t.throwsAsync(BlockDevice.open(blocks, GEOM, { stats: new Stats() }));
+  const link = await t.throwsAsync(BlockFilesDevice.open(blocks, GEOM, { stats: new Stats() }));
   t.true(isFsError(link, 'EINVAL'), String(link));
   t.regex(link!.message, /symlink/);
 });

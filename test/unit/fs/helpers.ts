@@ -9,7 +9,7 @@ import path from 'node:path';
 import { isFsError, type ErrorCode } from '../../../src/errors.js';
 import { MetaStore } from '../../../src/fs/meta.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
-import { readSuperblock, type Superblock } from '../../../src/fs/superblock.js';
+import { readSuperblock, type FilesSuperblock } from '../../../src/fs/superblock.js';
 import { DEFAULT_MOUNT_OPTIONS, openFilesystem, type OpenedFs } from '../../../src/vfs/index.js';
 import type { Vfs } from '../../../src/vfs/types.js';
 
@@ -26,14 +26,14 @@ export function tmpDir(t: ExecutionContext, prefix = 'aheadfs-fs-'): string {
 }
 
 /** mkfs a small store in a temp dir. */
-export async function makeStore(t: ExecutionContext, opts = SMALL): Promise<{ store: string; sb: Superblock }> {
+export async function makeStore(t: ExecutionContext, opts = SMALL): Promise<{ store: string; sb: FilesSuperblock }> {
   const store = path.join(tmpDir(t), 'store');
   const sb = await mkfs(store, opts);
   return { store, sb };
 }
 
 /** mkfs + open; the store is closed when the test ends. */
-export async function openStore(t: ExecutionContext, opts = SMALL): Promise<{ store: string; sb: Superblock; meta: MetaStore }> {
+export async function openStore(t: ExecutionContext, opts = SMALL): Promise<{ store: string; sb: FilesSuperblock; meta: MetaStore }> {
   const { store, sb } = await makeStore(t, opts);
   const meta = await MetaStore.open(store, sb);
   t.teardown(() => meta.close());

@@ -126,7 +126,8 @@ test('readSuperblock: not a store, corrupt JSON, wrong format or version, incons
   const cases: [unknown, RegExp][] = [
     ['{not json', /corrupt \(not JSON\)/],
     [{ ...good, format: 'ext4' }, /not an aheadfs superblock/],
-    [{ ...good, version: 2 }, /unsupported version 2/],
+    [{ ...good, version: 3 }, /unsupported version 3/],
+    [{ ...good, version: 2 }, /version 2 without an nbd:\/\/ device/],
     [{ ...good, blockSize: 512 }, /block size 512/],
     [{ ...good, sizeBytes: 3 * MiB }, /!= sizeBytes/],
     [{ ...good, blockFileCount: 0 }, /blockFileCount/],
@@ -138,7 +139,13 @@ test('readSuperblock: not a store, corrupt JSON, wrong format or version, incons
     t.regex(e!.message, re);
   }
   fs.writeFileSync(sbFile, JSON.stringify(good));
-  t.like(await readSuperblock(dir), { sizeBytes: 2 * MiB });
+  t.like(await readSuperblock(dir), { sizeBytes: 2 * MiB, device: 'files' });
+  // A store on an NBD export: version 2, the URL, no block files.
+  const nbd = { format: 'aheadfs', version: 2, device: 'nbd', url: 'nbd://h:1/x', uuid: 'u', blockSize: 4096, sizeBytes: 2 * MiB, createdAt: 'now' };
+  fs.writeFileSync(sbFile, JSON.stringify(nbd));
+  t.deepEqual(await readSuperblock(dir), nbd);
+  fs.writeFileSync(sbFile, JSON.stringify({ ...nbd, url: 'http://h/' }));
+  await t.throwsAsync(readSuperblock(dir), { message: /version 2 without an nbd:\/\/ device/ });
 });
 
 test('a store whose meta/ is missing or belongs to another size is refused at open', async (t) => {
