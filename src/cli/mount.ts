@@ -20,6 +20,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
 import { describeNotPrivate, LOG_FILE, STORE_FILE_MODE } from '../fs/store-files.js';
+import { KERNEL_VERSIONS } from '../mm/pagecache.js';
 import { checkBeforeMount } from '../fs/fsck/index.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { LOG_OPEN_FLAGS } from '../fuse/log.js';
@@ -58,6 +59,7 @@ interface RawMountArgs extends RawFaultArgs {
   scheduler: string;
   'ra-policy': string;
   readpages: string;
+  kernel: string;
   'nbd-connections': string;
   'nbd-timeout': string;
   'nbd-reconnect': string;
@@ -74,6 +76,8 @@ export function parseTunables(a: RawMountArgs): Tunables {
   if (scheduler !== 'none' && scheduler !== 'mq-deadline') throw new UsageError(`bad --scheduler '${scheduler}': expected none or mq-deadline`);
   const raPolicy = a['ra-policy'];
   if (raPolicy !== 'ondemand' && raPolicy !== 'none') throw new UsageError(`bad --ra-policy '${raPolicy}': expected ondemand or none`);
+  const kernel = KERNEL_VERSIONS.find((k) => k === a.kernel);
+  if (kernel === undefined) throw new UsageError(`bad --kernel '${a.kernel}': expected ${KERNEL_VERSIONS.join(' or ')}`);
   if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
   return {
     cacheBytes,
@@ -82,6 +86,7 @@ export function parseTunables(a: RawMountArgs): Tunables {
     nrRequests: parseWholeNumber('--nr-requests', a['nr-requests'], { min: 4, max: 1024 }),
     scheduler,
     raPolicy,
+    kernel,
     readpages: a.readpages === 'on',
     faults: parseFaultArgs(a),
     nbd: {
@@ -108,6 +113,7 @@ function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowO
     '--nr-requests', String(t.nrRequests),
     '--scheduler', t.scheduler,
     '--ra-policy', t.raPolicy,
+    '--kernel', t.kernel,
     '--readpages', t.readpages ? 'on' : 'off',
     '--nbd-connections', String(t.nbd?.connections ?? 1),
     '--nbd-timeout', String((t.nbd?.timeoutMs ?? 30_000) / 1000),
@@ -193,6 +199,7 @@ export function mountCommand(y: Argv): Argv {
         .option('nr-requests', { type: 'string', default: '64', requiresArg: true, describe: 'device requests in flight at most' })
         .option('scheduler', { type: 'string', default: 'mq-deadline', requiresArg: true, describe: 'I/O scheduler: none or mq-deadline' })
         .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
+        .option('kernel', { type: 'string', default: '6.18', requiresArg: true, describe: "whose read path: 4.18 (do_generic_file_read, order-0 pages) or 6.18 (filemap_read, large folios)" })
         .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
         .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
         .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })

@@ -58,7 +58,7 @@ export interface DaemonOptions {
 export function describeOptions(o: Omit<MountOptions, 'log'>): string {
   return (
     `cache_bytes=${o.cacheBytes} read_ahead_kb=${o.readAheadKb} max_sectors_kb=${o.maxSectorsKb} ` +
-    `nr_requests=${o.nrRequests} scheduler=${o.scheduler} ra_policy=${o.raPolicy} readpages=${o.readpages ? 'on' : 'off'}`
+    `nr_requests=${o.nrRequests} scheduler=${o.scheduler} ra_policy=${o.raPolicy} kernel=${o.kernel} readpages=${o.readpages ? 'on' : 'off'}`
   );
 }
 

@@ -7,9 +7,10 @@
  *   (cold cache) -> clear the trace -> pread the pattern -> read the trace -> umount,
  *   remove the temp dir (always, also on failure)
  *
- * The mount runs the read path chosen by `--kernel` once that option exists; until the
- * 6.18 read loop is wired into the mount, a 4.18 mount prints no `page_cache_*` lines and
- * the diff says so (use `--model` to check the 6.18 algorithm itself).
+ * The mount runs `--kernel 6.18` (src/mm/filemap-read-v6.ts with readahead-v6.ts over
+ * the folio page cache, large folios up to order 9 as ext4's). One limit is FUSE's, not
+ * the read path's: libfuse 2 passes at most 128 KiB per read, so a larger pread reaches
+ * aheadfs as several reads and its req_count differs from the kernel's.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -33,7 +34,7 @@ export function runPatternOnAheadfs(pattern: Pattern, queue: QueueSettings, opts
   const store = join(tmp, 'store');
   const mnt = join(tmp, 'mnt');
   mkdirSync(mnt);
-  const mountArgs = ['mount', store, mnt, '--read-ahead-kb', String(queue.readAheadKb), '--max-sectors-kb', String(queue.maxSectorsKb), ...(opts.mountArgs ?? [])];
+  const mountArgs = ['mount', store, mnt, '--read-ahead-kb', String(queue.readAheadKb), '--max-sectors-kb', String(queue.maxSectorsKb), '--kernel', '6.18', ...(opts.mountArgs ?? [])];
   let mounted = false;
   const mount = (): void => {
     cli(mountArgs);

@@ -126,6 +126,20 @@ export class Folio {
     return was;
   }
 
+  // RaFolio (readahead-v6.ts) reads the flags as booleans: a Folio is passed as is.
+  /** PG_uptodate. */
+  get uptodate(): boolean {
+    return (this.flags & PG_uptodate) !== 0;
+  }
+  /** PG_readahead. */
+  get readahead(): boolean {
+    return (this.flags & PG_readahead) !== 0;
+  }
+  /** PG_writeback. */
+  get writeback(): boolean {
+    return (this.flags & PG_writeback) !== 0;
+  }
+
   flagString(): string {
     return FLAG_NAMES.filter(([f]) => this.flags & f).map(([, n]) => n).join('|') || '-';
   }

@@ -72,6 +72,10 @@ export interface AddressSpaceOperations {
   writepages(mapping: AddressSpace, folios: Folio[]): Promise<void>;
 }
 
+/** The kernel versions whose read path a mount can run. */
+export type KernelVersion = '4.18' | '6.18';
+export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.18', '6.18'];
+
 /** Which per-handle readahead figure `PageCache.raAccount` bumps. */
 export type RaAccountKind = 'submitted' | 'hit' | 'wasted';
 
@@ -89,6 +93,17 @@ export class PageCache {
   readonly bdi: BackingDevInfo;
   /** The `readpages` tunable: when false, readPages calls readFolio per folio even if aops.readahead exists. */
   useReadahead = true;
+  /**
+   * `--ra-policy`: `none` = the read loops never call readahead (4.18: ra_pages 0 does the
+   * same; 6.18 would otherwise force-read the missing page through readahead).
+   */
+  raPolicy: 'ondemand' | 'none' = 'ondemand';
+  /**
+   * `--kernel`: which read loop and readahead the vfs uses (filemap-read.ts for 4.18,
+   * filemap-read-v6.ts for 6.18) and whether new mappings get large folios (6.18: orders
+   * 0..EXT4_MAX_PAGECACHE_ORDER, as ext4 sets them). Fixed at mount.
+   */
+  kernel: KernelVersion = '4.18';
   /**
    * Per-handle readahead figures: called beside ra_pages / ra_hit / ra_wasted with the
    * handle that submitted the pages (`folio.raOwner`). Set by the vfs; must not allocate.

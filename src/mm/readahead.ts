@@ -39,7 +39,8 @@ import { filemapAddFolio, type AddressSpace } from './pagecache.js';
 import type { FileRaState, MmFile } from './types.js';
 
 /** Why a window was chosen: the branch of ondemandReadahead that chose it. */
-export type RaReason = 'initial' | 'sequential' | 'marker' | 'oversize' | 'context' | 'random';
+/** 4.18's branches; 6.18 (ra-mapping.ts) reports `window`, `random` or `forced`. */
+export type RaReason = 'initial' | 'sequential' | 'marker' | 'oversize' | 'context' | 'random' | 'window' | 'forced';
 
 // ---------------------------------------------------------------------------------------
 // Window arithmetic
@@ -245,7 +246,7 @@ function announce(
   if (trace.enabled) {
     trace.emit(
       `ra ${hitMarker ? 'async' : 'sync'} ino=${mapping.ino} fh=${file.fh} index=${index} req=${reqSize} ` +
-        `start=${win.start} size=${win.size} async=${win.asyncSize} reason=${reason}`,
+        `start=${win.start} size=${win.size} async=${win.asyncSize} order=0 reason=${reason}`,
     );
   }
 }

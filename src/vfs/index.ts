@@ -17,7 +17,7 @@ import { blkdevIssueFlush, RequestQueue } from '../block/queue.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
 import { readSuperblock } from '../fs/superblock.js';
-import { PageCache } from '../mm/pagecache.js';
+import { PageCache, type KernelVersion } from '../mm/pagecache.js';
 import { PAGE_SHIFT } from '../mm/page.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import { Stats } from '../stats/registry.js';
@@ -37,6 +37,8 @@ export interface MountOptions {
   nrRequests: number;
   scheduler: 'none' | 'mq-deadline';
   raPolicy: 'ondemand' | 'none';
+  /** Whose read loop and readahead: 4.18 (do_generic_file_read, order-0) or 6.18 (filemap_read, large folios). */
+  kernel: KernelVersion;
   readpages: boolean;
   /** fail_make_request and delay from the mount options (default: off, no delay). */
   faults?: Partial<FaultConfig>;
@@ -52,6 +54,7 @@ export const DEFAULT_MOUNT_OPTIONS: Omit<MountOptions, 'log'> = {
   nrRequests: 64,
   scheduler: 'mq-deadline',
   raPolicy: 'ondemand',
+  kernel: '6.18',
   readpages: true,
 };
 
@@ -96,6 +99,8 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     };
     const cache = new PageCache({ cacheBytes: options.cacheBytes, stats, trace, bdi });
     cache.useReadahead = options.readpages;
+    cache.raPolicy = options.raPolicy;
+    cache.kernel = options.kernel;
     const aops = new AheadfsAops(meta, queue);
     // fsync's flush goes through the queue (blkdev_issue_flush), not around it.
     const vfs = new AheadVfs(meta, cache, aops, { flush: () => blkdevIssueFlush(queue) }, stats);
@@ -140,13 +145,14 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
  * pages, those read later and those dropped unread).
  */
 function formatFiles(vfs: AheadVfs, cache: PageCache): string {
-  const lines = ['# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted'];
+  const lines = ['# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted ra_order cached_folios'];
   for (const f of vfs.files.values()) {
-    const { start, size, asyncSize, raPages, prevPos } = f.ra;
-    const cached = cache.findMapping(f.ino)?.pages.size ?? 0;
+    const { start, size, asyncSize, raPages, prevPos, order } = f.ra;
+    const m = cache.findMapping(f.ino);
+    const cached = m?.pages.size ?? 0;
     lines.push(
       `${f.path} ${f.ino} ${f.fh} 0${f.flags.toString(8)} ${start} ${size} ${asyncSize} ${raPages} ${prevPos} ${cached} ` +
-        `${f.raSubmitted} ${f.raHit} ${f.raWasted}`,
+        `${f.raSubmitted} ${f.raHit} ${f.raWasted} ${order} ${m?.nrFolios ?? 0}`,
     );
   }
   return lines.join('\n') + '\n';

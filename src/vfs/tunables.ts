@@ -3,7 +3,7 @@
  * Each reads as one line and takes a write of one value; a bad value is refused with
  * EINVAL and changes nothing. They act on the live objects: the bdi (read_ahead_kb,
  * io_pages), the request queue (nr_requests, max_sectors_kb, scheduler), the page cache
- * (readpages) and the trace (trace).
+ * (readpages) and the trace (trace). `kernel` (4.18 or 6.18) is read-only: the mount's --kernel.
  *
  * read_ahead_kb applies to files opened afterwards, like the kernel's per-device value
  * (each open file copies ra_pages at open).
@@ -75,7 +75,7 @@ function parseBool(name: string, text: string): boolean {
 export interface TunableTargets {
   bdi: BackingDevInfo;
   queue: TunableQueue;
-  cache: { useReadahead: boolean };
+  cache: { useReadahead: boolean; readonly kernel?: string };
   trace: Trace;
 }
 
@@ -112,6 +112,14 @@ export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tuna
     read: () => (cache.useReadahead ? '1' : '0'),
     write: (v) => {
       cache.useReadahead = parseBool('readpages', v);
+    },
+  });
+  const kernel = cache.kernel;
+  if (kernel !== undefined) t.set('kernel', {
+    doc: 'the kernel whose read loop and readahead this mount runs: 4.18 or 6.18 (chosen at mount with --kernel; read-only)',
+    read: () => kernel,
+    write: () => {
+      throw fsError('EPERM', `kernel: read-only (chosen at mount with --kernel ${kernel})`);
     },
   });
   t.set('trace', {

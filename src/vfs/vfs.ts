@@ -20,15 +20,18 @@
  */
 
 import { dbg } from '../stats/debug.js';
-import { fsError, isFsError } from '../errors.js';
+import { fsError, isFsError, type FsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, S_IFLNK, type Inode, type MetaStore } from '../fs/meta.js';
 import { filemapRead } from '../mm/filemap-read.js';
+import { filemapReadV6 } from '../mm/filemap-read-v6.js';
+import { EXT4_MAX_PAGECACHE_ORDER } from '../mm/folio.js';
 import { filemapWrite } from '../mm/filemap-write.js';
-import type { AddressSpace, PageCache } from '../mm/pagecache.js';
+import { mappingSetFolioOrderRange, type AddressSpace, type PageCache } from '../mm/pagecache.js';
+import { fileRaState618Init, type FileRaState618 } from '../mm/readahead-v6.js';
 import { blockTruncatePage, truncateInodePages } from '../mm/truncate.js';
-import { fileRaStateInit, type MmFile } from '../mm/types.js';
+import type { MmFile } from '../mm/types.js';
 import type { Stats } from '../stats/registry.js';
 import { inodeInitOwner, modeAfterWrite, modeForChmod, ROOT_CALLER } from './identity.js';
 import { InodeLocks } from './inode-lock.js';
@@ -51,6 +54,8 @@ export interface OpenFile extends MmFile {
   readonly flags: number;
   path: string;
   readonly mapping: AddressSpace;
+  /** file_ra_state: the 6.18 one (4.18's five numbers plus order, mmap_miss); a 4.18 mount uses the five. */
+  readonly ra: FileRaState618;
   /** Pages this handle's readahead submitted, and of its read-ahead pages those read later / dropped unread. */
   raSubmitted: number;
   raHit: number;
@@ -128,7 +133,13 @@ export class AheadVfs implements Vfs {
   }
 
   private mappingOf(ino: number, inode: Inode = this.meta.getInode(ino)): AddressSpace {
-    return this.cache.mapping({ ino, size: inode.size }, this.aops);
+    const mapping = this.cache.mapping({ ino, size: inode.size }, this.aops);
+    // 6.18: ext4's large folios for regular files (ext4_set_inode_mapping_order), set
+    // before the first folio is added; a 4.18 mount keeps order-0 folios.
+    if (this.cache.kernel === '6.18' && mapping.maxOrder === 0 && mapping.nrFolios === 0) {
+      mappingSetFolioOrderRange(mapping, 0, Math.min(EXT4_MAX_PAGECACHE_ORDER, this.cache.frames.maxOrder));
+    }
+    return mapping;
   }
 
   /** i_size: the page cache's host is the authority while a mapping exists. */
@@ -205,7 +216,7 @@ export class AheadVfs implements Vfs {
     if ((inode.mode & S_IFMT) === S_IFDIR && (flags & O_ACCMODE) !== 0) throw fsError('EISDIR', path);
     const fh = this.nextFh++;
     const mapping = this.mappingOf(ino, inode);
-    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaStateInit(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr };
+    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaState618Init(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr };
     this.files.set(fh, file);
     if (dbg.vfs.enabled) dbg.vfs('open %s ino=%d fh=%d flags=0%s ra_pages=%d', path, ino, fh, flags.toString(8), file.ra.raPages);
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
@@ -265,10 +276,12 @@ export class AheadVfs implements Vfs {
     // generic_file_buffered_read (Linux 5.4 mm/filemap.c): at or past s_maxbytes is EOF,
     // 0 bytes (this also covers 2^53 and beyond, where a JS number is no exact offset).
     if (pos >= MAX_FILE_SIZE) return done(undefined, 0);
-    filemapRead(file.mapping, file, buf, pos, len, (err, n) => {
+    const cb = (err: FsError | undefined, n: number): void => {
       this.stats.c.read_bytes += n;
       done(err, n);
-    });
+    };
+    if (this.cache.kernel === '6.18') filemapReadV6(file.mapping, file, buf, pos, len, cb);
+    else filemapRead(file.mapping, file, buf, pos, len, cb);
   }
 
   async write(fh: number, buf: Uint8Array, len: number, pos: number, caller: Caller = ROOT_CALLER): Promise<number> {

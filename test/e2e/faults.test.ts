@@ -46,8 +46,12 @@ function errno(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
 }
 
-test('an injected read EIO on a region: the reader gets EIO, the window shrinks, nothing stays locked, the rest reads', async (t) => {
-  await withMount(t, { size: '128M' }, async (mnt, ctx) => {
+// Both read loops: 4.18 gives the waiters of a failed readahead EIO at once; 6.18
+// (filemap_get_pages) drops the folio, finds it not uptodate, reads it again with
+// read_folio and only then shrinks ra_pages (shrink_readahead_size_eio) and fails.
+for (const kernel of ['4.18', '6.18'] as const) {
+test(`an injected read EIO on a region: the reader gets EIO, the window shrinks, nothing stays locked, the rest reads (--kernel ${kernel})`, async (t) => {
+  await withMount(t, { size: '128M', mountArgs: ['--kernel', kernel] }, async (mnt, ctx) => {
     const a = join(mnt, 'a.bin');
     const b = join(mnt, 'b.bin');
     await clearTrace(mnt);
@@ -100,6 +104,7 @@ test('an injected read EIO on a region: the reader gets EIO, the window shrinks,
       t.true(before.ra_pages! > 0);
       t.log(`EIO at byte ${pos}; ra_pages ${before.ra_pages} -> ${after.ra_pages} after ${shrinks} error(s)`);
       t.is(after.ra_pages, want, `ra_pages ${before.ra_pages} divided by 4 per error (${shrinks})`);
+      if (kernel === '6.18') t.true(s1.readpage_ios! > s0.readpage_ios!, 'the failed readahead folio was read again with read_folio before EIO');
       // The same region fails again (the pages were left unlocked, not uptodate: retried).
       await t.throwsAsync(fh.read(buf, 0, buf.length, MiB + 256 * KiB), { code: 'EIO' });
       // Other regions still read: after the region, and another file.
@@ -130,6 +135,7 @@ test('an injected read EIO on a region: the reader gets EIO, the window shrinks,
     t.is(await sha256File(a), wantA);
   });
 });
+}
 
 test('an injected write EIO fails the write and the next fsync, a failed flush fails fsync, nothing half-written shows after a remount', async (t) => {
   await withMount(t, { size: '128M' }, async (mnt, ctx) => {

@@ -26,7 +26,7 @@ async function waitFor(ok: () => boolean, ms = 20_000): Promise<boolean> {
   return true;
 }
 
-const FILES_HEADER = '# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted';
+const FILES_HEADER = '# path ino fh flags ra_start ra_size ra_async ra_pages prev_pos cached_pages ra_submitted ra_hit ra_wasted ra_order cached_folios';
 
 interface FilesRow {
   path: string;
@@ -42,6 +42,8 @@ interface FilesRow {
   raSubmitted: number;
   raHit: number;
   raWasted: number;
+  raOrder: number;
+  cachedFolios: number;
 }
 
 function parseFiles(text: string): FilesRow[] {
@@ -50,7 +52,7 @@ function parseFiles(text: string): FilesRow[] {
   return lines.slice(1).map((line) => {
     const [path, ino, fh, flags, ...rest] = line.split(' ');
     const n = rest.map(Number);
-    if (n.length !== 9 || n.some((v) => !Number.isInteger(v))) throw new Error(`malformed files line: ${line}`);
+    if (n.length !== 11 || n.some((v) => !Number.isInteger(v))) throw new Error(`malformed files line: ${line}`);
     return {
       path: path!,
       ino: Number(ino),
@@ -65,12 +67,15 @@ function parseFiles(text: string): FilesRow[] {
       raSubmitted: n[6]!,
       raHit: n[7]!,
       raWasted: n[8]!,
+      raOrder: n[9]!,
+      cachedFolios: n[10]!,
     };
   });
 }
 
-test('files: a file held open while it reads shows its ra state and its own readahead figures', async (t) => {
-  await withMount(t, { size: '256M' }, async (mnt) => {
+for (const kernel of ['4.18', '6.18'] as const) {
+test(`files: a file held open while it reads shows its ra state and its own readahead figures (--kernel ${kernel})`, async (t) => {
+  await withMount(t, { size: '256M', mountArgs: ['--kernel', kernel] }, async (mnt) => {
     const file = join(mnt, 'held.bin');
     await writeRandomFile(file, 1 * MiB);
     await dropCaches(mnt);
@@ -90,8 +95,17 @@ test('files: a file held open while it reads shows its ra state and its own read
       t.is(Number.parseInt(row.flags, 8) & 3, 0, 'O_RDONLY');
       t.is(row.raPages, 32, 'read_ahead_kb 128');
       t.true(row.raSize > 0, 'a window was set up');
-      // prev_pos = prev_index << 12 | prev_offset, as the kernel keeps it: page 63, offset 0 (wrapped)
-      t.is(row.prevPos, 63 * 4096, 'prev_pos names the last page read');
+      if (kernel === '4.18') {
+        // prev_pos = prev_index << 12 | prev_offset, as 4.18 keeps it: page 63, offset 0 (wrapped)
+        t.is(row.prevPos, 63 * 4096, 'prev_pos names the last page read');
+        t.is(row.raOrder, 0, 'order-0 pages only');
+        t.is(row.cachedFolios, row.cached, 'one folio per page');
+      } else {
+        // 6.18's filemap_read keeps last_pos, the byte after the last one read.
+        t.is(row.prevPos, 64 * 4096, 'prev_pos is where the last read ended');
+        t.true(row.raOrder >= 2, `async windows raised ra->order (${row.raOrder})`);
+        t.true(row.cachedFolios < row.cached, `large folios: ${row.cachedFolios} folios hold ${row.cached} pages`);
+      }
       t.true(row.cached >= 64, 'the pages read (and ahead) are cached');
       t.true(row.raSubmitted >= row.cached - 1, 'this handle read its pages ahead');
       t.true(row.raHit > 0, 'reads found pages read ahead by this handle');
@@ -111,6 +125,7 @@ test('files: a file held open while it reads shows its ra state and its own read
     t.deepEqual(parseFiles(await readControl(mnt, 'files')), [], 'closed again');
   });
 });
+}
 
 test('tunables/trace = 0 leaves the trace empty during reads; 1 turns it back on', async (t) => {
   await withMount(t, { size: '256M' }, async (mnt) => {
@@ -211,8 +226,8 @@ test('stats --watch redraws with per-second rates until interrupted', async (t) 
   });
 });
 
-test('trace --kind ra prints only the ra lines of a dd: the seed windows; unknown kinds exit 2', async (t) => {
-  await withMount(t, { size: '256M' }, async (mnt, ctx) => {
+test('trace --kind ra prints only the ra lines of a dd: the seed windows (--kernel 4.18); unknown kinds exit 2', async (t) => {
+  await withMount(t, { size: '256M', mountArgs: ['--kernel', '4.18'] }, async (mnt, ctx) => {
     await control(mnt, 'tunables/trace', '2'); // with one `read` line per FUSE read
     const file = join(mnt, 'seq.bin');
     await writeRandomFile(file, 1 * MiB); // 256 pages
@@ -222,7 +237,7 @@ test('trace --kind ra prints only the ra lines of a dd: the seed windows; unknow
     const r = await ctx.cli(['trace', mnt, '--kind', 'ra']);
     t.is(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    for (const line of lines) t.regex(line, /^ra (sync|async) ino=\d+ fh=\d+ index=\d+ req=\d+ start=\d+ size=\d+ async=\d+ reason=\w+ t=\d+$/);
+    for (const line of lines) t.regex(line, /^ra (sync|async) ino=\d+ fh=\d+ index=\d+ req=\d+ start=\d+ size=\d+ async=\d+ order=0 reason=\w+ t=\d+$/);
     const windows = lines.map((l) => {
       const m = / start=(\d+) size=(\d+) async=(\d+) /.exec(l)!;
       return `{${m[1]},${m[2]},${m[3]}}`;

@@ -1,6 +1,9 @@
 /**
  * Readahead through a real mount: dd bs=4k over a cold file shows the seed's window
  * sequence in `.aheadfs/trace`; with --ra-policy none every miss reads one page.
+ * These assert the 4.18 windows (the seed's do_generic_file_read and ondemand_readahead):
+ * every mount here is `--kernel 4.18` (the default is 6.18, checked against the running
+ * kernel by test/e2e/kernel-diff.test.ts).
  */
 
 import test from 'ava';
@@ -13,7 +16,7 @@ import { withMount } from '../helpers/mount.js';
 const MiB = 1 << 20;
 
 test('dd bs=4k over a cold file produces the seed window sequence', async (t) => {
-  await withMount(t, { size: '256M' }, async (mnt) => {
+  await withMount(t, { size: '256M', mountArgs: ['--kernel', '4.18'] }, async (mnt) => {
     const file = join(mnt, 'seq.bin');
     await writeRandomFile(file, 1 * MiB); // 256 pages
     await dropCaches(mnt);
@@ -23,13 +26,13 @@ test('dd bs=4k over a cold file produces the seed window sequence', async (t) =>
     for (let start = 60; start < 256; start += 32) want.push(`{${start},32,32}`);
     t.deepEqual(await traceWindows(mnt), want);
     const trace = await readControl(mnt, 'trace');
-    t.regex(trace, /^ra sync ino=\d+ fh=\d+ index=0 req=1 start=0 size=4 async=3 reason=initial t=\d+$/m);
-    t.regex(trace, /^ra async ino=\d+ fh=\d+ index=1 req=1 start=4 size=8 async=8 reason=sequential t=\d+$/m);
+    t.regex(trace, /^ra sync ino=\d+ fh=\d+ index=0 req=1 start=0 size=4 async=3 order=0 reason=initial t=\d+$/m);
+    t.regex(trace, /^ra async ino=\d+ fh=\d+ index=1 req=1 start=4 size=8 async=8 order=0 reason=sequential t=\d+$/m);
   });
 });
 
 test('--ra-policy none: the same dd reads exactly one page per miss, and no ra lines', async (t) => {
-  await withMount(t, { size: '256M', mountArgs: ['--ra-policy', 'none'] }, async (mnt) => {
+  await withMount(t, { size: '256M', mountArgs: ['--kernel', '4.18', '--ra-policy', 'none'] }, async (mnt) => {
     const file = join(mnt, 'seq.bin');
     await writeRandomFile(file, 1 * MiB);
     await dropCaches(mnt);
@@ -45,7 +48,7 @@ test('--ra-policy none: the same dd reads exactly one page per miss, and no ra l
 });
 
 test('read_ahead_kb set at run time applies to files opened afterwards; bad values get EINVAL', async (t) => {
-  await withMount(t, { size: '256M' }, async (mnt) => {
+  await withMount(t, { size: '256M', mountArgs: ['--kernel', '4.18'] }, async (mnt) => {
     const file = join(mnt, 'seq.bin');
     await writeRandomFile(file, 2 * MiB);
     await control(mnt, 'tunables/read_ahead_kb', '512');

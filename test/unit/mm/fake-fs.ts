@@ -7,7 +7,8 @@
  *   'sync'   before it returns,
  *   'tick'   on a later tick (setImmediate),
  *   'manual' when the test calls completeAll()/complete(n),
- * and fails (PG_error) for indexes in `failIndexes`.
+ * and fails (PG_error) for a folio holding any index in `failIndexes`. A large folio is
+ * filled whole (the written-page map holds order-0 pages only).
  */
 
 import { FsError } from '../../../src/errors.js';
@@ -71,12 +72,14 @@ export class FakeFs implements AddressSpaceOperations {
     }
     const start = page.index * PAGE_SIZE;
     const past = this.tailGarbage ?? 0;
-    for (let i = 0; i < PAGE_SIZE; i++) page.data[i] = start + i < this.baseSize ? pattern(start + i) : past;
+    for (let i = 0; i < page.data.length; i++) page.data[i] = start + i < this.baseSize ? pattern(start + i) : past;
   }
 
   /** End the read of `page`: uptodate or PG_error, then unlock (wakes the waiters). */
   finish(page: Folio): void {
-    if (this.failIndexes.has(page.index)) page.set(PG_error);
+    let fail = false;
+    for (let i = page.index; i < page.nextIndex; i++) fail ||= this.failIndexes.has(i);
+    if (fail) page.set(PG_error);
     else {
       this.fill(page);
       page.set(PG_uptodate);

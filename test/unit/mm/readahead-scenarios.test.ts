@@ -5,7 +5,7 @@
  * code of ondemand_readahead; the comment beside each says which branch decides it.
  *
  * Notation: `async sequential i=1 r=1 {4,8,8}` is the trace line
- * `ra async ... index=1 req=1 start=4 size=8 async=8 reason=sequential`.
+ * `ra async ... index=1 req=1 start=4 size=8 async=8 order=0 reason=sequential`.
  */
 import test from 'ava';
 import { filemapReadAsync } from '../../../src/mm/filemap-read.js';
@@ -70,7 +70,7 @@ async function read(env: Env, file: MmFile, pos: number, len: number): Promise<n
   return n;
 }
 
-const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+) reason=(\w+) t=\d+$/;
+const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+) order=0 reason=(\w+) t=\d+$/;
 
 /** The `ra` lines of the trace, compactly: `async sequential i=1 r=1 {4,8,8}`. */
 function windows(env: Env, fh?: number): string[] {
