@@ -20,6 +20,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
+import { allocAligned } from '../block/aligned.js';
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, release } from 'node:os';
 import { join } from 'node:path';
@@ -256,10 +257,15 @@ export function writeFiles(dir: string, pattern: Pattern): void {
   }
 }
 
-/** pread every op of the pattern, in order, on the given descriptors (one per file). */
+/**
+ * pread every op of the pattern, in order, on the given descriptors (one per file), into a
+ * page-aligned buffer: FUSE pins the reader's pages for a direct read (at most 32 of them
+ * with libfuse 2), so an unaligned 128 KiB buffer spans 33 and the kernel splits the read
+ * in two, which the mount side would then see as two requests where the kernel saw one.
+ */
 export function replay(fds: readonly number[], pattern: Pattern): void {
   const max = Math.max(...pattern.ops.map((op) => op.length));
-  const buf = Buffer.alloc(max);
+  const buf = allocAligned(max);
   for (const op of pattern.ops) readSync(fds[op.file]!, buf, 0, op.length, op.offset);
 }
 
