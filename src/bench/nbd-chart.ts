@@ -57,7 +57,7 @@ export function parseNbdDelayDoc(doc: unknown, what = 'the result'): NbdDelayDoc
 
 export function nbdChartSpec(doc: NbdDelayDoc): TopLevelSpec {
   const values = doc.results.map((r) => ({ id: r.id, mbps: r.mbps, group: nbdGroup(r.id), label: r.mbps >= 10 ? r.mbps.toFixed(0) : r.mbps.toFixed(1) }));
-  const y = { field: 'id', type: 'nominal' as const, sort: null, title: null };
+  const y = { field: 'id', type: 'nominal' as const, sort: null, title: null, axis: { labelLimit: 400 } };
   const x = { field: 'mbps', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'MB/s (median, log scale)' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

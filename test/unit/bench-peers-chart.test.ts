@@ -1,0 +1,74 @@
+/**
+ * The bench's new parts that need no mount: the bdi of a FUSE mount from mountinfo (bindfs'
+ * readahead window is set there), and the nbd-delay chart from a small fixture result.
+ */
+
+import test from 'ava';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { countLayerMarks, renderSvg } from '../../src/plot/chart.js';
+import { nbdChartSpec, nbdGroup, parseNbdDelayDoc, renderNbdChartFile } from '../../src/bench/nbd-chart.js';
+import { bdiOfMount } from '../../src/bench/peers.js';
+import { UsageError } from '../../src/errors.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/nbd-delay-small.json', import.meta.url));
+
+const MOUNTINFO = [
+  '22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+  '45 27 0:41 / /var/tmp/b/mnt-bindfs rw,nosuid,nodev,relatime - fuse /var/tmp/b/plain rw,user_id=0,group_id=0',
+  '46 27 0:43 / /var/tmp/with\\040space rw - fuse bindfs rw',
+  '47 45 0:44 / /var/tmp/b/mnt-bindfs rw - fuse /other rw',
+  '',
+].join('\n');
+
+test('bdiOfMount: the major:minor of the mount at a path; the last of stacked mounts; escaped names', (t) => {
+  t.is(bdiOfMount(MOUNTINFO, '/'), '254:0');
+  t.is(bdiOfMount(MOUNTINFO, '/var/tmp/b/mnt-bindfs'), '0:44', 'stacked: the top mount');
+  t.is(bdiOfMount(MOUNTINFO, '/var/tmp/with space'), '0:43');
+  t.is(bdiOfMount(MOUNTINFO, '/var/tmp/b'), undefined);
+});
+
+test('nbdGroup: each case of nbd-delay.ts gets its colour group', (t) => {
+  t.is(nbdGroup('delay seq 4k ra off'), 'readahead off');
+  t.is(nbdGroup('delay seq 128k ra 128'), 'readahead 128 KiB');
+  t.is(nbdGroup('delay rand 4k ra 128'), 'readahead 128 KiB');
+  t.is(nbdGroup('delay seq 4k ra 1024'), 'readahead 1024 KiB');
+  t.is(nbdGroup('delay seq 128k fio nbd engine qd 2'), "fio's nbd engine");
+  t.is(nbdGroup('files seq 128k ra 128'), 'no delay (ra 128 KiB)');
+});
+
+test('the nbd-delay chart of a small result is an SVG with one bar and one figure per case', async (t) => {
+  const doc = parseNbdDelayDoc(JSON.parse(await readFile(FIXTURE, 'utf8')));
+  const svg = await renderSvg(nbdChartSpec(doc));
+  t.true(svg.startsWith('<svg'));
+  t.true(svg.trimEnd().endsWith('</svg>'));
+  t.is(countLayerMarks(svg, 'bars'), doc.results.length);
+  // The case names are the axis labels, the figures the text marks.
+  for (const r of doc.results) t.true(svg.includes(`>${r.id}</text>`), r.id);
+  t.true(svg.includes('>40.5</text>') || svg.includes('>41</text>'));
+});
+
+test('--chart: writes the SVG and a PNG next to the result or into --out', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'aheadfs-nbd-chart-'));
+  try {
+    const json = join(dir, 'r-nbd-delay.json');
+    await writeFile(json, await readFile(FIXTURE));
+    t.deepEqual(await renderNbdChartFile(json, undefined), [join(dir, 'r-nbd-delay.svg'), join(dir, 'r-nbd-delay.png')]);
+    const png = await readFile(join(dir, 'r-nbd-delay.png'));
+    t.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    const out = join(dir, 'docs');
+    await renderNbdChartFile(json, out);
+    t.is(countLayerMarks(await readFile(join(out, 'nbd-delay.svg'), 'utf8'), 'bars'), 5);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a file that is not an nbd-delay result is a usage error, one line', (t) => {
+  for (const bad of [{}, { results: [] }, { results: [{ id: 'x' }] }, { results: [{ id: 'x', mbps: -1 }] }, [1]]) {
+    const err = t.throws(() => parseNbdDelayDoc(bad), { instanceOf: UsageError });
+    t.false(err?.message.includes('\n'));
+  }
+});
