@@ -58,7 +58,9 @@ export function parseNbdDelayDoc(doc: unknown, what = 'the result'): NbdDelayDoc
 export function nbdChartSpec(doc: NbdDelayDoc): TopLevelSpec {
   const values = doc.results.map((r) => ({ id: r.id, mbps: r.mbps, group: nbdGroup(r.id), label: r.mbps >= 10 ? r.mbps.toFixed(0) : r.mbps.toFixed(1) }));
   const y = { field: 'id', type: 'nominal' as const, sort: null, title: null, axis: { labelLimit: 400 } };
-  const x = { field: 'mbps', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'MB/s (median, log scale)' };
+  // A log axis must not start at 0 (vega-lite's default for bars): start below the smallest bar.
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...values.map((v) => v.mbps)) / 2));
+  const x = { field: 'mbps', type: 'quantitative' as const, scale: { type: 'log' as const, domainMin: lo, domainMax: Math.max(...values.map((v) => v.mbps)) * 1.6 }, title: 'MB/s (median, log scale)' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
@@ -73,7 +75,7 @@ export function nbdChartSpec(doc: NbdDelayDoc): TopLevelSpec {
       {
         name: 'bars',
         mark: { type: 'bar' },
-        encoding: { y, x, color: { field: 'group', type: 'nominal', title: null, scale: { domain: GROUPS, range: COLORS }, legend: { orient: 'bottom', columns: 3 } } },
+        encoding: { y, x, x2: { datum: lo }, color: { field: 'group', type: 'nominal', title: null, scale: { domain: GROUPS, range: COLORS }, legend: { orient: 'bottom', columns: 3, labelLimit: 300 } } },
       },
       {
         name: 'labels',

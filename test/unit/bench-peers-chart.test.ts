@@ -45,6 +45,14 @@ test('the nbd-delay chart of a small result is an SVG with one bar and one figur
   t.true(svg.startsWith('<svg'));
   t.true(svg.trimEnd().endsWith('</svg>'));
   t.is(countLayerMarks(svg, 'bars'), doc.results.length);
+  t.false(svg.includes('NaN'), 'every bar and label has a place (a log axis from 0 has none)');
+  // Each bar's width (the `h` of its path), in the order of the cases: drawn, and growing with MB/s.
+  const group = /<g class="mark-rect role-mark bars_marks"[^>]*>(.*?)<\/g>/s.exec(svg)?.[1] ?? '';
+  const widths = [...group.matchAll(/d="M[-\d.]+,[-\d.]+h([-\d.]+)/g)].map((m) => Number(m[1]));
+  t.is(widths.length, doc.results.length);
+  t.true(widths.every((w) => w > 0), `bar widths ${widths.join(' ')}`);
+  const byMbps = doc.results.map((r, i) => [r.mbps, widths[i]!] as const).sort((p, q) => p[0] - q[0]);
+  t.true(byMbps.every((p, i) => i === 0 || p[1] > byMbps[i - 1]![1]), 'a larger figure is a longer bar');
   // The case names are the axis labels, the figures the text marks.
   for (const r of doc.results) t.true(svg.includes(`>${r.id}</text>`), r.id);
   t.true(svg.includes('>40.5</text>') || svg.includes('>41</text>'));
