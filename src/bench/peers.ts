@@ -70,7 +70,9 @@ export async function diskReadAheadKb(dir: string): Promise<{ bdi: string; kb: n
   } catch {
     // A partition has no bdi of its own: its disk's (the sysfs parent of the partition).
     const real = await run('readlink', ['-f', `/sys/dev/block/${bdi}/..`]);
-    bdi = (await readFile(join(real.trim(), 'dev'), 'utf8')).trim();
+    const disk = await readFile(join(real.trim(), 'dev'), 'utf8').catch(() => undefined);
+    if (disk === undefined) throw new Error(`${dir} is not on a block device (no bdi ${bdi}); set AHEADFS_BENCH_TMP to a directory on a disk`);
+    bdi = disk.trim();
   }
   return { bdi, kb: await readReadAheadKb(bdi) };
 }

@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { countLayerMarks, renderSvg } from '../../src/plot/chart.js';
 import { nbdChartSpec, nbdGroup, parseNbdDelayDoc, renderNbdChartFile } from '../../src/bench/nbd-chart.js';
-import { bdiOfMount } from '../../src/bench/peers.js';
+import { bdiOfMount, diskReadAheadKb, mountBindfs, readReadAheadKb, unmountBindfs } from '../../src/bench/peers.js';
+import { findMount } from '../../src/fuse/mounts.js';
+import { execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { UsageError } from '../../src/errors.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/nbd-delay-small.json', import.meta.url));
@@ -28,6 +31,44 @@ test('bdiOfMount: the major:minor of the mount at a path; the last of stacked mo
   t.is(bdiOfMount(MOUNTINFO, '/var/tmp/b/mnt-bindfs'), '0:44', 'stacked: the top mount');
   t.is(bdiOfMount(MOUNTINFO, '/var/tmp/with space'), '0:43');
   t.is(bdiOfMount(MOUNTINFO, '/var/tmp/b'), undefined);
+});
+
+const hasBindfs = ((): boolean => {
+  try {
+    execFileSync('bindfs', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+(hasBindfs && process.getuid?.() === 0 ? test : test.skip)('mountBindfs: serves the directory, sets its FUSE bdi window, and unmountBindfs leaves no mount', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'aheadfs-bench-bindfs-'));
+  const src = join(dir, 'plain');
+  const mnt = join(dir, 'mnt');
+  try {
+    await mkdir(src);
+    await mkdir(mnt);
+    await writeFile(join(src, 'f0'), 'peer\n');
+    const b = await mountBindfs(src, mnt, 1028);
+    t.is((await findMount(mnt))?.fstype.startsWith('fuse'), true);
+    t.is(bdiOfMount(await readFile('/proc/self/mountinfo', 'utf8'), mnt), b.bdi as string | undefined);
+    t.is(await readReadAheadKb(b.bdi), 1028, 'the window the bench asked for, not the FUSE default');
+    t.is(await readFile(join(mnt, 'f0'), 'utf8'), 'peer\n');
+    await unmountBindfs(mnt);
+    t.is(await findMount(mnt), undefined);
+    await unmountBindfs(mnt); // quiet when already gone
+  } finally {
+    await unmountBindfs(mnt).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('diskReadAheadKb: the window of the block device under the bench directory', async (t) => {
+  const d = await diskReadAheadKb(process.env.AHEADFS_BENCH_TMP ?? '/var/tmp');
+  t.regex(d.bdi, /^\d+:\d+$/);
+  t.is(d.kb, await readReadAheadKb(d.bdi));
+  t.true(d.kb >= 0);
 });
 
 test('nbdGroup: each case of nbd-delay.ts gets its colour group', (t) => {
