@@ -13,7 +13,7 @@
  * bindfs' FUSE pages and the directory's pages alike).
  */
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findMount } from '../fuse/mounts.js';
@@ -84,19 +84,44 @@ export interface BindfsMount {
   mnt: string;
   /** The FUSE connection's bdi (major:minor). */
   bdi: string;
+  /** bindfs itself (run in the foreground, our child): its CPU time, and stopped last. */
+  child: ChildProcess;
 }
 
-/** Mount `src` on `mnt` with bindfs and set its FUSE readahead window. */
+/**
+ * Mount `src` on `mnt` with bindfs (in the foreground, as our child, so that its pid is
+ * known) and set its FUSE readahead window. On failure nothing is left mounted.
+ */
 export async function mountBindfs(src: string, mnt: string, readAheadKb: number): Promise<BindfsMount> {
-  await run('bindfs', [src, mnt]);
-  const bdi = bdiOfMount(await readFile('/proc/self/mountinfo', 'utf8'), mnt);
-  if (bdi === undefined) throw new Error(`bindfs: nothing mounted on ${mnt}`);
-  await setReadAheadKb(bdi, readAheadKb);
-  return { mnt, bdi };
+  const child = spawn('bindfs', ['-f', src, mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  try {
+    let bdi: string | undefined;
+    for (let i = 0; i < 200 && bdi === undefined; i++) {
+      if (child.exitCode !== null) throw new Error(`bindfs ${src} ${mnt} exited (${child.exitCode}): ${stderr.trim().slice(0, 300)}`);
+      bdi = bdiOfMount(await readFile('/proc/self/mountinfo', 'utf8'), mnt);
+      if (bdi === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (bdi === undefined) throw new Error(`bindfs: nothing mounted on ${mnt} after 10 s`);
+    await setReadAheadKb(bdi, readAheadKb);
+    return { mnt, bdi, child };
+  } catch (err) {
+    await unmountBindfs(mnt, child).catch(() => undefined);
+    throw err;
+  }
 }
 
-/** Unmount a bindfs mount (lazily when busy); quiet when it is already gone. */
-export async function unmountBindfs(mnt: string): Promise<void> {
-  if (!(await findMount(mnt))) return;
-  await run('fusermount', ['-u', mnt]).catch(() => run('fusermount', ['-uz', mnt]));
+/**
+ * Unmount a bindfs mount (lazily when busy; quiet when it is already gone), then wait for
+ * its process to exit (SIGKILL after 10 s).
+ */
+export async function unmountBindfs(mnt: string, child?: ChildProcess): Promise<void> {
+  if (await findMount(mnt)) await run('fusermount', ['-u', mnt]).catch(() => run('fusermount', ['-uz', mnt]));
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((res) => child.once('exit', () => res()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }

@@ -330,9 +330,9 @@ class Bench {
   async mountBindfs(src: string, readAheadKb: number): Promise<Target> {
     const mnt = join(this.tmp, 'mnt-bindfs');
     await mkdir(mnt);
-    this.mounts.push({ mnt, kind: 'bindfs' });
     const b = await mountBindfs(src, mnt, readAheadKb);
-    return { name: 'bindfs', dir: mnt, bdi: b.bdi, kernelCache: true };
+    this.mounts.push({ mnt, kind: 'bindfs', child: b.child });
+    return { name: 'bindfs', dir: mnt, bdi: b.bdi, pid: b.child.pid, kernelCache: true };
   }
 
   async cleanup(): Promise<void> {
@@ -340,7 +340,7 @@ class Bench {
     this.cleaned = true;
     for (const m of [...this.mounts].reverse()) {
       try {
-        if (m.kind === 'bindfs') await unmountBindfs(m.mnt);
+        if (m.kind === 'bindfs') await unmountBindfs(m.mnt, m.child);
         else if (m.kind === 'aheadfs') {
           if (await findMount(m.mnt)) await aheadfs('umount', m.mnt).catch((err: unknown) => say(`umount ${m.mnt}: ${String(err)}`));
         } else if (m.child && m.child.exitCode === null) {

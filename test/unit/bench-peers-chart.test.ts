@@ -55,11 +55,25 @@ const hasBindfs = ((): boolean => {
     t.is(bdiOfMount(await readFile('/proc/self/mountinfo', 'utf8'), mnt), b.bdi as string | undefined);
     t.is(await readReadAheadKb(b.bdi), 1028, 'the window the bench asked for, not the FUSE default');
     t.is(await readFile(join(mnt, 'f0'), 'utf8'), 'peer\n');
-    await unmountBindfs(mnt);
+    t.true(b.child.pid !== undefined && b.child.exitCode === null, 'bindfs runs as our child (its CPU time is counted)');
+    await unmountBindfs(mnt, b.child);
     t.is(await findMount(mnt), undefined);
+    t.not(b.child.exitCode ?? b.child.signalCode, null, 'and has exited');
     await unmountBindfs(mnt); // quiet when already gone
   } finally {
     await unmountBindfs(mnt).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+(hasBindfs ? test : test.skip)('mountBindfs: a bindfs that cannot mount is an error and leaves nothing behind', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'aheadfs-bench-bindfs-'));
+  try {
+    await mkdir(join(dir, 'mnt'));
+    await t.throwsAsync(mountBindfs(join(dir, 'missing'), join(dir, 'mnt'), 128), { message: /bindfs/ });
+    t.is(await findMount(join(dir, 'mnt')), undefined);
+  } finally {
+    await unmountBindfs(join(dir, 'mnt')).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 });
