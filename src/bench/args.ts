@@ -3,7 +3,8 @@
  * option must not start a five-minute run (nor `--help`), and a bad value must not reach
  * the run as NaN repetitions.
  *
- *   npm run bench [-- --quick] [--reps N] [--out DIR] [--scenario nbd-delay] [--help]
+ *   npm run bench [-- --quick] [--reps N] [--out DIR] [--scenario nbd-delay|ID,ID...]
+ *                    [--read-ahead-kb N] [--mount-args="ARGS"] [--chart RESULT.json] [--help]
  */
 
 import { UsageError } from '../errors.js';
@@ -17,19 +18,45 @@ export interface BenchArgs {
   out: string | undefined;
   /** 'nbd-delay': only the NBD latency scenario (nbd-delay.ts); undefined: the fio table. */
   scenario: 'nbd-delay' | undefined;
+  /** Only these fio scenarios (ids of FIO_SCENARIO_IDS, in the bench's order); undefined: all. */
+  only: string[] | undefined;
+  /**
+   * The window of the run: the aheadfs mounts' --read-ahead-kb and bindfs' FUSE bdi
+   * read_ahead_kb (a scenario's own tunable still wins); undefined: 128, the default.
+   */
+  readAheadKb: number | undefined;
+  /** Extra `aheadfs mount` arguments for the aheadfs and ra-off stores (e.g. --kernel 6.18). */
+  mountArgs: string[];
+  /** Instead of a run: draw the chart of this nbd-delay result JSON (nbd-chart.ts). */
+  chart: string | undefined;
   help: boolean;
 }
 
-export const BENCH_USAGE = `usage: npm run bench [-- [--quick] [--reps N] [--out DIR]]
+/** The fio scenarios of run.ts, in their order (run.ts checks that it matches). */
+export const FIO_SCENARIO_IDS = ['seq-read-4k', 'seq-read-128k', 'seq-read-128k-ra1m', 'rand-read-4k', 'rand-read-4k-qd16', 'seq-read-4x', 'cached-read-4k', 'cached-read-128k', 'seq-write-128k'] as const;
 
-  fio against aheadfs and its baselines (null FUSE, readahead off, O_DIRECT block files),
+export const BENCH_USAGE: string = `usage: npm run bench [-- [--quick] [--reps N] [--out DIR]]
+
+  fio against aheadfs, its baselines (null FUSE, readahead off, O_DIRECT block files) and
+  its peers (bindfs, the kernel reading the same disk),
   side by side in one run; prints a table and writes <date>.json, .svg and .md.
 
   --quick     2 repetitions of 32 MiB files, for development (under two minutes)
   --reps N    repetitions per scenario (1..100; default: quick 2, full 5)
   --out DIR   where the results go (default: bench-results/ in the repository)
   --scenario nbd-delay
-              instead: readahead over nbdkit with a 2 ms read delay (and nbdkit vs block files)
+              instead: readahead over nbdkit with a 2 ms read delay (and nbdkit vs block files);
+              writes its chart too
+  --scenario ID[,ID...]
+              only these fio scenarios, of:
+              ${FIO_SCENARIO_IDS.join(' ')}
+  --read-ahead-kb N
+              the window of aheadfs and bindfs for the whole run (4..65536, a multiple of 4;
+              default 128; seq-read-128k-ra1m still sets 1024)
+  --mount-args="ARGS"
+              extra aheadfs mount arguments for the aheadfs and ra-off stores
+  --chart RESULT.json
+              instead: draw the chart of an nbd-delay result (RESULT.svg/.png, or in --out DIR)
   --help      this text
 `;
 
@@ -38,7 +65,7 @@ export const MAX_REPS = 100;
 
 /** Parse the bench's arguments (without node and the script). Throws UsageError, one line. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const out: BenchArgs = { quick: false, reps: undefined, out: undefined, scenario: undefined, help: false };
+  const out: BenchArgs = { quick: false, reps: undefined, out: undefined, scenario: undefined, only: undefined, readAheadKb: undefined, mountArgs: [], chart: undefined, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     // --name=value is accepted as well as --name value.
@@ -74,8 +101,34 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       }
       case '--scenario': {
         const v = value();
-        if (v !== 'nbd-delay') throw new UsageError(`--scenario must be nbd-delay (got ${JSON.stringify(v)})`);
-        out.scenario = v;
+        if (v === 'nbd-delay') {
+          out.scenario = v;
+          break;
+        }
+        const ids = v.split(',');
+        const known: readonly string[] = FIO_SCENARIO_IDS;
+        const bad = ids.find((id) => !known.includes(id));
+        if (bad !== undefined) throw new UsageError(`--scenario must be nbd-delay or a comma list of ${FIO_SCENARIO_IDS.join(', ')} (got ${JSON.stringify(bad)})`);
+        out.only = known.filter((id) => ids.includes(id));
+        break;
+      }
+      case '--read-ahead-kb': {
+        const v = value();
+        const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+        if (!Number.isSafeInteger(n) || n < 4 || n > 65536 || n % 4 !== 0) throw new UsageError(`--read-ahead-kb must be a multiple of 4 from 4 to 65536 (got ${JSON.stringify(v)})`);
+        out.readAheadKb = n;
+        break;
+      }
+      case '--mount-args': {
+        const v = value().trim();
+        if (v === '') throw new UsageError('--mount-args needs arguments');
+        out.mountArgs.push(...v.split(/\s+/));
+        break;
+      }
+      case '--chart': {
+        const v = value();
+        if (!v.endsWith('.json')) throw new UsageError(`--chart needs an nbd-delay result .json file (got ${JSON.stringify(v)})`);
+        out.chart = v;
         break;
       }
       default:

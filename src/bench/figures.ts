@@ -153,12 +153,16 @@ export function cpuTicksFromStat(stat: string): number {
  * aheadfs and its baselines: ra-off (readahead off), null-fuse (FUSE answering from a
  * pattern that stays in the CPU caches: FUSE's own ceiling), null-mem (FUSE answering from
  * each file's bytes held in RAM: the ceiling for any cache re-reading a file that large),
- * o_direct (the block files read with O_DIRECT: the device).
+ * o_direct (the block files read with O_DIRECT: the device); and two peers a user would
+ * otherwise use: bindfs (a C FUSE passthrough over a directory on the same disk, served
+ * from the kernel's page cache with the kernel's FUSE readahead at the same read_ahead_kb)
+ * and kernel (buffered reads of the same files straight from the disk's filesystem, with
+ * the disk's own read_ahead_kb).
  */
-export type TargetName = 'aheadfs' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct';
+export type TargetName = 'aheadfs' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct' | 'bindfs' | 'kernel';
 
 /** Table rows, chart bars and legend in this order. */
-export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'null-mem', 'o_direct'];
+export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'null-mem', 'o_direct', 'bindfs', 'kernel'];
 
 export interface ScenarioResult {
   id: string;
@@ -166,7 +170,7 @@ export interface ScenarioResult {
   /** Per target: every repetition, and the median. */
   targets: Partial<Record<TargetName, { runs: RunFigures[]; median: RunFigures }>>;
   /** Throughput ratios, pair by pair per repetition, median. */
-  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number };
+  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number; vsBindfs?: number; kernelVsBindfs?: number };
 }
 
 export interface MicroFigures {
@@ -196,6 +200,10 @@ export function scenarioRatios(targets: ScenarioResult['targets']): ScenarioResu
   const nm = bw('null-mem');
   const o = bw('ra-off');
   const d = bw('o_direct');
+  const b = bw('bindfs');
+  const k = bw('kernel');
+  if (b) out.vsBindfs = pairedRatio(a, b);
+  if (b && k) out.kernelVsBindfs = pairedRatio(k, b);
   if (n) out.vsNull = pairedRatio(a, n);
   if (nm) out.vsNullMem = pairedRatio(a, nm);
   if (o) out.vsRaOff = pairedRatio(a, o);
@@ -209,9 +217,12 @@ const fmt = (v: number | undefined, digits: number): string => (v === undefined 
 const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct'] as const;
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct', 'vs bindfs'] as const;
 
-/** One row per scenario and target (medians); the ratio columns on the aheadfs row. */
+/**
+ * One row per scenario and target (medians); the ratio columns on the aheadfs row, except
+ * `vs bindfs` on the kernel row: the kernel's own reads vs bindfs (what FUSE costs bindfs).
+ */
 export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
   const rows: string[][] = [];
   for (const s of doc.scenarios) {
@@ -236,6 +247,7 @@ export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
         isA ? fmtRatio(s.ratios.vsNullMem) : '',
         isA ? fmtRatio(s.ratios.vsRaOff) : '',
         isA ? fmtRatio(s.ratios.vsDirect) : '',
+        isA ? fmtRatio(s.ratios.vsBindfs) : t === 'kernel' ? fmtRatio(s.ratios.kernelVsBindfs) : '',
       ]);
     }
   }
@@ -262,7 +274,7 @@ export function formatMarkdown(header: readonly string[], rows: readonly (readon
 
 // --- the chart -------------------------------------------------------------------------
 
-const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f' };
+const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f', bindfs: '#9467bd', kernel: '#8c564b' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -297,7 +309,7 @@ export function renderSvg(doc: Pick<BenchDoc, 'scenarios' | 'date' | 'mode'>): s
   }
   const width = labelW + plotW + 160;
   const height = y + 10;
-  const legend = order.map((t, i) => `<rect x="${labelW + i * 110}" y="18" width="10" height="10" fill="${COLORS[t]}"/><text x="${labelW + i * 110 + 14}" y="27" font-size="11">${t}</text>`).join('');
+  const legend = order.map((t, i) => `<rect x="${labelW + i * 80}" y="18" width="10" height="10" fill="${COLORS[t]}"/><text x="${labelW + i * 80 + 14}" y="27" font-size="11">${t}</text>`).join('');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { DS } from '../block/diskstats.js';
 import { findMount } from '../fuse/mounts.js';
 import { parseFioJson, type FioFigures } from './figures.js';
+import { renderNbdChartFile } from './nbd-chart.js';
 
 const BIN = fileURLToPath(new URL('../../bin/aheadfs.js', import.meta.url));
 const MiB = 1 << 20;
@@ -187,6 +188,8 @@ export async function runNbdDelay(o: NbdDelayOptions): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
     await mkdir(o.outDir, { recursive: true });
     await writeFile(join(o.outDir, `${stamp}-nbd-delay.json`), JSON.stringify({ date: new Date().toISOString(), reps, fileBytes, runtime, results, ratios }, null, 2) + '\n');
+    // The chart (nbd-chart.ts; `npm run bench -- --chart <json>` draws it again).
+    await renderNbdChartFile(join(o.outDir, `${stamp}-nbd-delay.json`), undefined);
     await writeFile(join(o.outDir, `${stamp}-nbd-delay.md`), lines.join('\n') + '\n');
   } finally {
     for (const mnt of mounts.reverse()) {

@@ -11,8 +11,11 @@
  *                                                                  block files as the
  *                                                                  scenario reads; writes
  *                                                                  go to a scratch file)
+ *     plain/ (f0..f3 on the same disk) through bindfs           -> target bindfs (peers.ts)
+ *     plain/ read directly                                      -> target kernel
  *   for each scenario, for each repetition: every target once, in turn (A, B, C, A, B, C)
  *     aheadfs targets: drop_caches, snapshot stats.json + /proc/<daemon>/stat, fio, snapshot
+ *     bindfs, kernel: echo 3 > /proc/sys/vm/drop_caches, fio
  *   medians, ratios per repetition -> table on stdout, bench-results/<date>.json, .svg, .md
  *   finally (also on SIGINT/SIGTERM): unmount everything, stop the nullfs, remove the temp dir
  */
@@ -47,6 +50,9 @@ import {
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import { runMicro } from './micro.js';
 import { runNbdDelay } from './nbd-delay.js';
+import { renderNbdChartFile } from './nbd-chart.js';
+import { FIO_SCENARIO_IDS } from './args.js';
+import { diskReadAheadKb, dropKernelCaches, mountBindfs, readReadAheadKb, setReadAheadKb, unmountBindfs } from './peers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'aheadfs.js');
@@ -93,6 +99,10 @@ interface Target {
   pid?: number;
   /** aheadfs: the mountpoint (control files). */
   mnt?: string;
+  /** bindfs: its FUSE bdi (major:minor), whose read_ahead_kb follows a scenario's. */
+  bdi?: string;
+  /** bindfs, kernel: cold means the kernel's own drop_caches. */
+  kernelCache?: boolean;
 }
 
 async function daemonPid(store: string): Promise<number> {
@@ -171,17 +181,19 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
   const all: TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'o_direct'];
   const noRaOff: TargetName[] = ['aheadfs', 'null-fuse', 'o_direct'];
   const cached: TargetName[] = ['aheadfs', 'null-fuse', 'null-mem'];
+  // The peers, where a user would compare: cold sequential and cached 128k reads.
+  const peers: TargetName[] = ['bindfs', 'kernel'];
   const base = ['--ioengine=psync', '--group_reporting'];
   return [
-    { id: 'seq-read-4k', title: 'cold sequential read, bs=4k, 1 job', targets: all, cold: true, warm: false, fio: (t) => ['--name=seq4k', '--rw=read', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
-    { id: 'seq-read-128k', title: 'cold sequential read, bs=128k, 1 job', targets: all, cold: true, warm: false, fio: (t) => ['--name=seq128k', '--rw=read', '--bs=128k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'seq-read-4k', title: 'cold sequential read, bs=4k, 1 job', targets: [...all, ...peers], cold: true, warm: false, fio: (t) => ['--name=seq4k', '--rw=read', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'seq-read-128k', title: 'cold sequential read, bs=128k, 1 job', targets: [...all, ...peers], cold: true, warm: false, fio: (t) => ['--name=seq128k', '--rw=read', '--bs=128k', size, ...rt, ...base, ...f0(t)] },
     {
       // The default window (128 KiB) is one 128 KiB read ahead: at most two device requests
       // in flight, so a cold 128k reader runs at the device's queue-depth-1 speed. A larger
       // window keeps more in flight; o_direct here is the device at iodepth 8, its best.
       id: 'seq-read-128k-ra1m',
-      title: 'cold sequential read, bs=128k, 1 job, aheadfs read_ahead_kb=1024; o_direct at iodepth 8',
-      targets: noRaOff,
+      title: 'cold sequential read, bs=128k, 1 job, aheadfs and bindfs read_ahead_kb=1024; o_direct at iodepth 8',
+      targets: [...noRaOff, ...peers],
       cold: true,
       warm: false,
       tunables: { read_ahead_kb: '1024' },
@@ -211,7 +223,7 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
     // Cached re-reads copy the file's bytes from RAM; null-fuse copies a pattern that stays
     // in the CPU caches, null-mem the file's own bytes from RAM (what any cache must do).
     { id: 'cached-read-4k', title: 'cached re-read, bs=4k (second pass reported)', targets: cached, cold: true, warm: true, fio: (t) => ['--name=cached4k', '--rw=read', '--bs=4k', size, ...base, ...f0(t)] },
-    { id: 'cached-read-128k', title: 'cached re-read, bs=128k (second pass reported)', targets: cached, cold: true, warm: true, fio: (t) => ['--name=cached128k', '--rw=read', '--bs=128k', size, ...base, ...f0(t)] },
+    { id: 'cached-read-128k', title: 'cached re-read, bs=128k (second pass reported)', targets: [...cached, ...peers], cold: true, warm: true, fio: (t) => ['--name=cached128k', '--rw=read', '--bs=128k', size, ...base, ...f0(t)] },
     {
       id: 'seq-write-128k',
       title: 'sequential write, bs=128k, new file',
@@ -230,6 +242,17 @@ async function fio(args: string[]): Promise<RunFigures> {
 const tunable = (mnt: string, name: string): string => join(mnt, '.aheadfs', 'tunables', name);
 
 async function runOne(s: Scenario, t: Target): Promise<RunFigures> {
+  const ra = s.tunables?.read_ahead_kb;
+  if (t.bdi !== undefined && ra !== undefined) {
+    // bindfs reads with the scenario's window, like aheadfs.
+    const saved = await readReadAheadKb(t.bdi);
+    await setReadAheadKb(t.bdi, Number(ra));
+    try {
+      return await measure(s, t);
+    } finally {
+      await setReadAheadKb(t.bdi, saved);
+    }
+  }
   if (!t.mnt || !s.tunables) return measure(s, t);
   const saved: [string, string][] = [];
   try {
@@ -245,6 +268,7 @@ async function runOne(s: Scenario, t: Target): Promise<RunFigures> {
 
 async function measure(s: Scenario, t: Target): Promise<RunFigures> {
   if (t.mnt && s.cold) await dropCaches(t.mnt);
+  if (t.kernelCache && s.cold) await dropKernelCaches();
   if (s.warm) await fio(s.fio(t));
   const c0 = t.mnt ? await counters(t.mnt) : undefined;
   const cpu0 = await cpuTicks(t.pid);
@@ -271,7 +295,7 @@ async function measure(s: Scenario, t: Target): Promise<RunFigures> {
 // --- set-up and teardown ----------------------------------------------------------------
 
 class Bench {
-  readonly mounts: { store?: string; mnt: string; kind: 'aheadfs' | 'null'; child?: ChildProcess }[] = [];
+  readonly mounts: { store?: string; mnt: string; kind: 'aheadfs' | 'null' | 'bindfs'; child?: ChildProcess }[] = [];
   tmp = '';
   private cleaned = false;
 
@@ -302,12 +326,22 @@ class Bench {
     return { name, dir: mnt, pid: child.pid };
   }
 
+  /** bindfs over `src` (the files f0..f3), its FUSE window set to `readAheadKb`. */
+  async mountBindfs(src: string, readAheadKb: number): Promise<Target> {
+    const mnt = join(this.tmp, 'mnt-bindfs');
+    await mkdir(mnt);
+    const b = await mountBindfs(src, mnt, readAheadKb);
+    this.mounts.push({ mnt, kind: 'bindfs', child: b.child });
+    return { name: 'bindfs', dir: mnt, bdi: b.bdi, pid: b.child.pid, kernelCache: true };
+  }
+
   async cleanup(): Promise<void> {
     if (this.cleaned) return;
     this.cleaned = true;
     for (const m of [...this.mounts].reverse()) {
       try {
-        if (m.kind === 'aheadfs') {
+        if (m.kind === 'bindfs') await unmountBindfs(m.mnt, m.child);
+        else if (m.kind === 'aheadfs') {
           if (await findMount(m.mnt)) await aheadfs('umount', m.mnt).catch((err: unknown) => say(`umount ${m.mnt}: ${String(err)}`));
         } else if (m.child && m.child.exitCode === null) {
           const child = m.child;
@@ -346,10 +380,17 @@ async function main(): Promise<void> {
   const outDir = args.out ?? join(ROOT, 'bench-results');
   const tmpRoot = process.env.AHEADFS_BENCH_TMP ?? '/var/tmp';
   const t0 = Date.now();
+  if (args.chart !== undefined) {
+    const written = await renderNbdChartFile(args.chart, args.out);
+    process.stdout.write(`wrote ${written.join(', ')}\n`);
+    return;
+  }
   if (args.scenario === 'nbd-delay') {
     await runNbdDelay({ quick: args.quick, reps: args.reps, outDir, tmpRoot, say });
     return;
   }
+  const readAheadKb = args.readAheadKb ?? 128;
+  const mountArgs = [...(args.readAheadKb !== undefined ? ['--read-ahead-kb', String(readAheadKb)] : []), ...args.mountArgs];
 
   const bench = new Bench();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -371,8 +412,8 @@ async function main(): Promise<void> {
     bench.tmp = await mkdtemp(join(tmpRoot, 'aheadfs-bench-'));
     const storeBytes = Math.ceil((4 * mode.fileBytes + 2 * mode.writeBytes + 64 * MiB) / (64 * MiB)) * 64 * MiB;
     say(`${mode.name} mode, ${mode.reps} repetitions, files of ${mode.fileBytes / MiB} MiB, stores of ${storeBytes / MiB} MiB in ${bench.tmp}`);
-    const on = await bench.mountAheadfs('on', storeBytes, []);
-    const off = { ...(await bench.mountAheadfs('off', storeBytes, ['--ra-policy', 'none'])), name: 'ra-off' as const };
+    const on = await bench.mountAheadfs('on', storeBytes, mountArgs);
+    const off = { ...(await bench.mountAheadfs('off', storeBytes, [...mountArgs, '--ra-policy', 'none'])), name: 'ra-off' as const };
     const nul = await bench.mountNull('null-fuse', 4, mode.fileBytes);
     // Only the cached scenarios (f0) read it: one file, held in RAM.
     const nulMem = await bench.mountNull('null-mem', 1, mode.fileBytes);
@@ -388,20 +429,32 @@ async function main(): Promise<void> {
       await fio(['--name=warmup', '--rw=read', '--bs=128k', `--size=${mode.fileBytes}`, `--runtime=${mode.runtime}`, ...dataFiles(t.dir!), '--ioengine=psync', '--group_reporting']);
     }
     await fio(['--name=warmup', '--rw=read', '--bs=128k', `--size=${mode.fileBytes}`, `--runtime=${mode.runtime}`, `--filename=${join(nulMem.dir!, 'f0')}`, '--ioengine=psync']);
+    // The peers' files: a plain directory in the same temp dir (the same disk), bindfs over it.
+    const plain = join(bench.tmp, 'plain');
+    await mkdir(plain);
+    await fio(['--name=layout', '--rw=write', '--bs=1M', `--size=${mode.fileBytes}`, ...dataFiles(plain), '--ioengine=psync', '--group_reporting', '--end_fsync=1']);
+    const kernel: Target = { name: 'kernel', dir: plain, kernelCache: true };
+    const bind = await bench.mountBindfs(plain, readAheadKb);
+    const disk = await diskReadAheadKb(plain);
     const blocksDir = join(on.store, 'blocks');
     const direct: Target = { name: 'o_direct' };
-    const targets: Record<TargetName, Target> = { aheadfs: on, 'ra-off': off, 'null-fuse': nul, 'null-mem': nulMem, o_direct: direct };
+    const targets: Record<TargetName, Target> = { aheadfs: on, 'ra-off': off, 'null-fuse': nul, 'null-mem': nulMem, o_direct: direct, bindfs: bind, kernel };
     doc.config = {
       fileMiB: mode.fileBytes / MiB,
       writeMiB: mode.writeBytes / MiB,
       runtimeSec: mode.runtime,
       randMiB: mode.randBytes / MiB,
       cacheSize: '256M (default)',
-      readAheadKb: '128 (default)',
+      readAheadKb: args.readAheadKb !== undefined ? String(readAheadKb) : '128 (default)',
+      bindfs: `bindfs over plain/ (f0..f3 on the same disk), FUSE bdi ${bind.bdi} read_ahead_kb ${readAheadKb} (1024 in seq-read-128k-ra1m)`,
+      kernel: `buffered reads of plain/, disk bdi ${disk.bdi} read_ahead_kb ${disk.kb} (the disk's own)`,
+      ...(args.mountArgs.length ? { mountArgs: args.mountArgs.join(' ') } : {}),
       blockFile: '64 MiB block files; o_direct reads store-on/blocks/* read-only (as many files as the scenario reads), writes a scratch file in the bench directory',
     };
 
-    for (const s of scenarios(mode, blocksDir, join(bench.tmp, 'scratch.bin'))) {
+    const all = scenarios(mode, blocksDir, join(bench.tmp, 'scratch.bin'));
+    if (all.map((s) => s.id).join() !== FIO_SCENARIO_IDS.join()) throw new Error('args.ts FIO_SCENARIO_IDS does not match the scenarios of run.ts');
+    for (const s of all.filter((x) => !args.only || args.only.includes(x.id))) {
       say(`${s.id}: ${s.title}`);
       const runs: Partial<Record<TargetName, RunFigures[]>> = {};
       for (let r = 0; r < mode.reps; r++) {

@@ -119,6 +119,29 @@ test('table: one row per target, ratios on the aheadfs row, aligned columns', (t
   t.true(md[1]!.includes('---:'));
 });
 
+test('peers: aheadfs vs bindfs on the aheadfs row, the kernel vs bindfs on the kernel row, pair by pair', (t) => {
+  const r = (bw: number): RunFigures => ({ bwBytes: bw * (1 << 20), iops: bw * 8, p50Us: 50, p99Us: 400, ioBytes: 1 });
+  const targets: ScenarioResult['targets'] = {
+    aheadfs: { runs: [r(100), r(300)], median: r(200) },
+    bindfs: { runs: [r(200), r(200)], median: r(200) },
+    kernel: { runs: [r(800), r(200)], median: r(500) },
+  };
+  const ratios = scenarioRatios(targets);
+  t.is(ratios.vsBindfs, (0.5 + 1.5) / 2);
+  t.is(ratios.kernelVsBindfs, (4 + 1) / 2);
+  t.is(scenarioRatios({ aheadfs: targets.aheadfs, kernel: targets.kernel }).kernelVsBindfs, undefined, 'no bindfs, no ratio');
+  const rows = tableRows({ scenarios: [{ id: 'seq-read-128k', title: 't', targets, ratios }] });
+  const col = TABLE_HEADER.indexOf('vs bindfs');
+  t.is(col, TABLE_HEADER.length - 1);
+  t.deepEqual(rows.map((x) => [x[1], x[col]]), [['aheadfs', '1.00x'], ['bindfs', ''], ['kernel', '2.50x']]);
+  t.true(rows.every((x) => x.length === TABLE_HEADER.length));
+  // A scenario without the peers: '-' on the aheadfs row.
+  t.is(tableRows({ scenarios: [scenario()] })[0]![col], '-');
+  const svg = renderSvg({ scenarios: [{ id: 's', title: 't', targets, ratios }], date: 'd', mode: 'quick' });
+  t.is((svg.match(/<rect x="150" y="\d+" width="[\d.]+" height="12"/g) ?? []).length, 3, 'a bar per target');
+  t.true(svg.includes('bindfs 200.0 MiB/s') && svg.includes('kernel 500.0 MiB/s'));
+});
+
 test('svg: a well-formed document with one bar per target', (t) => {
   const svg = renderSvg({ scenarios: [scenario()], date: '2026-01-01', mode: 'quick' });
   t.true(svg.startsWith('<svg'));
