@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { describeFsck, fsck, killDaemon, mountPid } from '../helpers/crash.js';
 import { withMount } from '../helpers/mount.js';
 import { fileName, recordFor, REC_SIZE, SCRATCH_BYTE } from '../helpers/records.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const WRITER = fileURLToPath(new URL('../helpers/crash-writer.ts', import.meta.url));
 const SEED = process.env.CRASH_SEED ? Number(process.env.CRASH_SEED) : 1340;
@@ -29,16 +30,6 @@ const FILES = 4;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Writer {
   child: ChildProcess;

@@ -9,18 +9,8 @@ import { filemapWrite } from '../../../src/mm/filemap-write.js';
 import { truncateInodePages } from '../../../src/mm/truncate.js';
 import { PAGE_SIZE, PG_locked } from '../../../src/mm/page.js';
 import { expected, rig } from './fake-fs.js';
+import { mulberry32 as prng } from '../../helpers/prng.js';
 
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 for (const seed of [1, 2, 3, 4, 5]) {
   test(`random reads/writes/truncates agree with a byte-array model (seed ${seed})`, async (t) => {
