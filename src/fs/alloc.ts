@@ -1,7 +1,7 @@
 /**
  * The extent allocator: free device blocks (4 KiB units) as extents (start, len).
  *
- * Three views of free space, because of the ordered rule (DESIGN.md):
+ * Three views of free space, because of the ordered rule (docs/architecture.md, section 4):
  *
  *   durable   what the LMDB free db holds once every queued transaction has committed.
  *             The allocator keeps it as a mirror and turns each change into the

@@ -14,7 +14,7 @@
  * of the in-memory history. If a commit fails, memory and disk may differ: the store
  * turns read-only-and-failing (every later change is EIO), like ext4's errors=remount-ro.
  *
- * The ordered rule (DESIGN.md) in this file:
+ * The ordered rule (docs/architecture.md, section 4) in this file:
  *   - allocateBlocks only reserves; attachExtents, called after the data is written,
  *     commits the extents and takes the blocks off the durable free list, in one txn;
  *   - truncate/freeInode put the freed blocks on the durable free list in their txn,

@@ -34,7 +34,7 @@ const LOCAL_FILES = ['pid'];
 
 /**
  * Which control files take writes. ControlFiles has no such query; these are the names
- * DESIGN.md documents as writable (the mode bits only matter to non-root users).
+ * the README documents as writable (the mode bits only matter to non-root users).
  */
 function isWritable(name: string): boolean {
   return (
