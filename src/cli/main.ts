@@ -63,7 +63,14 @@ export async function main(argv: string[]): Promise<void> {
     .alias('h', 'help')
     .version(packageVersion())
     .alias('V', 'version')
-    .completion('completion', 'print a bash completion script (aheadfs completion >> ~/.bashrc)')
+    // A command of our own rather than yargs' .completion(), which prints the script even
+    // for `aheadfs completion --help`; yargs answers --get-yargs-completions either way.
+    .command(
+      'completion',
+      'print a bash completion script (install: aheadfs completion >> ~/.bashrc)',
+      (y) => y,
+      () => void cli.showCompletionScript(),
+    )
     .wrap(null)
     .fail((msg, err) => {
       // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
