@@ -10,11 +10,12 @@ say() { echo "setup: $*" >&2; }
 #    and stress-ng (the outside suites of test/e2e run against a real mount), what compiles
 #    the patched fuse-native addon (gcc, g++, make, python3 for node-gyp), and the NBD servers
 #    the device tests run against: nbdkit (+ its filters), nbd-server, qemu-nbd (qemu-utils),
-#    and bindfs (a peer of aheadfs in `npm run bench`: a C FUSE passthrough).
+#    and bindfs (a peer of aheadfs in `npm run bench`: a C FUSE passthrough), and groff-base
+#    (groff: test/e2e/cli-help.test.ts renders man/aheadfs.1 and checks it has no warning).
 #    The Ceph packages (ceph-mon, ceph-osd, ceph-common, qemu-block-extra) are installed by
 #    scripts/ceph-rbd.sh when its e2e test first starts a cluster, not here.
 missing=()
-for pkg in libfuse2 fuse fio stress-ng gcc g++ make python3 nbdkit nbd-server qemu-utils bindfs; do
+for pkg in libfuse2 fuse fio stress-ng gcc g++ make python3 nbdkit nbd-server qemu-utils bindfs groff-base; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -6,8 +6,13 @@
  *   any other error (operational failure)     -> `aheadfs: <message>`, exit 1
  *
  * Never a stack trace, unless $DEBUG is set.
+ *
+ * Also the conventions users expect of a command: `--version`/`-V`, `--help`/`-h` on every
+ * command, and `aheadfs completion` (yargs' bash completion script). Every command and
+ * option is documented in man/aheadfs.1 too; test/e2e/cli-help.test.ts keeps the two in step.
  */
 
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
@@ -37,6 +42,13 @@ function usageMessage(msg: string, command: string | undefined): string {
   return `${name} needs a value (aheadfs ${command && !command.startsWith('-') ? `${command} ` : ''}--help says what it takes)`;
 }
 
+/** package.json's version: from dist/cli/ and src/cli/ alike, the package root is two levels up. */
+function packageVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const v = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? pkg.version : undefined;
+  return typeof v === 'string' ? v : 'unknown';
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `aheadfs trace | head`, `iostat mnt 1 100 | head`: a reader that stops early is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err)));
@@ -48,7 +60,17 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
-    .version(false)
+    .alias('h', 'help')
+    .version(packageVersion())
+    .alias('V', 'version')
+    // A command of our own rather than yargs' .completion(), which prints the script even
+    // for `aheadfs completion --help`; yargs answers --get-yargs-completions either way.
+    .command(
+      'completion',
+      'print a bash completion script (install: aheadfs completion >> ~/.bashrc)',
+      (y) => y,
+      () => void cli.showCompletionScript(),
+    )
     .wrap(null)
     .fail((msg, err) => {
       // yargs calls this both for its own validation (msg) and for errors thrown by a handler (err).
