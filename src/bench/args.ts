@@ -25,7 +25,7 @@ export interface BenchArgs {
    * read_ahead_kb (a scenario's own tunable still wins); undefined: 128, the default.
    */
   readAheadKb: number | undefined;
-  /** Extra `aheadfs mount` arguments for the aheadfs and ra-off stores (e.g. --kernel 6.18). */
+  /** Extra `aheadfs mount` arguments for the aheadfs stores (never --kernel: the bench sets it). */
   mountArgs: string[];
   /** Instead of a run: draw the chart of this nbd-delay result JSON (nbd-chart.ts). */
   chart: string | undefined;
@@ -54,7 +54,9 @@ export const BENCH_USAGE: string = `usage: npm run bench [-- [--quick] [--reps N
               the window of aheadfs and bindfs for the whole run (4..65536, a multiple of 4;
               default 128; seq-read-128k-ra1m still sets 1024)
   --mount-args="ARGS"
-              extra aheadfs mount arguments for the aheadfs and ra-off stores
+              extra aheadfs mount arguments for the aheadfs stores (not --kernel: aheadfs
+              runs 6.18 and aheadfs-4.18 runs 4.18 in the seq-read-4k, seq-read-128k and
+              cached-read-128k scenarios)
   --chart RESULT.json
               instead: draw the chart of an nbd-delay result (RESULT.svg/.png, or in --out DIR)
   --help      this text
@@ -122,7 +124,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case '--mount-args': {
         const v = value().trim();
         if (v === '') throw new UsageError('--mount-args needs arguments');
-        out.mountArgs.push(...v.split(/\s+/));
+        const extra = v.split(/\s+/);
+        // The bench mounts aheadfs under both kernels itself (aheadfs: 6.18, aheadfs-4.18).
+        if (extra.some((x) => x === '--kernel' || x.startsWith('--kernel='))) throw new UsageError('--mount-args must not set --kernel: the bench mounts aheadfs with --kernel 6.18 and aheadfs-4.18 with --kernel 4.18 itself');
+        out.mountArgs.push(...extra);
         break;
       }
       case '--chart': {

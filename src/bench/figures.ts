@@ -157,12 +157,14 @@ export function cpuTicksFromStat(stat: string): number {
  * otherwise use: bindfs (a C FUSE passthrough over a directory on the same disk, served
  * from the kernel's page cache with the kernel's FUSE readahead at the same read_ahead_kb)
  * and kernel (buffered reads of the same files straight from the disk's filesystem, with
- * the disk's own read_ahead_kb).
+ * the disk's own read_ahead_kb). `aheadfs` mounts `--kernel 6.18` (the default);
+ * `aheadfs-4.18` is a second store mounted `--kernel 4.18`, otherwise the same, so the two
+ * read paths run alternating in one run.
  */
-export type TargetName = 'aheadfs' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct' | 'bindfs' | 'kernel';
+export type TargetName = 'aheadfs' | 'aheadfs-4.18' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct' | 'bindfs' | 'kernel';
 
 /** Table rows, chart bars and legend in this order. */
-export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'ra-off', 'null-fuse', 'null-mem', 'o_direct', 'bindfs', 'kernel'];
+export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'aheadfs-4.18', 'ra-off', 'null-fuse', 'null-mem', 'o_direct', 'bindfs', 'kernel'];
 
 export interface ScenarioResult {
   id: string;
@@ -170,15 +172,30 @@ export interface ScenarioResult {
   /** Per target: every repetition, and the median. */
   targets: Partial<Record<TargetName, { runs: RunFigures[]; median: RunFigures }>>;
   /** Throughput ratios, pair by pair per repetition, median. */
-  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number; vsBindfs?: number; kernelVsBindfs?: number };
+  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number; vsBindfs?: number; kernelVsBindfs?: number; vs418?: number };
+}
+
+/** One in-process loop of micro.ts: a kernel's read loop over its own folios, one read size. */
+export interface MicroLoop {
+  kernel: '4.18' | '6.18';
+  /** Bytes per read. */
+  bs: number;
+  trace: boolean;
+  pagesPerSec: number;
+  copyPagesPerSec: number;
+  /** Folios cached per order when timed, e.g. { 0: 16384 } or { 2: 4, 5: 510 }. */
+  folioOrders: Record<number, number>;
 }
 
 export interface MicroFigures {
   fileBytes: number;
   reads: number;
+  /** The default mount (6.18), 4 KiB reads, with the trace ring on and off. */
   traceOnPagesPerSec: number;
   traceOffPagesPerSec: number;
   copyPagesPerSec: number;
+  /** Both kernels' loops at 4 KiB and 128 KiB, trace on (since the 4.18-vs-6.18 bench). */
+  loops?: MicroLoop[];
 }
 
 export interface BenchDoc {
@@ -202,6 +219,8 @@ export function scenarioRatios(targets: ScenarioResult['targets']): ScenarioResu
   const d = bw('o_direct');
   const b = bw('bindfs');
   const k = bw('kernel');
+  const v4 = bw('aheadfs-4.18');
+  if (v4) out.vs418 = pairedRatio(a, v4);
   if (b) out.vsBindfs = pairedRatio(a, b);
   if (b && k) out.kernelVsBindfs = pairedRatio(k, b);
   if (n) out.vsNull = pairedRatio(a, n);
@@ -217,11 +236,12 @@ const fmt = (v: number | undefined, digits: number): string => (v === undefined 
 const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct', 'vs bindfs'] as const;
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct', 'vs bindfs', 'vs 4.18'] as const;
 
 /**
  * One row per scenario and target (medians); the ratio columns on the aheadfs row, except
  * `vs bindfs` on the kernel row: the kernel's own reads vs bindfs (what FUSE costs bindfs).
+ * `vs 4.18` is aheadfs (6.18) vs aheadfs-4.18, pair by pair.
  */
 export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
   const rows: string[][] = [];
@@ -248,6 +268,7 @@ export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
         isA ? fmtRatio(s.ratios.vsRaOff) : '',
         isA ? fmtRatio(s.ratios.vsDirect) : '',
         isA ? fmtRatio(s.ratios.vsBindfs) : t === 'kernel' ? fmtRatio(s.ratios.kernelVsBindfs) : '',
+        isA ? fmtRatio(s.ratios.vs418) : '',
       ]);
     }
   }
@@ -274,7 +295,7 @@ export function formatMarkdown(header: readonly string[], rows: readonly (readon
 
 // --- the chart -------------------------------------------------------------------------
 
-const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f', bindfs: '#9467bd', kernel: '#8c564b' };
+const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'aheadfs-4.18': '#aec7e8', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f', bindfs: '#9467bd', kernel: '#8c564b' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -319,4 +340,31 @@ export function renderSvg(doc: Pick<BenchDoc, 'scenarios' | 'date' | 'mode'>): s
     '</svg>',
     '',
   ].join('\n');
+}
+
+// --- the in-process loops ----------------------------------------------------------------
+
+/** `{0: 3, 5: 510}` -> `order 0 x3, order 5 x510` (orders ascending). */
+export function formatFolioOrders(orders: Record<number, number>): string {
+  return Object.entries(orders)
+    .map(([o, n]) => [Number(o), n] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([o, n]) => `order ${o} x${n}`)
+    .join(', ');
+}
+
+/**
+ * The micro-benchmark's lines for the run's summary: the default mount's 4 KiB figure with
+ * the trace on and off, then one line per kernel and read size.
+ */
+export function formatMicro(mic: MicroFigures): string[] {
+  const M = (v: number): string => (v / 1e6).toFixed(2);
+  const lines = [
+    `in-process cached 4 KiB reads, 6.18 (${mic.fileBytes / MiB} MiB file, ${mic.reads} reads): ` +
+      `${M(mic.traceOnPagesPerSec)} M pages/s with trace on (default), ${M(mic.traceOffPagesPerSec)} M with trace off; plain copy floor ${M(mic.copyPagesPerSec)} M/s`,
+  ];
+  for (const l of mic.loops ?? []) {
+    lines.push(`  ${l.kernel} loop, ${l.bs >> 10} KiB reads, trace ${l.trace ? 'on' : 'off'}: ${M(l.pagesPerSec)} M pages/s (copy floor ${M(l.copyPagesPerSec)} M/s; ${formatFolioOrders(l.folioOrders)})`);
+  }
+  return lines;
 }

@@ -1,16 +1,19 @@
 /**
  * In-process micro-benchmark: the engine without FUSE serving cached reads.
  *
- *   mkfs (temp store) -> openFilesystem -> write a file -> read it once (cold, fills the cache)
+ *   mkfs (temp store) -> openFilesystem(--kernel K) -> write a file -> drop its cache ->
+ *   read it once cold in 128 KiB reads (the kernel's own read loop and readahead fill the
+ *   cache: order-0 folios under 4.18, 6.18's large folios under 6.18)
  *   -> time N cached `bs`-byte vfs.read calls (callback style: they complete synchronously)
  *
- * With `folioOrder` > 0 the cache is refilled with folios of that order (2^order pages
- * each, read by filemapReadFolio) before the timed loop, so the figure shows what large
- * folios do to the cached read path (one lookup and one copy per folio instead of per
- * page). The 4.18 read path itself only creates order-0 folios.
+ * `kernel` picks the read loop timed: 4.18's do_generic_file_read (filemap-read.ts) or
+ * 6.18's filemap_read (filemap-read-v6.ts). With `folioOrder` the cache is refilled with
+ * folios of that one order (2^order pages each, read by filemapReadFolio) before the
+ * timed loop instead, whatever the kernel's readahead would have made.
  *
- * Reports pages per second. Run:
- *   node dist/bench/micro.js [--mib 64] [--reads N] [--bs 4096] [--order 0]
+ * Reports pages per second and the folios timed over. Run:
+ *   node dist/bench/micro.js [--mib 64] [--reads N] [--bs 4096] [--kernel 4.18|6.18] [--order N]
+ * (without --kernel: both kernels, trace on and off).
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,18 +21,22 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { mkfs } from '../fs/mkfs.js';
 import { PAGE_SIZE, PG_uptodate } from '../mm/page.js';
-import { filemapAddFolio, filemapReadFolio, mappingSetFolioOrderRange, type AddressSpace } from '../mm/pagecache.js';
+import { filemapAddFolio, filemapReadFolio, mappingSetFolioOrderRange, type AddressSpace, type KernelVersion } from '../mm/pagecache.js';
 import { folioWaitLockedAsync } from '../mm/wait.js';
 import { DEFAULT_MOUNT_OPTIONS, openFilesystem } from '../vfs/index.js';
 
 export interface MicroResult {
+  /** Whose read loop was timed. */
+  kernel: KernelVersion;
   trace: boolean;
   fileBytes: number;
   reads: number;
   /** Bytes per read. */
   bs: number;
-  /** Order of the folios the file was cached in. */
-  folioOrder: number;
+  /** The order forced with `folioOrder`; undefined: the kernel's readahead chose. */
+  folioOrder: number | undefined;
+  /** Folios per order in the cache while timed. */
+  folioOrders: Record<number, number>;
   seconds: number;
   pagesPerSec: number;
   /**
@@ -49,8 +56,17 @@ export interface MicroOptions {
   trace: boolean;
   /** Bytes per read: a multiple of 4096 dividing fileBytes (default 4096). */
   bs?: number;
-  /** Cache the file in folios of this order (default 0: as the read path caches it). */
+  /** Whose read loop (and readahead, for the cold fill): default 6.18, as a mount's. */
+  kernel?: KernelVersion;
+  /** Cache the file in folios of this order instead of the kernel readahead's own. */
   folioOrder?: number;
+}
+
+/** Folios per order of a mapping. */
+export function folioOrderCounts(mapping: AddressSpace): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (const f of mapping.folios()) out[f.order] = (out[f.order] ?? 0) + 1;
+  return out;
 }
 
 /** Drop the file's cache and read it back in folios of `order`. */
@@ -77,7 +93,8 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
     const storeBytes = Math.max(256 << 20, Math.ceil((opts.fileBytes * 2) / (64 << 20)) * (64 << 20));
     await mkfs(store, { sizeBytes: storeBytes, blockFileSize: 64 << 20 });
     const cacheBytes = Math.max(DEFAULT_MOUNT_OPTIONS.cacheBytes, opts.fileBytes + (32 << 20));
-    const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes, log: () => undefined });
+    const kernel = opts.kernel ?? '6.18';
+    const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes, kernel, log: () => undefined });
     try {
       const { vfs } = fs;
       fs.trace.enabled = opts.trace;
@@ -86,12 +103,15 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const chunk = new Uint8Array(1 << 20);
       for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff;
       for (let off = 0; off < opts.fileBytes; off += chunk.length) await vfs.write(fh, chunk, Math.min(chunk.length, opts.fileBytes - off), off);
-      // Cold pass: fill the cache (writes went through the cache already; this makes sure).
+      const mapping = vfs.files.get(fh)!.mapping;
+      // Cold pass: the written pages dropped, the file read back by the kernel's own read
+      // loop and readahead, so the cache holds the folios a mount of that kernel makes.
+      fs.cache.dropCaches();
       const big = new Uint8Array(128 << 10);
       for (let off = 0; off < opts.fileBytes; off += big.length) await readOnce(vfs, fh, big, off);
-      const mapping = vfs.files.get(fh)!.mapping;
-      const folioOrder = opts.folioOrder ?? 0;
-      if (folioOrder > 0) await refillWithFolios(mapping, () => fs.cache.dropCaches(), opts.fileBytes, folioOrder);
+      const folioOrder = opts.folioOrder;
+      if (folioOrder !== undefined) await refillWithFolios(mapping, () => fs.cache.dropCaches(), opts.fileBytes, folioOrder);
+      const folioOrders = folioOrderCounts(mapping);
 
       const bs = opts.bs ?? PAGE_SIZE;
       if (bs <= 0 || bs % PAGE_SIZE !== 0 || opts.fileBytes % bs !== 0) throw new Error(`micro: bs ${bs} must be a multiple of ${PAGE_SIZE} dividing the file size`);
@@ -135,11 +155,13 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const seconds = Number(t1 - t0) / 1e9;
       const pagesPerRead = bs / PAGE_SIZE;
       return {
+        kernel,
         trace: opts.trace,
         fileBytes: opts.fileBytes,
         reads: opts.reads,
         bs,
         folioOrder,
+        folioOrders,
         seconds,
         pagesPerSec: (opts.reads * pagesPerRead) / seconds,
         copyPagesPerSec: (opts.reads * pagesPerRead) / (Number(c1 - c0) / 1e9),
@@ -154,20 +176,29 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const get = (name: string, dflt: number): number => {
+  const arg = (name: string): string | undefined => {
     const i = args.indexOf(name);
-    return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : dflt;
+    return i >= 0 ? args[i + 1] : undefined;
   };
+  const get = (name: string, dflt: number): number => Number(arg(name) ?? dflt);
+  const k = arg('--kernel');
+  const kernels: KernelVersion[] = k === undefined ? ['4.18', '6.18'] : k === '4.18' || k === '6.18' ? [k] : [];
+  if (kernels.length === 0) throw new Error(`--kernel must be 4.18 or 6.18 (got ${JSON.stringify(k)})`);
+  const order = arg('--order');
+  // Alternating kernels, so the host's load moves both alike.
   for (const trace of [true, false]) {
-    const r = await runMicro({
-      tmpRoot: process.env.AHEADFS_BENCH_TMP ?? '/var/tmp',
-      fileBytes: get('--mib', 64) * (1 << 20),
-      reads: get('--reads', 2_000_000),
-      trace,
-      bs: get('--bs', PAGE_SIZE),
-      folioOrder: get('--order', 0),
-    });
-    process.stdout.write(`${JSON.stringify(r)}\n`);
+    for (const kernel of kernels) {
+      const r = await runMicro({
+        tmpRoot: process.env.AHEADFS_BENCH_TMP ?? '/var/tmp',
+        fileBytes: get('--mib', 64) * (1 << 20),
+        reads: get('--reads', 2_000_000),
+        trace,
+        kernel,
+        bs: get('--bs', PAGE_SIZE),
+        ...(order !== undefined ? { folioOrder: Number(order) } : {}),
+      });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    }
   }
 }
 

@@ -3,7 +3,8 @@
  * against aheadfs and its baselines, side by side in one run.
  *
  *   mkdtemp under /var/tmp (a real disk)
- *     store-on  (mkfs, mount: readahead on, the defaults)      -> target aheadfs
+ *     store-on  (mkfs, mount: readahead on, the defaults, --kernel 6.18) -> target aheadfs
+ *     store-418 (mkfs, mount --kernel 4.18; only when a scenario runs it) -> target aheadfs-4.18
  *     store-off (mkfs, mount --ra-policy none)                  -> target ra-off
  *     nullfs    (same fuse-native binding and mount options)    -> target null-fuse
  *     nullfs memory (f0's bytes held in RAM)                     -> target null-mem
@@ -34,6 +35,7 @@ import {
   cpuTicksFromStat,
   cpuTimesFromProcStat,
   formatMarkdown,
+  formatMicro,
   formatTable,
   medianFigures,
   parseFioJson,
@@ -43,12 +45,13 @@ import {
   TABLE_HEADER,
   tableRows,
   type BenchDoc,
+  type MicroLoop,
   type RunFigures,
   type ScenarioResult,
   type TargetName,
 } from './figures.js';
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
-import { runMicro } from './micro.js';
+import { runMicro, type MicroResult } from './micro.js';
 import { runNbdDelay } from './nbd-delay.js';
 import { renderNbdChartFile } from './nbd-chart.js';
 import { FIO_SCENARIO_IDS } from './args.js';
@@ -183,10 +186,13 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
   const cached: TargetName[] = ['aheadfs', 'null-fuse', 'null-mem'];
   // The peers, where a user would compare: cold sequential and cached 128k reads.
   const peers: TargetName[] = ['bindfs', 'kernel'];
+  // 6.18 (aheadfs) and 4.18 side by side, alternating, where the issue compares them.
+  const both: TargetName[] = ['aheadfs', 'aheadfs-4.18'];
+  const and418 = (ts: TargetName[]): TargetName[] => ts.flatMap((t) => (t === 'aheadfs' ? both : [t]));
   const base = ['--ioengine=psync', '--group_reporting'];
   return [
-    { id: 'seq-read-4k', title: 'cold sequential read, bs=4k, 1 job', targets: [...all, ...peers], cold: true, warm: false, fio: (t) => ['--name=seq4k', '--rw=read', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
-    { id: 'seq-read-128k', title: 'cold sequential read, bs=128k, 1 job', targets: [...all, ...peers], cold: true, warm: false, fio: (t) => ['--name=seq128k', '--rw=read', '--bs=128k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'seq-read-4k', title: 'cold sequential read, bs=4k, 1 job', targets: [...and418(all), ...peers], cold: true, warm: false, fio: (t) => ['--name=seq4k', '--rw=read', '--bs=4k', size, ...rt, ...base, ...f0(t)] },
+    { id: 'seq-read-128k', title: 'cold sequential read, bs=128k, 1 job', targets: [...and418(all), ...peers], cold: true, warm: false, fio: (t) => ['--name=seq128k', '--rw=read', '--bs=128k', size, ...rt, ...base, ...f0(t)] },
     {
       // The default window (128 KiB) is one 128 KiB read ahead: at most two device requests
       // in flight, so a cold 128k reader runs at the device's queue-depth-1 speed. A larger
@@ -223,7 +229,7 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
     // Cached re-reads copy the file's bytes from RAM; null-fuse copies a pattern that stays
     // in the CPU caches, null-mem the file's own bytes from RAM (what any cache must do).
     { id: 'cached-read-4k', title: 'cached re-read, bs=4k (second pass reported)', targets: cached, cold: true, warm: true, fio: (t) => ['--name=cached4k', '--rw=read', '--bs=4k', size, ...base, ...f0(t)] },
-    { id: 'cached-read-128k', title: 'cached re-read, bs=128k (second pass reported)', targets: [...cached, ...peers], cold: true, warm: true, fio: (t) => ['--name=cached128k', '--rw=read', '--bs=128k', size, ...base, ...f0(t)] },
+    { id: 'cached-read-128k', title: 'cached re-read, bs=128k (second pass reported)', targets: [...and418(cached), ...peers], cold: true, warm: true, fio: (t) => ['--name=cached128k', '--rw=read', '--bs=128k', size, ...base, ...f0(t)] },
     {
       id: 'seq-write-128k',
       title: 'sequential write, bs=128k, new file',
@@ -412,20 +418,27 @@ async function main(): Promise<void> {
     bench.tmp = await mkdtemp(join(tmpRoot, 'aheadfs-bench-'));
     const storeBytes = Math.ceil((4 * mode.fileBytes + 2 * mode.writeBytes + 64 * MiB) / (64 * MiB)) * 64 * MiB;
     say(`${mode.name} mode, ${mode.reps} repetitions, files of ${mode.fileBytes / MiB} MiB, stores of ${storeBytes / MiB} MiB in ${bench.tmp}`);
-    const on = await bench.mountAheadfs('on', storeBytes, mountArgs);
+    // o_direct reads store-on's block files (mountAheadfs('on') makes store-on below).
+    const all = scenarios(mode, join(bench.tmp, 'store-on', 'blocks'), join(bench.tmp, 'scratch.bin'));
+    if (all.map((s) => s.id).join() !== FIO_SCENARIO_IDS.join()) throw new Error('args.ts FIO_SCENARIO_IDS does not match the scenarios of run.ts');
+    const chosen = all.filter((x) => !args.only || args.only.includes(x.id));
+    const on = await bench.mountAheadfs('on', storeBytes, [...mountArgs, '--kernel', '6.18']);
     const off = { ...(await bench.mountAheadfs('off', storeBytes, [...mountArgs, '--ra-policy', 'none'])), name: 'ra-off' as const };
+    // The 4.18 read path beside it: a third store, only when a chosen scenario reads it.
+    const v418 = chosen.some((s) => s.targets.includes('aheadfs-4.18')) ? { ...(await bench.mountAheadfs('418', storeBytes, [...mountArgs, '--kernel', '4.18'])), name: 'aheadfs-4.18' as const } : undefined;
+    const aheadfsStores = v418 ? [on, off, v418] : [on, off];
     const nul = await bench.mountNull('null-fuse', 4, mode.fileBytes);
     // Only the cached scenarios (f0) read it: one file, held in RAM.
     const nulMem = await bench.mountNull('null-mem', 1, mode.fileBytes);
     // The data files, written through each aheadfs mount (4 writers side by side).
-    for (const t of [on, off]) {
+    for (const t of aheadfsStores) {
       await fio(['--name=layout', '--rw=write', '--bs=1M', `--size=${mode.fileBytes}`, ...dataFiles(t.dir!), '--ioengine=psync', '--group_reporting']);
     }
     // Warm-up, unmeasured: a first pass over every data file on each FUSE target, so that
     // no target's first repetition pays for V8 compiling its read path or for the first
     // touch of aheadfs' cache arena (fresh daemons read at about half speed at first).
     say('warm-up: one sequential read of every data file on each FUSE target');
-    for (const t of [on, off, nul]) {
+    for (const t of [...aheadfsStores, nul]) {
       await fio(['--name=warmup', '--rw=read', '--bs=128k', `--size=${mode.fileBytes}`, `--runtime=${mode.runtime}`, ...dataFiles(t.dir!), '--ioengine=psync', '--group_reporting']);
     }
     await fio(['--name=warmup', '--rw=read', '--bs=128k', `--size=${mode.fileBytes}`, `--runtime=${mode.runtime}`, `--filename=${join(nulMem.dir!, 'f0')}`, '--ioengine=psync']);
@@ -436,25 +449,24 @@ async function main(): Promise<void> {
     const kernel: Target = { name: 'kernel', dir: plain, kernelCache: true };
     const bind = await bench.mountBindfs(plain, readAheadKb);
     const disk = await diskReadAheadKb(plain);
-    const blocksDir = join(on.store, 'blocks');
     const direct: Target = { name: 'o_direct' };
-    const targets: Record<TargetName, Target> = { aheadfs: on, 'ra-off': off, 'null-fuse': nul, 'null-mem': nulMem, o_direct: direct, bindfs: bind, kernel };
+    const missing418: Target = { name: 'aheadfs-4.18' }; // never read: no chosen scenario runs it
+    const targets: Record<TargetName, Target> = { aheadfs: on, 'aheadfs-4.18': v418 ?? missing418, 'ra-off': off, 'null-fuse': nul, 'null-mem': nulMem, o_direct: direct, bindfs: bind, kernel };
     doc.config = {
       fileMiB: mode.fileBytes / MiB,
       writeMiB: mode.writeBytes / MiB,
       runtimeSec: mode.runtime,
       randMiB: mode.randBytes / MiB,
       cacheSize: '256M (default)',
+      kernel418: v418 ? 'aheadfs-4.18: a third store mounted --kernel 4.18 (aheadfs: --kernel 6.18)' : 'not run',
       readAheadKb: args.readAheadKb !== undefined ? String(readAheadKb) : '128 (default)',
       bindfs: `bindfs over plain/ (f0..f3 on the same disk), FUSE bdi ${bind.bdi} read_ahead_kb ${readAheadKb} (1024 in seq-read-128k-ra1m)`,
-      kernel: `buffered reads of plain/, disk bdi ${disk.bdi} read_ahead_kb ${disk.kb} (the disk's own)`,
+      kernelPeer: `buffered reads of plain/, disk bdi ${disk.bdi} read_ahead_kb ${disk.kb} (the disk's own)`,
       ...(args.mountArgs.length ? { mountArgs: args.mountArgs.join(' ') } : {}),
       blockFile: '64 MiB block files; o_direct reads store-on/blocks/* read-only (as many files as the scenario reads), writes a scratch file in the bench directory',
     };
 
-    const all = scenarios(mode, blocksDir, join(bench.tmp, 'scratch.bin'));
-    if (all.map((s) => s.id).join() !== FIO_SCENARIO_IDS.join()) throw new Error('args.ts FIO_SCENARIO_IDS does not match the scenarios of run.ts');
-    for (const s of all.filter((x) => !args.only || args.only.includes(x.id))) {
+    for (const s of chosen) {
       say(`${s.id}: ${s.title}`);
       const runs: Partial<Record<TargetName, RunFigures[]>> = {};
       for (let r = 0; r < mode.reps; r++) {
@@ -475,10 +487,21 @@ async function main(): Promise<void> {
   // The fio results are in hand: a failing micro-benchmark must not lose them.
   let microError: unknown;
   try {
-    say('in-process micro-benchmark (cached 4 KiB vfs.read, no FUSE)');
-    const mOn = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: true });
-    const mOff = await runMicro({ tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads, trace: false });
-    doc.micro = { fileBytes: mOn.fileBytes, reads: mOn.reads, traceOnPagesPerSec: mOn.pagesPerSec, traceOffPagesPerSec: mOff.pagesPerSec, copyPagesPerSec: Math.max(mOn.copyPagesPerSec, mOff.copyPagesPerSec) };
+    say('in-process micro-benchmark (cached vfs.read, no FUSE): 6.18 and 4.18 loops, 4 KiB and 128 KiB');
+    const micro = { tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads };
+    const loops: MicroLoop[] = [];
+    let mOn: MicroResult | undefined;
+    // 128 KiB reads move 32 pages each: a 32nd of the reads takes about as long.
+    for (const bs of [4096, 128 << 10]) {
+      for (const kernel of ['6.18', '4.18'] as const) {
+        const r = await runMicro({ ...micro, reads: Math.max(1000, Math.round(micro.reads / (bs / 4096))), trace: true, kernel, bs });
+        if (kernel === '6.18' && bs === 4096) mOn = r;
+        loops.push({ kernel, bs, trace: true, pagesPerSec: r.pagesPerSec, copyPagesPerSec: r.copyPagesPerSec, folioOrders: r.folioOrders });
+      }
+    }
+    const mOff = await runMicro({ ...micro, trace: false, kernel: '6.18' });
+    if (mOn === undefined) throw new Error('micro: the 6.18 4 KiB loop did not run');
+    doc.micro = { fileBytes: mOn.fileBytes, reads: mOn.reads, traceOnPagesPerSec: mOn.pagesPerSec, traceOffPagesPerSec: mOff.pagesPerSec, copyPagesPerSec: Math.max(mOn.copyPagesPerSec, mOff.copyPagesPerSec), loops };
   } catch (err) {
     microError = err;
   }
@@ -494,11 +517,7 @@ async function main(): Promise<void> {
     `\naheadfs bench ${doc.date} (${doc.mode}, ${doc.repetitions} repetitions, medians; ratios = median of per-repetition ratios)\n` +
       `machine: ${doc.machine.cpus} x ${doc.machine.cpuModel}, ${(doc.machine.memBytes / 2 ** 30).toFixed(1)} GiB, Linux ${doc.machine.kernel}, node ${doc.machine.node}, ${doc.machine.fio}\n\n` +
       formatTable(TABLE_HEADER, rows) +
-      (mic
-        ? `\n\nin-process cached 4 KiB reads (${mic.fileBytes / MiB} MiB file, ${mic.reads} reads): ` +
-          `${(mic.traceOnPagesPerSec / 1e6).toFixed(2)} M pages/s with trace on (default), ${(mic.traceOffPagesPerSec / 1e6).toFixed(2)} M with trace off; ` +
-          `plain copy floor ${(mic.copyPagesPerSec / 1e6).toFixed(2)} M/s\n`
-        : '\n') +
+      (mic ? `\n\n${formatMicro(mic).join('\n')}\n` : '\n') +
       `\nwrote ${join(outDir, stamp)}.{json,svg,md} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
   );
   if (microError !== undefined) throw new Error(`the in-process micro-benchmark failed (the fio results are written): ${microError instanceof Error ? microError.message : String(microError)}`);

@@ -3,7 +3,9 @@ import {
   amplification,
   cpuTicksFromStat,
   cpuTimesFromProcStat,
+  formatFolioOrders,
   formatMarkdown,
+  formatMicro,
   formatTable,
   median,
   medianFigures,
@@ -132,7 +134,7 @@ test('peers: aheadfs vs bindfs on the aheadfs row, the kernel vs bindfs on the k
   t.is(scenarioRatios({ aheadfs: targets.aheadfs, kernel: targets.kernel }).kernelVsBindfs, undefined, 'no bindfs, no ratio');
   const rows = tableRows({ scenarios: [{ id: 'seq-read-128k', title: 't', targets, ratios }] });
   const col = TABLE_HEADER.indexOf('vs bindfs');
-  t.is(col, TABLE_HEADER.length - 1);
+  t.true(col >= 0);
   t.deepEqual(rows.map((x) => [x[1], x[col]]), [['aheadfs', '1.00x'], ['bindfs', ''], ['kernel', '2.50x']]);
   t.true(rows.every((x) => x.length === TABLE_HEADER.length));
   // A scenario without the peers: '-' on the aheadfs row.
@@ -158,4 +160,51 @@ test('steal: the cpu line of /proc/stat, and the stolen share between two sample
   t.throws(() => cpuTimesFromProcStat('intr 1\n'));
   const runs = [{ bwBytes: 1, iops: 1, p50Us: 1, p99Us: 1, ioBytes: 1, stealPct: 2 }, { bwBytes: 1, iops: 1, p50Us: 1, p99Us: 1, ioBytes: 1, stealPct: 12 }];
   t.is(medianFigures(runs).stealPct, 7);
+});
+
+test('4.18 vs 6.18: aheadfs (6.18) paired with aheadfs-4.18 per repetition, the vs 4.18 column on the aheadfs row only', (t) => {
+  const r = (bw: number): RunFigures => ({ bwBytes: bw * (1 << 20), iops: bw * 8, p50Us: 50, p99Us: 400, ioBytes: 1 });
+  const targets: ScenarioResult['targets'] = {
+    'aheadfs-4.18': { runs: [r(100), r(400), r(50)], median: r(100) },
+    aheadfs: { runs: [r(200), r(200), r(50)], median: r(200) },
+    bindfs: { runs: [r(100), r(100), r(100)], median: r(100) },
+  };
+  const ratios = scenarioRatios(targets);
+  // 2, 0.5 and 1: the median of the pairs, not 200/100 of the medians.
+  t.is(ratios.vs418, 1);
+  t.not(ratios.vs418, 200 / 100);
+  t.is(scenarioRatios({ aheadfs: targets.aheadfs }).vs418, undefined, 'no 4.18 target, no ratio');
+  const rows = tableRows({ scenarios: [{ id: 'seq-read-4k', title: 't', targets, ratios }] });
+  const col = TABLE_HEADER.indexOf('vs 4.18');
+  t.true(col > 0);
+  // aheadfs first, its 4.18 twin right after it, whatever order the targets were given in.
+  t.deepEqual(rows.map((x) => [x[1], x[col]]), [['aheadfs', '1.00x'], ['aheadfs-4.18', ''], ['bindfs', '']]);
+  t.is(rows[1]![2], '100.0');
+  t.true(rows.every((x) => x.length === TABLE_HEADER.length));
+  t.is(tableRows({ scenarios: [scenario()] })[0]![col], '-', 'a scenario without 4.18: "-" on the aheadfs row');
+  const svg = renderSvg({ scenarios: [{ id: 's', title: 't', targets, ratios }], date: 'd', mode: 'quick' });
+  t.true(svg.includes('aheadfs-4.18 100.0 MiB/s'));
+  t.true(svg.includes('>aheadfs-4.18</text>'), 'in the legend');
+});
+
+test('micro lines: the default 4 KiB figure, then one line per kernel and read size with its folios', (t) => {
+  t.is(formatFolioOrders({ 5: 510, 0: 3, 2: 4 }), 'order 0 x3, order 2 x4, order 5 x510');
+  t.is(formatFolioOrders({}), '');
+  const lines = formatMicro({
+    fileBytes: 64 << 20,
+    reads: 1000,
+    traceOnPagesPerSec: 2_500_000,
+    traceOffPagesPerSec: 2_750_000,
+    copyPagesPerSec: 5_000_000,
+    loops: [
+      { kernel: '6.18', bs: 4096, trace: true, pagesPerSec: 2_500_000, copyPagesPerSec: 5_000_000, folioOrders: { 2: 1, 5: 511 } },
+      { kernel: '4.18', bs: 131072, trace: true, pagesPerSec: 1_250_000, copyPagesPerSec: 4_000_000, folioOrders: { 0: 16384 } },
+    ],
+  });
+  t.is(lines.length, 3);
+  t.regex(lines[0]!, /6\.18 \(64 MiB file, 1000 reads\): 2\.50 M pages\/s with trace on \(default\), 2\.75 M with trace off; plain copy floor 5\.00 M\/s/);
+  t.is(lines[1], '  6.18 loop, 4 KiB reads, trace on: 2.50 M pages/s (copy floor 5.00 M/s; order 2 x1, order 5 x511)');
+  t.is(lines[2], '  4.18 loop, 128 KiB reads, trace on: 1.25 M pages/s (copy floor 4.00 M/s; order 0 x16384)');
+  // A result document from before the loops: only the first line.
+  t.is(formatMicro({ fileBytes: 64 << 20, reads: 1, traceOnPagesPerSec: 1, traceOffPagesPerSec: 1, copyPagesPerSec: 1 }).length, 1);
 });
