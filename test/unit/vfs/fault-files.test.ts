@@ -5,12 +5,12 @@
  */
 
 import test from 'ava';
-import { isFsError, type ErrorCode } from '../../../src/errors.js';
 import { ControlDir } from '../../../src/fuse/control-dir.js';
 import { makeControlFiles } from '../../../src/vfs/control.js';
 import { makeFaultFiles } from '../../../src/vfs/fault-files.js';
 import { makeTunables } from '../../../src/vfs/tunables.js';
 import { ended, harness, mkBio, settle } from '../block/fake-device.js';
+import { errorCodeOf } from '../../helpers/error-code.js';
 
 function setup() {
   const h = harness({ scheduler: 'none' });
@@ -28,15 +28,7 @@ function setup() {
   return { ...h, files, get: (n: string) => files.read(n).trim() };
 }
 
-function code(fn: () => unknown): ErrorCode | 'none' {
-  try {
-    fn();
-  } catch (err) {
-    if (isFsError(err)) return err.code;
-    throw err;
-  }
-  return 'none';
-}
+const code = errorCodeOf;
 
 test('the two directories, their files and the kernel defaults', (t) => {
   const s = setup();

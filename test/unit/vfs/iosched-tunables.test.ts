@@ -7,11 +7,11 @@
 import test from 'ava';
 import { DD_FIFO_BATCH, DD_READ_EXPIRE_MS, DD_WRITE_EXPIRE_MS, DD_WRITES_STARVED } from '../../../src/block/mq-deadline.js';
 import type { RequestQueueOptions } from '../../../src/block/queue.js';
-import { isFsError, type ErrorCode } from '../../../src/errors.js';
 import { ControlDir } from '../../../src/fuse/control-dir.js';
 import { makeControlFiles, type ControlFiles } from '../../../src/vfs/control.js';
 import { makeTunables } from '../../../src/vfs/tunables.js';
 import { harness, mkBio, settle, type Harness } from '../block/fake-device.js';
+import { errorCodeOf } from '../../helpers/error-code.js';
 
 const IOSCHED = ['read_expire', 'write_expire', 'writes_starved', 'front_merges', 'fifo_batch'];
 
@@ -34,15 +34,7 @@ function setup(opts: Partial<Omit<RequestQueueOptions, 'stats' | 'trace' | 'now'
   };
 }
 
-function code(fn: () => unknown): ErrorCode | 'none' {
-  try {
-    fn();
-  } catch (err) {
-    if (isFsError(err)) return err.code;
-    throw err;
-  }
-  return 'none';
-}
+const code = errorCodeOf;
 
 /** Run the queue one request at a time (nr_requests 1), completing each; the sectors sent, in order. */
 async function runOneByOne(s: Setup): Promise<string[]> {
