@@ -73,7 +73,8 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-function freePort(): Promise<number> {
+/** A port nobody listens on now (the kernel's choice for port 0). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

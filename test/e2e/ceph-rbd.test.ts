@@ -15,17 +15,9 @@ import { startCephRbd } from '../helpers/ceph.js';
 import { dropCaches, readStats, waitForIdleDevice } from '../helpers/control.js';
 import { sha256File } from '../helpers/files.js';
 import { withMount } from '../helpers/mount.js';
+import { pidAlive as alive } from '../../src/fuse/mounts.js';
 
 const MiB = 1 << 20;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('Ceph RBD over qemu-nbd: dd + sha256 and fio verify, remount, verify again, fsck clean, nothing left running', async (t) => {
   t.timeout(600_000, 'Ceph start (and the first-time package install) and the data checks');

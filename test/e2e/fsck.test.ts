@@ -4,21 +4,16 @@
  * store, and `--repair` leaves a store that checks clean and mounts.
  */
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { cp, mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MetaDb, WriteSet } from '../../src/fs/metadb.js';
 import { findMount } from '../../src/fuse/mounts.js';
-import { aheadfs, sh, type CliResult } from '../helpers/cli.js';
+import { aheadfs, expectOneLine, sh } from '../helpers/cli.js';
 import { damageFreeList } from '../helpers/lmdb.js';
 import { forceCleanup, withMount, type MountCtx } from '../helpers/mount.js';
 
-function oneLine(t: ExecutionContext, r: CliResult, code: number, re: RegExp): void {
-  t.is(r.code, code, `exit code (stderr: ${r.stderr.trim()})`);
-  t.is(r.stderr.trim().split('\n').length, 1, `one line on stderr: ${r.stderr}`);
-  t.regex(r.stderr, /^aheadfs: /);
-  t.regex(r.stderr, re);
-}
+const oneLine = expectOneLine;
 
 /** Some files, a directory, a hard link and a symlink; then unmounted. */
 async function populate(mnt: string, ctx: MountCtx): Promise<void> {

@@ -9,17 +9,12 @@ import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findMount, pidAlive } from '../../src/fuse/mounts.js';
-import { aheadfs, sh, type CliResult } from '../helpers/cli.js';
+import { aheadfs, expectOneLine, sh } from '../helpers/cli.js';
 import { forceCleanup, withMount } from '../helpers/mount.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function oneLine(t: { is: (a: unknown, b: unknown, m?: string) => void; regex: (s: string, r: RegExp) => void }, r: CliResult, code: number, re: RegExp): void {
-  t.is(r.code, code, `exit code (stderr: ${r.stderr.trim()})`);
-  t.is(r.stderr.trim().split('\n').length, 1, 'one line on stderr');
-  t.regex(r.stderr, /^aheadfs: /);
-  t.regex(r.stderr, re);
-}
+const oneLine = expectOneLine;
 
 test('a second mount of a mounted store is refused clearly', async (t) => {
   await withMount(t, {}, async (_mnt, ctx) => {

@@ -11,17 +11,12 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findMount, pidAlive } from '../../src/fuse/mounts.js';
-import { aheadfs, BIN, sh, type CliResult } from '../helpers/cli.js';
+import { aheadfs, BIN, expectOneLine, sh } from '../helpers/cli.js';
 import { withMount } from '../helpers/mount.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function oneLine(t: { is: (a: unknown, b: unknown, m?: string) => void; regex: (s: string, r: RegExp) => void }, r: CliResult, code: number, re: RegExp): void {
-  t.is(r.code, code, `exit code (stderr: ${r.stderr.trim()})`);
-  t.is(r.stderr.trim().split('\n').length, 1, 'one line on stderr');
-  t.regex(r.stderr, /^aheadfs: /);
-  t.regex(r.stderr, re);
-}
+const oneLine = expectOneLine;
 
 /** A second mountpoint in the test's dir, never left mounted. */
 async function secondMountpoint(t: { teardown: (f: () => Promise<void>) => void }, tmp: string): Promise<string> {

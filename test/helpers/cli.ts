@@ -62,3 +62,16 @@ export function sh(cmd: string, opts: { cwd?: string; timeoutMs?: number } = {})
     });
   });
 }
+
+/** A refused command: exit `code`, exactly one `aheadfs: ...` line on stderr matching `re`. */
+export function expectOneLine(
+  t: { is: (a: unknown, b: unknown, m?: string) => void; regex: (s: string, r: RegExp) => void },
+  r: CliResult,
+  code: number,
+  re: RegExp,
+): void {
+  t.is(r.code, code, `exit code (stderr: ${r.stderr.trim()})`);
+  t.is(r.stderr.trim().split('\n').length, 1, `one line on stderr: ${r.stderr}`);
+  t.regex(r.stderr, /^aheadfs: /);
+  t.regex(r.stderr, re);
+}

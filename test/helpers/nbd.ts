@@ -18,6 +18,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { pidAlive as alive } from '../../src/fuse/mounts.js';
+import { freePort } from '../../src/bench/nbd-delay.js';
+export { freePort };
 
 export type NbdServerKind = 'nbdkit' | 'nbd-server' | 'qemu-nbd';
 export const NBD_SERVER_KINDS: readonly NbdServerKind[] = ['nbdkit', 'nbd-server', 'qemu-nbd'];
@@ -53,17 +56,6 @@ export function sizeBytes(size: string): number {
   return Number(m[1]) * { '': 1, K: 1024, M: 1 << 20, G: 1 << 30 }[m[2] as '' | 'K' | 'M' | 'G'];
 }
 
-/** A port nobody listens on now (the kernel's choice for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitListening(port: number, child: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;
@@ -79,15 +71,6 @@ async function waitListening(port: number, child: ChildProcess, log: () => strin
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`NBD server not listening on ${port} after 15 s: ${log()}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
