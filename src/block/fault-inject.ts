@@ -299,16 +299,6 @@ function callTrace(): string {
 
 // --- text forms, shared by the control files and the mount options --------------------
 
-/** A whole decimal number (optional minus sign when `signed`), else EINVAL naming the file. */
-export function parseWhole(name: string, text: string, opts: { signed: boolean }): number {
-  const s = text.trim();
-  const re = opts.signed ? /^-?(0|[1-9]\d*)$/ : /^(0|[1-9]\d*)$/;
-  if (!re.test(s)) throw fsError('EINVAL', `${name}: not a whole decimal number: ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (!Number.isSafeInteger(n)) throw fsError('EINVAL', `${name}: ${s} is too large`);
-  return n === 0 ? 0 : n;
-}
-
 /** `read,write` (commas and/or blanks) -> ops; EINVAL for an unknown or missing op. */
 export function parseOps(text: string): BioOp[] {
   const words = text.trim().split(/[\s,]+/).filter((w) => w !== '');

@@ -51,6 +51,11 @@ import { BlkFaults } from './fault-inject.js';
 /** Default tags (requests in flight on the device). */
 export const BLK_DEF_NR_REQUESTS = 64;
 export const BLK_MAX_NR_REQUESTS = 4096;
+/**
+ * BLKDEV_MIN_RQ: the fewest tags a user may set (queue/nr_requests, --nr-requests; the
+ * kernel raises a smaller value to it). The queue itself takes 1 (tests run one request at a time).
+ */
+export const BLKDEV_MIN_RQ = 4;
 /** Default largest request, in KiB (the kernel's BLK_DEF_MAX_SECTORS is 2560 sectors). */
 export const BLK_DEF_MAX_SECTORS_KB = 1280;
 export const BLK_MIN_MAX_SECTORS_KB = 4;

@@ -24,6 +24,7 @@ import { Stats } from '../stats/registry.js';
 import { Trace } from '../stats/trace.js';
 import { makeControlFiles, type ControlFiles } from './control.js';
 import { makeFaultFiles } from './fault-files.js';
+import { KNOBS } from '../knobs/table.js';
 import { makeTunables } from './tunables.js';
 import type { Vfs } from './types.js';
 import { AheadVfs } from './vfs.js';
@@ -47,15 +48,16 @@ export interface MountOptions {
   log: (msg: string) => void;
 }
 
+/** The defaults of the knob table (src/knobs/table.ts), the mount flags' defaults too. */
 export const DEFAULT_MOUNT_OPTIONS: Omit<MountOptions, 'log'> = {
-  cacheBytes: 256 << 20,
-  readAheadKb: 128,
-  maxSectorsKb: 1280,
-  nrRequests: 64,
-  scheduler: 'mq-deadline',
-  raPolicy: 'ondemand',
-  kernel: '6.18',
-  readpages: true,
+  cacheBytes: KNOBS.cacheSize.default,
+  readAheadKb: KNOBS.readAheadKb.default,
+  maxSectorsKb: KNOBS.maxSectorsKb.default,
+  nrRequests: KNOBS.nrRequests.default,
+  scheduler: KNOBS.scheduler.default,
+  raPolicy: KNOBS.raPolicy.default,
+  kernel: KNOBS.kernel.default,
+  readpages: KNOBS.readpages.default,
 };
 
 /** What the FUSE daemon serves. */
