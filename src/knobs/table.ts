@@ -73,6 +73,8 @@ export interface Knob<T> {
   readonly unit: string;
   /** What it takes, in words (the refusal message and the README say it). */
   readonly expected: string;
+  /** An integer knob's rule (tests probe its edges). */
+  readonly rule?: IntRule;
   readonly default: T;
   /** `aheadfs mount --<flag>`; undefined: no mount flag. */
   readonly flag?: string;
@@ -97,6 +99,7 @@ function intKnob(meta: Meta & { default: number; rule: IntRule; expected?: strin
     ...meta,
     type: 'int',
     expected,
+    rule: meta.rule,
     parse(text) {
       const r = parseInteger(text, meta.rule);
       if (!r.ok) throw expecting(expected);
@@ -263,7 +266,7 @@ export const KNOBS = {
   trace: enumKnob({
     name: 'trace',
     unit: '',
-    default: '0',
+    default: '1',
     values: ['0', '1', '2'] as const,
     control: 'tunables/trace',
     doc: '1: record events in .aheadfs/trace; 2: also one `read` line per FUSE read; 0: off (costs nothing)',

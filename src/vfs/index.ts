@@ -82,6 +82,8 @@ export interface OpenedFs extends MountedFs {
 export async function openFilesystem(store: string, options: MountOptions): Promise<OpenedFs> {
   const stats = new Stats();
   const trace = new Trace();
+  trace.enabled = KNOBS.trace.default !== '0';
+  trace.reads = KNOBS.trace.default === '2';
   const kmsg = new Kmsg();
   const log = layerLog(options.log, kmsg);
   kmsg.emit('info', 'mount', `options: ${describeMountOptions(options)}`);
