@@ -52,7 +52,8 @@ const OWN_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[\d+\] /;
 export function libfuseReason(text: string): string {
   return text
     .split('\n')
-    .filter((l) => l.trim() !== '' && !OWN_LINE.test(l))
+    // Indented lines continue one of ours (a stack trace); libfuse's start at the margin.
+    .filter((l) => l.trim() !== '' && !OWN_LINE.test(l) && !/^\s/.test(l))
     .map((l) => l.trim().replace(/^fuse: /, ''))
     .join('; ');
 }
