@@ -1,6 +1,6 @@
 /**
  * The message ring (src/stats/kmsg.ts): bounded, numbered, ratelimited like
- * printk_ratelimited; fed by the block layer on a device error; read back by
+ * printk_ratelimited; fed by the block layer on a device error and by reclaim trouble; read back by
  * `aheadfs dmesg --follow` (KmsgFollower) without repeats and with losses counted; and
  * libfuse's own words picked out of the daemon's log.
  */
@@ -9,10 +9,13 @@ import test from 'ava';
 import { KmsgFollower } from '../../../src/cli/dmesg.js';
 import { RequestQueue } from '../../../src/block/queue.js';
 import { libfuseReason } from '../../../src/fuse/log.js';
+import { PAGE_SIZE } from '../../../src/mm/page.js';
+import { filemapAddFolio, filemapWaitForMemory, PageCache } from '../../../src/mm/pagecache.js';
 import { Kmsg, layerLog, parseKmsgLine, type KmsgRecord } from '../../../src/stats/kmsg.js';
 import { Stats } from '../../../src/stats/registry.js';
 import { Trace } from '../../../src/stats/trace.js';
 import { ended, FakeDevice, mkBio, settle } from '../block/fake-device.js';
+import { FakeFs } from '../mm/fake-fs.js';
 
 function lines(k: Kmsg): KmsgRecord[] {
   return k
@@ -87,4 +90,19 @@ test("libfuse's own words are picked out of the log, between the daemon's lines"
   ].join('\n');
   t.is(libfuseReason(log), "mountpoint is not empty; if you are sure this is safe, use the 'nonempty' mount option");
   t.is(libfuseReason('2026-12-01T17:07:00.406Z [19022] only ours\n'), '');
+});
+
+test('reclaim trouble: waiting for a pinned folio is a warn line, nothing to wait for (ENOMEM) an err line', (t) => {
+  const kmsg = new Kmsg();
+  const bdi = { raPages: 0, ioPages: 32, readCongested: () => false };
+  const cache = new PageCache({ cacheBytes: 4 * PAGE_SIZE, stats: new Stats(), trace: new Trace(16), bdi, kmsg });
+  t.false(filemapWaitForMemory(cache, () => undefined), 'nothing pinned: waiting would not help');
+  t.like(kmsg.records().at(-1), { level: 'err', subsystem: 'mm' });
+  t.regex(kmsg.records().at(-1)!.message, /no free page frame after reclaim and none pinned by I\/O: ENOMEM/);
+  const mapping = cache.mapping({ ino: 9, size: 16 * PAGE_SIZE }, new FakeFs(16 * PAGE_SIZE));
+  for (let i = 0; i < 4; i++) t.is(filemapAddFolio(mapping, i, 0).kind, 'added'); // locked: pinned
+  t.is(filemapAddFolio(mapping, 4, 0).kind, 'nomem');
+  t.true(filemapWaitForMemory(cache, () => undefined));
+  t.like(kmsg.records().at(-1), { level: 'warn', subsystem: 'mm' });
+  t.regex(kmsg.records().at(-1)!.message, /waiting for a folio under I\/O \(locked\) \(ino 9 index \d\)/);
 });
