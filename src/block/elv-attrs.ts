@@ -6,7 +6,7 @@
  */
 
 import { fsError } from '../errors.js';
-import { parseInteger } from '../knobs/int.js';
+import { parseInteger } from '../int.js';
 
 /** The kernel's INT_MIN / INT_MAX: the range of an `int` scheduler tunable. */
 export const INT_MIN = -(2 ** 31);

@@ -7,7 +7,7 @@
  */
 
 import { UsageError } from '../errors.js';
-import { describeIntRule, parseInteger } from '../knobs/int.js';
+import { describeIntRule, parseInteger } from '../int.js';
 
 /** The text of one value: refuses an option given twice (yargs makes an array) or without a value. */
 export function optionText(name: string, raw: unknown): string {
@@ -16,7 +16,7 @@ export function optionText(name: string, raw: unknown): string {
   return String(raw);
 }
 
-/** A whole number from min to max (decimal digits; src/knobs/int.ts, the one integer parser). */
+/** A whole number from min to max (decimal digits; src/int.ts, the one integer parser). */
 export function parseWholeNumber(name: string, raw: unknown, rule: { min: number; max: number }): number {
   const text = optionText(name, raw);
   const r = parseInteger(text, rule);

@@ -44,11 +44,11 @@ import {
   SECTORS_EXPECT,
   type SectorRange,
 } from '../block/fault-inject.js';
-import { formatSize, parseSize } from '../cli/size.js';
+import { formatSize, parseSize } from './size.js';
 import { fsError, isFsError, UsageError } from '../errors.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { KERNEL_VERSIONS, type KernelVersion } from '../mm/pagecache.js';
-import { describeIntRule, parseInteger, type IntRule } from './int.js';
+import { describeIntRule, parseInteger, type IntRule } from '../int.js';
 
 /** A refused value; the message is the reason (`expected a whole number from 4 to 4096`). */
 export class KnobError extends Error {

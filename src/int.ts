@@ -1,5 +1,5 @@
 /**
- * The one integer parser of aheadfs: command-line values (src/cli/args.ts), the knob
+ * The one integer parser of aheadfs (used by every layer, like errors.ts): command-line values (src/cli/args.ts), the knob
  * table (src/knobs/table.ts: mount flags and control files alike), the scheduler's
  * iosched/ files (kstrtoint, src/block/elv-attrs.ts) and the fault-injection files all
  * parse whole numbers here, so that a value means the same wherever it is typed.
