@@ -199,7 +199,7 @@ export const KNOBS = {
       if (!parseInteger(String(bytes), cacheRule).ok) throw expecting(cacheExpected);
       return bytes;
     },
-    format: (v: number) => (v % (1 << 20) === 0 ? `${v >> 20}M` : String(v)),
+    format: (v: number) => (v % 2 ** 20 === 0 ? `${v / 2 ** 20}M` : String(v)),
   } satisfies Knob<number>,
   readAheadKb: intKnob({
     name: 'read_ahead_kb',

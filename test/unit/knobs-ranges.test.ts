@@ -32,7 +32,7 @@ function acceptedAtMount(k: Knob<unknown>, value: string): boolean {
 /** Values worth trying for `k`: its rule's edges, its words, and number-like text. */
 function candidates(k: Knob<unknown>): fc.Arbitrary<string> {
   const words = fc.constantFrom('on', 'off', '0', '1', '2', '3', '-1', '+8', '010', '0x10', '1e3', ' 8 ', '8\n', '', 'none', 'mq-deadline', 'cfq', '4.18', '6.18', 'read', 'read,flush', 'trim', '0-7', '7-0', '1M', '4K');
-  const arbs: fc.Arbitrary<string>[] = [words, fc.string({ maxLength: 12 })];
+  const arbs: fc.Arbitrary<string>[] = [words, fc.string({ maxLength: 12 }), fc.constant(k.format(k.default))];
   const r = k.rule;
   if (r !== undefined) {
     const edges = [r.min, r.max].flatMap((e) => [e - 5, e + 5]);
@@ -70,5 +70,29 @@ for (const k of BOTH) {
       { numRuns: 300 },
     );
     t.pass();
+  });
+}
+
+/** Flag values worth trying for any knob (sizes too: --cache-size). */
+function anyValue(k: Knob<unknown>): fc.Arbitrary<string> {
+  const range = fc.tuple(fc.nat(), fc.nat()).map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`);
+  return fc.oneof(candidates(k), range, fc.constantFrom('1M', '4G', '4096M', '1025K', '6.5M', '268435456', '4294967296', '3600', '0.5', '.25'));
+}
+
+for (const k of KNOB_LIST.filter((x) => x.flag !== undefined)) {
+  test(`--${k.flag}: what the CLI passes on to the daemon (format) parses back to the same value`, (t) => {
+    fc.assert(
+      fc.property(anyValue(k), (text) => {
+        let v: unknown;
+        try {
+          v = k.parse(text);
+        } catch {
+          return true; // refused: nothing is passed on
+        }
+        t.deepEqual(k.parse(k.format(v)), v, `${JSON.stringify(text)} -> ${k.format(v)}`);
+        return true;
+      }),
+      { numRuns: 200 },
+    );
   });
 }
