@@ -29,6 +29,7 @@ import {
   BLKDEV_MIN_RQ,
 } from '../block/queue.js';
 import { ELEVATOR_NAMES } from '../block/elevator.js';
+import { DEFAULT_NBD_OPTIONS } from '../block/open.js';
 import {
   ATTR_EXPECT,
   DELAY_EXPECT,
@@ -274,7 +275,7 @@ export const KNOBS = {
   nbdConnections: intKnob({
     name: 'nbd_connections',
     unit: '',
-    default: 1,
+    default: DEFAULT_NBD_OPTIONS.connections,
     rule: { min: 1, max: 16 },
     flag: 'nbd-connections',
     doc: 'NBD stores: connections to the export (more than 1 only if the server allows multi-conn)',
@@ -282,7 +283,7 @@ export const KNOBS = {
   nbdTimeout: secondsKnob({
     name: 'nbd_timeout',
     unit: 's',
-    default: 30_000,
+    default: DEFAULT_NBD_OPTIONS.timeoutMs,
     max: NBD_SECONDS_MAX,
     flag: 'nbd-timeout',
     doc: 'NBD stores: seconds without a reply before the connection is dropped and remade',
@@ -290,7 +291,7 @@ export const KNOBS = {
   nbdReconnect: secondsKnob({
     name: 'nbd_reconnect',
     unit: 's',
-    default: 30_000,
+    default: DEFAULT_NBD_OPTIONS.reconnectMs,
     max: NBD_SECONDS_MAX,
     flag: 'nbd-reconnect',
     doc: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO',
