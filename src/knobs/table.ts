@@ -2,17 +2,21 @@
  * Every knob of a mount, once: name, type, unit, range, default, mount flag, control file
  * and doc line. Derived from this table:
  *
- *   - the `aheadfs mount` options (src/cli/mount.ts: `knobYargsOptions`, parsed by `parseFlag`),
+ *   - the `aheadfs mount` options (src/cli/mount.ts `knobOptions`, parsed by `parseFlag`;
+ *     the fault ones through src/cli/fault-options.ts) and what the CLI passes to the daemon (`format`),
  *   - the control files' parsing (src/vfs/tunables.ts, src/vfs/fault-files.ts: `parseControl`),
  *   - the defaults (DEFAULT_MOUNT_OPTIONS in src/vfs/index.ts),
  *   - the README's `### Knobs` table (scripts/gen-knob-table.ts; test/unit/readme-knobs.test.ts).
  *
  * A mount flag and a control file of the same knob go through the same `parse`, so they
  * accept and refuse the same values (test/unit/knobs-ranges.test.ts). The objects behind
- * (RequestQueue, BlkFaults) check their own invariants with the same constants.
+ * (RequestQueue, BlkFaults) check their own invariants with the same constants (the
+ * queue also takes nr_requests below BLKDEV_MIN_RQ, for tests; users cannot set it).
  *
- * To add a knob: one entry in KNOBS (the order is the README's), then use it where the
- * value acts (a MountOptions field and/or a control file's read/write).
+ * To add a knob: one entry in KNOBS (the order is the README's; regenerate the README
+ * table), then use it where the value acts: a MountOptions field (parseTunables and
+ * tunableArgs in src/cli/mount.ts, DEFAULT_MOUNT_OPTIONS) and/or a control file's
+ * read/write (`parseControl(KNOBS.x, text)`). The range test covers it by itself.
  *
  * Not here: the scheduler's own iosched/ files (src/block/mq-deadline.ts: they belong to
  * one elevator instance, parse an int and clamp, as the kernel's do), and the actions
