@@ -8,6 +8,7 @@
  */
 
 import { UsageError } from '../errors.js';
+import { parseInteger } from '../int.js';
 
 export interface BenchArgs {
   /** Two repetitions of smaller files, for development (under two minutes). */
@@ -90,9 +91,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       case '--reps': {
         const v = value();
-        const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
-        if (!Number.isSafeInteger(n) || n < 1 || n > MAX_REPS) throw new UsageError(`--reps must be a whole number from 1 to ${MAX_REPS} (got ${JSON.stringify(v)})`);
-        out.reps = n;
+        const n = parseInteger(v, { min: 1, max: MAX_REPS });
+        if (!n.ok) throw new UsageError(`--reps must be a whole number from 1 to ${MAX_REPS} (got ${JSON.stringify(v)})`);
+        out.reps = n.value;
         break;
       }
       case '--out': {
@@ -116,9 +117,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       }
       case '--read-ahead-kb': {
         const v = value();
-        const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
-        if (!Number.isSafeInteger(n) || n < 4 || n > 65536 || n % 4 !== 0) throw new UsageError(`--read-ahead-kb must be a multiple of 4 from 4 to 65536 (got ${JSON.stringify(v)})`);
-        out.readAheadKb = n;
+        const n = parseInteger(v, { min: 4, max: 65536, multipleOf: 4 });
+        if (!n.ok) throw new UsageError(`--read-ahead-kb must be a multiple of 4 from 4 to 65536 (got ${JSON.stringify(v)})`);
+        out.readAheadKb = n.value;
         break;
       }
       case '--mount-args': {

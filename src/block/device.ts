@@ -36,6 +36,7 @@ import type { Stats } from '../stats/registry.js';
 import { allocAligned } from './aligned.js';
 import { SECTOR_SHIFT, SECTOR_SIZE, type Sector } from './bio.js';
 import type { BlockDevice, DeviceLimits } from './blockdev.js';
+import type { LayerLog } from '../stats/kmsg.js';
 
 /** Linux UIO_MAXIOV: the most views one readv/writev takes. */
 export const IOV_MAX = 1024;
@@ -53,7 +54,7 @@ export interface DeviceGeometry {
 
 export interface BlockFilesDeviceOptions {
   stats: Stats;
-  log?: (msg: string) => void;
+  log?: LayerLog;
   /** true: O_DIRECT or fail (EINVAL); false: buffered, no probe; default: probe and fall back. */
   direct?: boolean;
 }
@@ -243,7 +244,7 @@ export class BlockFilesDevice implements BlockDevice {
     }
     const directIo = fds !== undefined;
     if (!fds) {
-      if (refused !== undefined) log(`block device ${blocksDir}: O_DIRECT refused (${refused}); using buffered I/O`);
+      if (refused !== undefined) log(`block device ${blocksDir}: O_DIRECT refused (${refused}); using buffered I/O`, { level: 'warn', subsystem: 'blkdev' });
       try {
         fds = await openAll(blocksDir, blockFileCount, baseFlags);
       } catch (err) {

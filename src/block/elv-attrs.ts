@@ -6,6 +6,7 @@
  */
 
 import { fsError } from '../errors.js';
+import { parseInteger } from '../int.js';
 
 /** The kernel's INT_MIN / INT_MAX: the range of an `int` scheduler tunable. */
 export const INT_MIN = -(2 ** 31);
@@ -29,11 +30,11 @@ export interface ElvFsEntry {
  * than read with another meaning. Out of the int range the kernel says ERANGE; here EINVAL.
  */
 export function kstrtoint(name: string, text: string): number {
+  const r = parseInteger(text, { min: INT_MIN, max: INT_MAX, base0: true });
+  if (r.ok) return r.value;
   const s = text.trim();
-  if (!/^[+-]?(0|[1-9]\d*)$/.test(s)) throw fsError('EINVAL', `${name}: not a whole decimal number: ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (n < INT_MIN || n > INT_MAX) throw fsError('EINVAL', `${name}: ${s} does not fit an int (${INT_MIN}..${INT_MAX})`);
-  return n === 0 ? 0 : n; // '-0' is 0
+  if (r.why === 'syntax') throw fsError('EINVAL', `${name}: not a whole decimal number: ${JSON.stringify(s)}`);
+  throw fsError('EINVAL', `${name}: ${s} does not fit an int (${INT_MIN}..${INT_MAX})`);
 }
 
 /** The clamp of the kernel's STORE_INT / STORE_JIFFIES: a value outside min..max becomes the nearer end. */

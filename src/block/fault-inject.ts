@@ -43,6 +43,7 @@
 import { fsError } from '../errors.js';
 import type { BioOp, Sector } from './bio.js';
 import { INT_MAX } from './elv-attrs.js';
+import type { LayerLog } from '../stats/kmsg.js';
 
 /** The largest `interval` accepted (the kernel's is an unsigned long). */
 export const FAULT_INTERVAL_MAX = INT_MAX;
@@ -130,9 +131,9 @@ export class BlkFaults {
   private range: SectorRange | undefined;
   private delay = { read: 0, write: 0 };
   private readonly rng: Rng;
-  private readonly log: (msg: string) => void;
+  private readonly log: LayerLog;
 
-  constructor(opts: { rng?: Rng; log?: (msg: string) => void; config?: Partial<FaultConfig> } = {}) {
+  constructor(opts: { rng?: Rng; log?: LayerLog; config?: Partial<FaultConfig> } = {}) {
     this.rng = opts.rng ?? Math.random;
     this.log = opts.log ?? (() => undefined);
     if (opts.config) this.configure(opts.config);
@@ -232,6 +233,7 @@ export class BlkFaults {
       this.log(
         `fail_make_request: forcing a failure: ${what()} ` +
           `(interval ${a.interval}, probability ${a.probability}, space ${a.space}, times ${a.times})`,
+        { level: 'notice', subsystem: 'fail_make_request', ratelimit: 'fail_make_request' },
       );
       if (a.verbose > 1) this.log(`fail_make_request: call trace:\n${callTrace()}`);
     }
@@ -298,16 +300,6 @@ function callTrace(): string {
 }
 
 // --- text forms, shared by the control files and the mount options --------------------
-
-/** A whole decimal number (optional minus sign when `signed`), else EINVAL naming the file. */
-export function parseWhole(name: string, text: string, opts: { signed: boolean }): number {
-  const s = text.trim();
-  const re = opts.signed ? /^-?(0|[1-9]\d*)$/ : /^(0|[1-9]\d*)$/;
-  if (!re.test(s)) throw fsError('EINVAL', `${name}: not a whole decimal number: ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (!Number.isSafeInteger(n)) throw fsError('EINVAL', `${name}: ${s} is too large`);
-  return n === 0 ? 0 : n;
-}
 
 /** `read,write` (commas and/or blanks) -> ops; EINVAL for an unknown or missing op. */
 export function parseOps(text: string): BioOp[] {

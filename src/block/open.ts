@@ -10,6 +10,7 @@ import type { Stats } from '../stats/registry.js';
 import type { BlockDevice } from './blockdev.js';
 import { BlockFilesDevice } from './device.js';
 import { NbdDevice } from './nbd/device.js';
+import type { LayerLog } from '../stats/kmsg.js';
 
 export interface NbdMountOptions {
   /** Connections to the export (1..16; more than 1 only if the server allows multi-conn). */
@@ -25,7 +26,7 @@ export const DEFAULT_NBD_OPTIONS: NbdMountOptions = { connections: 1, timeoutMs:
 export async function openStoreDevice(
   store: string,
   sb: Superblock,
-  opts: { stats: Stats; log: (msg: string) => void; nbd?: NbdMountOptions },
+  opts: { stats: Stats; log: LayerLog; nbd?: NbdMountOptions },
 ): Promise<BlockDevice> {
   if (sb.device === 'files') {
     return BlockFilesDevice.open(join(store, 'blocks'), { blockFileSize: sb.blockFileSize, blockFileCount: sb.blockFileCount }, { stats: opts.stats, log: opts.log });
@@ -39,6 +40,7 @@ export async function openStoreDevice(
   opts.log(
     `device ${sb.url}: ${dev.info.sizeBytes} bytes, ${dev.connectionCount} connection(s), block sizes ${l.logicalBlockSize}/${l.physicalBlockSize}/${l.maxTransferBytes}, ` +
       `flush ${dev.canFlush ? 'yes' : 'NO'} (negotiated with ${dev.info.via === 'go' ? 'NBD_OPT_GO' : 'NBD_OPT_EXPORT_NAME'})`,
+    { level: 'info', subsystem: 'nbd' },
   );
   return dev;
 }

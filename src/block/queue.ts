@@ -47,10 +47,16 @@ import { BLK_MAX_REQUEST_COUNT, blkAttemptPlugMerge, blkFlushPlugList, currentPl
 import { bioEnd, dataDir, rqAlloc, rqBytes, rqSegments, type DataDir, type Request } from './request.js';
 import { bioSplit } from './split.js';
 import { BlkFaults } from './fault-inject.js';
+import type { LayerLog } from '../stats/kmsg.js';
 
 /** Default tags (requests in flight on the device). */
 export const BLK_DEF_NR_REQUESTS = 64;
 export const BLK_MAX_NR_REQUESTS = 4096;
+/**
+ * BLKDEV_MIN_RQ: the fewest tags a user may set (queue/nr_requests, --nr-requests; the
+ * kernel raises a smaller value to it). The queue itself takes 1 (tests run one request at a time).
+ */
+export const BLKDEV_MIN_RQ = 4;
 /** Default largest request, in KiB (the kernel's BLK_DEF_MAX_SECTORS is 2560 sectors). */
 export const BLK_DEF_MAX_SECTORS_KB = 1280;
 export const BLK_MIN_MAX_SECTORS_KB = 4;
@@ -80,7 +86,7 @@ export interface RequestQueueOptions {
   /** Clock in ms (monotonic); default performance.now. Tests pass a fake. */
   now?: () => number;
   /** Where device errors and endIo bugs are reported; default console.error. */
-  log?: (msg: string) => void;
+  log?: LayerLog;
   /** fail_make_request and delay; default: a new BlkFaults (off) logging to `log`. */
   faults?: BlkFaults;
 }
@@ -101,7 +107,7 @@ export class RequestQueue {
   private readonly stats: Stats;
   private readonly trace: Trace;
   private readonly now: () => number;
-  private readonly log: (msg: string) => void;
+  private readonly log: LayerLog;
   /** fail_make_request and delay (fault-inject.ts); consulted at every dispatch. */
   readonly faults: BlkFaults;
 
@@ -217,7 +223,7 @@ export class RequestQueue {
     if (this.trace.enabled) this.trace.emit(`bio submit op=${bio.op} sector=${bio.sector} bytes=${bio.size}`);
     const bad = this.bioCheck(bio);
     if (bad !== undefined) {
-      this.log(`block: rejecting bio op=${bio.op} sector=${bio.sector} bytes=${bio.size}: ${bad}`);
+      this.log(`block: rejecting bio op=${bio.op} sector=${bio.sector} bytes=${bio.size}: ${bad}`, { level: 'err', subsystem: 'blk', ratelimit: 'blk-reject' });
       queueMicrotask(() => this.bioEndIo(bio, 'EIO'));
       return;
     }
@@ -338,7 +344,7 @@ export class RequestQueue {
     if (this.congestedNow && !this.congested()) this.congestedNow = false;
     const status: ErrorCode | undefined = err === undefined ? undefined : 'EIO';
     if (err !== undefined && err !== INJECTED) {
-      this.log(`block: ${rq.op} of ${rq.nrSectors} sectors at ${rq.sector} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.log(`block: ${rq.op} of ${rq.nrSectors} sectors at ${rq.sector} failed: ${err instanceof Error ? err.message : String(err)}`, { level: 'err', subsystem: 'blk', ratelimit: 'blk-ioerr' });
     }
     if (this.trace.enabled) {
       this.trace.emit(`rq complete op=${rq.op} sector=${rq.sector} bytes=${rqBytes(rq)} status=${status ?? 'ok'} ms=${(now - rq.startMs).toFixed(3)}`);
@@ -358,7 +364,7 @@ export class RequestQueue {
     try {
       runIoCompletion(() => bio.endIo(bio));
     } catch (err) {
-      this.log(`block: endIo of bio at sector ${bio.sector} threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      this.log(`block: endIo of bio at sector ${bio.sector} threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { level: 'err', subsystem: 'blk' });
     }
   }
 

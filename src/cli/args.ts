@@ -7,6 +7,7 @@
  */
 
 import { UsageError } from '../errors.js';
+import { describeIntRule, parseInteger } from '../int.js';
 
 /** The text of one value: refuses an option given twice (yargs makes an array) or without a value. */
 export function optionText(name: string, raw: unknown): string {
@@ -15,14 +16,12 @@ export function optionText(name: string, raw: unknown): string {
   return String(raw);
 }
 
-/** A whole number from min to max (decimal digits only). */
-export function parseWholeNumber(name: string, raw: unknown, { min, max }: { min: number; max: number }): number {
+/** A whole number from min to max (decimal digits; src/int.ts, the one integer parser). */
+export function parseWholeNumber(name: string, raw: unknown, rule: { min: number; max: number }): number {
   const text = optionText(name, raw);
-  const expected = `expected a whole number from ${min} to ${max}`;
-  if (!/^\s*\d+\s*$/.test(text)) throw new UsageError(`bad ${name} '${text}': ${expected}`);
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`bad ${name} '${text}': ${expected}`);
-  return v;
+  const r = parseInteger(text, rule);
+  if (!r.ok) throw new UsageError(`bad ${name} '${text}': expected ${describeIntRule(rule)}`);
+  return r.value;
 }
 
 /** A number of seconds > 0 and at most max (fractions allowed: `0.5`). */

@@ -15,6 +15,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
+import { parseWholeNumber } from './args.js';
 import { runPatternOnAheadfs } from '../kerneldiff/aheadfs-side.js';
 import { diffEvents, formatFixture, normalise } from '../kerneldiff/events.js';
 import { checkKernelOracle, runPatternOnKernel } from '../kerneldiff/kernel.js';
@@ -24,17 +25,12 @@ import { parseIolog, presetPattern, PRESET_NAMES, type Pattern } from '../kernel
 interface KernelDiffArgs {
   pattern?: string;
   iolog?: string;
-  'file-size'?: number;
-  'read-ahead-kb': number;
-  'max-sectors-kb': number;
+  'file-size'?: string;
+  'read-ahead-kb': string;
+  'max-sectors-kb': string;
   model: boolean;
   'kernel-out'?: string;
-  context?: number;
-}
-
-function intIn(name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`bad --${name} '${v}': expected a whole number from ${min} to ${max}`);
-  return v;
+  context?: string;
 }
 
 /** The pattern the arguments name; UsageError when they name none, both, or a bad one. */
@@ -50,7 +46,7 @@ export function patternFromArgs(a: Pick<KernelDiffArgs, 'pattern' | 'iolog' | 'f
     } catch (err) {
       throw new UsageError(`cannot read --iolog ${a.iolog}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    const fileSize = a['file-size'] === undefined ? undefined : intIn('file-size', a['file-size'], 1, 64 * 1024 * 1024);
+    const fileSize = a['file-size'] === undefined ? undefined : parseWholeNumber('--file-size', a['file-size'], { min: 1, max: 64 * 1024 * 1024 });
     return parseIolog(text, { name: a.iolog, ...(fileSize === undefined ? {} : { fileSize }) });
   }
   return presetPattern(a.pattern ?? 'seq4k');
@@ -64,20 +60,20 @@ export function kernelDiffCommand(cli: Argv): Argv {
       y
         .option('pattern', { type: 'string', describe: `a preset: ${PRESET_NAMES.join(', ')}, or mixed:SEED (a seeded random mix; default seq4k)` })
         .option('iolog', { type: 'string', describe: 'a fio iolog v2 file (its read lines)' })
-        .option('file-size', { type: 'number', describe: 'with --iolog: size in bytes of every file (default: its furthest read)' })
-        .option('read-ahead-kb', { type: 'number', default: 128, describe: 'queue/read_ahead_kb on both sides' })
-        .option('max-sectors-kb', { type: 'number', default: 128, describe: 'queue/max_sectors_kb on both sides' })
+        .option('file-size', { type: 'string', requiresArg: true, describe: 'with --iolog: size in bytes of every file (default: its furthest read)' })
+        .option('read-ahead-kb', { type: 'string', requiresArg: true, default: '128', describe: 'queue/read_ahead_kb on both sides' })
+        .option('max-sectors-kb', { type: 'string', requiresArg: true, default: '128', describe: 'queue/max_sectors_kb on both sides' })
         .option('model', { type: 'boolean', default: false, describe: 'our side is the 6.18 readahead module over an in-memory page cache, not a mount' })
         .option('kernel-out', { type: 'string', describe: "also save the kernel's event list to this file" })
-        .option('context', { type: 'number', describe: 'print only this many events around the first difference' }),
+        .option('context', { type: 'string', requiresArg: true, describe: 'print only this many events around the first difference' }),
     async (argv) => {
       const a = argv as unknown as KernelDiffArgs;
       const pattern = patternFromArgs(a);
       const queue = {
-        readAheadKb: intIn('read-ahead-kb', a['read-ahead-kb'], 0, 65536),
-        maxSectorsKb: intIn('max-sectors-kb', a['max-sectors-kb'], 4, 65536),
+        readAheadKb: parseWholeNumber('--read-ahead-kb', a['read-ahead-kb'], { min: 0, max: 65536 }),
+        maxSectorsKb: parseWholeNumber('--max-sectors-kb', a['max-sectors-kb'], { min: 4, max: 65536 }),
       };
-      if (a.context !== undefined) intIn('context', a.context, 0, 1_000_000);
+      const context = a.context === undefined ? undefined : parseWholeNumber('--context', a.context, { min: 0, max: 1_000_000 });
       if (queue.readAheadKb % 4 !== 0) throw new UsageError(`bad --read-ahead-kb '${queue.readAheadKb}': must be a multiple of 4`);
       checkKernelOracle();
       const kernel = runPatternOnKernel(pattern, queue);
@@ -91,7 +87,7 @@ export function kernelDiffCommand(cli: Argv): Argv {
       process.stdout.write(
         `pattern ${pattern.name}: ${pattern.ops.length} reads; read_ahead_kb=${queue.readAheadKb} max_sectors_kb=${queue.maxSectorsKb}; kernel ${kernel.kernel}\n`,
       );
-      const d = diffEvents(left, right, { left: `kernel ${kernel.kernel}`, right: label }, a.context === undefined ? {} : { context: a.context });
+      const d = diffEvents(left, right, { left: `kernel ${kernel.kernel}`, right: label }, context === undefined ? {} : { context });
       process.stdout.write(d.text + '\n');
       if (!a.model && d.firstDiff !== undefined && pattern.ops.some((op) => op.length > FUSE_MAX_READ)) {
         // libfuse 2 (FUSE 7.19) caps a read at 128 KiB: the kernel's FUSE client splits a

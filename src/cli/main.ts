@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
+import { dmesgCommand } from './dmesg.js';
 import { fsckCommand } from './fsck.js';
 import { iostatCommand } from './iostat.js';
 import { kernelDiffCommand } from './kernel-diff.js';
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot, fsck or kernel-diff (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, dmesg, plot, fsck or kernel-diff (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err && err.name !== 'YError') throw err;
       throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad arguments', argv[0]));
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand, dmesgCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

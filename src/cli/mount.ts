@@ -20,16 +20,15 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
 import { describeNotPrivate, LOG_FILE, STORE_FILE_MODE } from '../fs/store-files.js';
-import { KERNEL_VERSIONS } from '../mm/pagecache.js';
 import { checkBeforeMount } from '../fs/fsck/index.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { LOG_OPEN_FLAGS } from '../fuse/log.js';
-import { MAX_CACHE_BYTES } from '../mm/frames.js';
-import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
-import { optionText, parseSeconds, parseWholeNumber } from './args.js';
-import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
+import { DEFAULT_NBD_OPTIONS } from '../block/open.js';
+import { KNOB_LIST, KNOBS, parseFlag, type Knob } from '../knobs/table.js';
+import { optionText } from './args.js';
+import { faultArgs, parseFaultArgs } from './fault-options.js';
 import { mkfsWithProgress } from './mkfs.js';
-import { formatSize, parseSize } from './size.js';
+import { formatSize } from './size.js';
 import {
   checkMountpoint,
   checkNotMounted,
@@ -42,8 +41,6 @@ import {
   pathExists,
 } from './store.js';
 
-/** The page cache arena is one WebAssembly.Memory: at most 4 GiB. */
-export const MIN_CACHE_BYTES = 1 << 20;
 /** How long `aheadfs mount` waits for the daemon's answer. */
 const READY_TIMEOUT_MS = 60_000;
 
@@ -51,50 +48,78 @@ const BIN = fileURLToPath(new URL('../../bin/aheadfs.js', import.meta.url));
 
 export type Tunables = Omit<MountOptions, 'log'>;
 
-interface RawMountArgs extends RawFaultArgs {
-  'cache-size': string;
-  'read-ahead-kb': string;
-  'max-sectors-kb': string;
-  'nr-requests': string;
-  scheduler: string;
-  'ra-policy': string;
-  readpages: string;
-  kernel: string;
-  'nbd-connections': string;
-  'nbd-timeout': string;
-  'nbd-reconnect': string;
+/** The raw option values yargs gives, by flag name (strings, or arrays when given twice). */
+type RawMountArgs = Record<string, unknown>;
+
+/** The knobs with a mount flag that always has a value (the fault knobs are fault-options.ts'). */
+const MOUNT_KNOBS = [
+  KNOBS.cacheSize,
+  KNOBS.readAheadKb,
+  KNOBS.maxSectorsKb,
+  KNOBS.nrRequests,
+  KNOBS.scheduler,
+  KNOBS.raPolicy,
+  KNOBS.kernel,
+  KNOBS.readpages,
+  KNOBS.nbdConnections,
+  KNOBS.nbdTimeout,
+  KNOBS.nbdReconnect,
+] as const;
+
+/** yargs options for every knob with a mount flag, from the table (all strings, parsed by parseTunables). */
+export function knobOptions(): Record<string, { type: 'string'; requiresArg: true; default?: string; describe: string }> {
+  const out: Record<string, { type: 'string'; requiresArg: true; default?: string; describe: string }> = {};
+  for (const k of KNOB_LIST) {
+    if (k.flag === undefined) continue;
+    const unit = k.unit === '' ? '' : ` [${k.unit}]`;
+    out[k.flag] = { type: 'string', requiresArg: true, describe: `${k.doc}${unit}; ${k.expected}`, ...(k.optional ? {} : { default: k.format(k.default) }) };
+  }
+  return out;
+}
+
+/** One flag's value through its knob (UsageError naming the flag). */
+function flag<T>(a: RawMountArgs, k: Knob<T>): T {
+  const name = `--${k.flag ?? k.name}`;
+  return parseFlag(k, optionText(name, a[k.flag ?? k.name]));
 }
 
 /** Parse and check the mount options; throws UsageError. */
 export function parseTunables(a: RawMountArgs): Tunables {
-  const cacheBytes = parseSize(optionText('--cache-size', a['cache-size']), '--cache-size');
-  if (cacheBytes % 4096 !== 0) throw new UsageError(`bad --cache-size '${a['cache-size']}': must be a multiple of 4 KiB`);
-  if (cacheBytes < MIN_CACHE_BYTES || cacheBytes > MAX_CACHE_BYTES) {
-    throw new UsageError(`bad --cache-size '${a['cache-size']}': must be from ${formatSize(MIN_CACHE_BYTES)} to ${formatSize(MAX_CACHE_BYTES)}`);
-  }
-  const scheduler = a.scheduler;
-  if (scheduler !== 'none' && scheduler !== 'mq-deadline') throw new UsageError(`bad --scheduler '${scheduler}': expected none or mq-deadline`);
-  const raPolicy = a['ra-policy'];
-  if (raPolicy !== 'ondemand' && raPolicy !== 'none') throw new UsageError(`bad --ra-policy '${raPolicy}': expected ondemand or none`);
-  const kernel = KERNEL_VERSIONS.find((k) => k === a.kernel);
-  if (kernel === undefined) throw new UsageError(`bad --kernel '${a.kernel}': expected ${KERNEL_VERSIONS.join(' or ')}`);
-  if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
   return {
-    cacheBytes,
-    readAheadKb: parseWholeNumber('--read-ahead-kb', a['read-ahead-kb'], { min: 0, max: READ_AHEAD_KB_MAX }),
-    maxSectorsKb: parseWholeNumber('--max-sectors-kb', a['max-sectors-kb'], { min: 4, max: 1 << 16 }),
-    nrRequests: parseWholeNumber('--nr-requests', a['nr-requests'], { min: 4, max: 1024 }),
-    scheduler,
-    raPolicy,
-    kernel,
-    readpages: a.readpages === 'on',
+    cacheBytes: flag(a, KNOBS.cacheSize),
+    readAheadKb: flag(a, KNOBS.readAheadKb),
+    maxSectorsKb: flag(a, KNOBS.maxSectorsKb),
+    nrRequests: flag(a, KNOBS.nrRequests),
+    scheduler: flag(a, KNOBS.scheduler),
+    raPolicy: flag(a, KNOBS.raPolicy),
+    kernel: flag(a, KNOBS.kernel),
+    readpages: flag(a, KNOBS.readpages),
     faults: parseFaultArgs(a),
     nbd: {
-      connections: parseWholeNumber('--nbd-connections', a['nbd-connections'], { min: 1, max: 16 }),
-      timeoutMs: Math.round(parseSeconds('--nbd-timeout', a['nbd-timeout'], { max: 3600 }) * 1000),
-      reconnectMs: Math.round(parseSeconds('--nbd-reconnect', a['nbd-reconnect'], { max: 3600 }) * 1000),
+      connections: flag(a, KNOBS.nbdConnections),
+      timeoutMs: flag(a, KNOBS.nbdTimeout),
+      reconnectMs: flag(a, KNOBS.nbdReconnect),
     },
   };
+}
+
+/** The flag values of `t` for each of MOUNT_KNOBS, in the knobs' text. */
+function tunableArgs(t: Tunables): string[] {
+  const d = DEFAULT_NBD_OPTIONS;
+  const v: { [K in (typeof MOUNT_KNOBS)[number]['name']]: string } = {
+    cache_size: KNOBS.cacheSize.format(t.cacheBytes),
+    read_ahead_kb: KNOBS.readAheadKb.format(t.readAheadKb),
+    max_sectors_kb: KNOBS.maxSectorsKb.format(t.maxSectorsKb),
+    nr_requests: KNOBS.nrRequests.format(t.nrRequests),
+    scheduler: KNOBS.scheduler.format(t.scheduler),
+    ra_policy: KNOBS.raPolicy.format(t.raPolicy),
+    kernel: KNOBS.kernel.format(t.kernel),
+    readpages: KNOBS.readpages.format(t.readpages),
+    nbd_connections: KNOBS.nbdConnections.format(t.nbd?.connections ?? d.connections),
+    nbd_timeout: KNOBS.nbdTimeout.format(t.nbd?.timeoutMs ?? d.timeoutMs),
+    nbd_reconnect: KNOBS.nbdReconnect.format(t.nbd?.reconnectMs ?? d.reconnectMs),
+  };
+  return MOUNT_KNOBS.flatMap((k) => [`--${k.flag}`, v[k.name]]);
 }
 
 /** FUSE-level switches of a mount. */
@@ -105,21 +130,7 @@ interface FuseFlags {
 
 /** The daemon's command line for these (already checked) options. */
 function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowOther }: FuseFlags): string[] {
-  const args = [
-    BIN, 'mount', store, mnt, '--foreground', '--ready-fd', '3',
-    '--cache-size', String(t.cacheBytes),
-    '--read-ahead-kb', String(t.readAheadKb),
-    '--max-sectors-kb', String(t.maxSectorsKb),
-    '--nr-requests', String(t.nrRequests),
-    '--scheduler', t.scheduler,
-    '--ra-policy', t.raPolicy,
-    '--kernel', t.kernel,
-    '--readpages', t.readpages ? 'on' : 'off',
-    '--nbd-connections', String(t.nbd?.connections ?? 1),
-    '--nbd-timeout', String((t.nbd?.timeoutMs ?? 30_000) / 1000),
-    '--nbd-reconnect', String((t.nbd?.reconnectMs ?? 30_000) / 1000),
-    ...faultArgs(t.faults),
-  ];
+  const args = [BIN, 'mount', store, mnt, '--foreground', '--ready-fd', '3', ...tunableArgs(t), ...faultArgs(t.faults)];
   if (fuseDebug) args.push('--fuse-debug');
   if (allowOther) args.push('--allow-other');
   return args;
@@ -193,26 +204,15 @@ export function mountCommand(y: Argv): Argv {
         .positional('store', { type: 'string', describe: 'store directory (made by mkfs)' })
         .positional('mountpoint', { type: 'string', describe: 'an empty directory' })
         .option('foreground', { type: 'boolean', default: false, describe: 'stay attached; stop on SIGINT/SIGTERM or umount' })
-        .option('cache-size', { type: 'string', default: '256M', requiresArg: true, describe: `page cache size (at most ${formatSize(MAX_CACHE_BYTES)})` })
-        .option('read-ahead-kb', { type: 'string', default: '128', requiresArg: true, describe: 'maximum readahead window (like /sys/block/*/queue/read_ahead_kb)' })
-        .option('max-sectors-kb', { type: 'string', default: '1280', requiresArg: true, describe: 'largest device request' })
-        .option('nr-requests', { type: 'string', default: '64', requiresArg: true, describe: 'device requests in flight at most' })
-        .option('scheduler', { type: 'string', default: 'mq-deadline', requiresArg: true, describe: 'I/O scheduler: none or mq-deadline' })
-        .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
-        .option('kernel', { type: 'string', default: '6.18', requiresArg: true, describe: "whose read path: 4.18 (do_generic_file_read, order-0 pages) or 6.18 (filemap_read, large folios)" })
-        .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
-        .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
-        .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
-        .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let other users use the mount (FUSE allow_other; modes are enforced)' })
         .option('ready-fd', { type: 'number', hidden: true })
-        .options(FAULT_OPTIONS),
+        .options(knobOptions()),
     async (argv) => {
       const fd = argv['ready-fd'];
-      const report = fd === undefined ? undefined : statusReporter(fd);
+      const report = typeof fd === 'number' ? statusReporter(fd) : undefined;
       try {
-        await mount(argv, report);
+        await mount(mountArgs(argv), report);
       } catch (err) {
         // A daemon child that fails before runDaemon still owes its parent the status line.
         report?.(`error: ${err instanceof Error ? err.message : String(err)}`);
@@ -237,7 +237,8 @@ function statusReporter(fd: number): (line: string) => void {
   };
 }
 
-interface MountArgs extends RawMountArgs {
+interface MountArgs {
+  raw: RawMountArgs;
   store: string | undefined;
   mountpoint: string | undefined;
   foreground: boolean;
@@ -245,8 +246,21 @@ interface MountArgs extends RawMountArgs {
   'allow-other': boolean;
 }
 
+/** The typed part of yargs' answer (the knob flags stay raw strings for parseTunables). */
+function mountArgs(argv: RawMountArgs): MountArgs {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    raw: argv,
+    store: str(argv.store),
+    mountpoint: str(argv.mountpoint),
+    foreground: argv.foreground === true,
+    'fuse-debug': argv['fuse-debug'] === true,
+    'allow-other': argv['allow-other'] === true,
+  };
+}
+
 async function mount(argv: MountArgs, report: ((line: string) => void) | undefined): Promise<void> {
-  const tunables = parseTunables(argv);
+  const tunables = parseTunables(argv.raw);
   checkRoot('aheadfs mount');
   const { store, mnt } = await resolveTarget(argv.store, argv.mountpoint);
   const files = await checkStore(store);

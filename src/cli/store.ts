@@ -3,7 +3,7 @@
  * default store. Every refusal is one clear sentence.
  */
 
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isFsError, UsageError } from '../errors.js';
 import { checkStoreFiles, type StoreFilesReport } from '../fs/store-files.js';
@@ -60,7 +60,11 @@ export function checkRoot(what: string): void {
   if (uid !== undefined && uid !== 0) throw new UsageError(`${what} needs root (you are uid ${uid}); run it with sudo`);
 }
 
-/** Throws unless `mnt` is an existing directory that nothing is mounted on. */
+/**
+ * Throws unless `mnt` is an existing, empty directory that nothing is mounted on. libfuse
+ * refuses a non-empty one too ("fuse: mountpoint is not empty"), but only in the
+ * daemon, where the user would read it in the log: said here first, with the fix.
+ */
 export async function checkMountpoint(mnt: string): Promise<void> {
   let st;
   try {
@@ -73,4 +77,8 @@ export async function checkMountpoint(mnt: string): Promise<void> {
   if (!st.isDirectory()) throw new UsageError(`mountpoint ${mnt} is not a directory`);
   const m = await findMount(resolve(mnt));
   if (m) throw new Error(`mountpoint ${mnt} is already a mount (${m.fstype} from ${m.source})`);
+  const entries = await readdir(mnt);
+  if (entries.length > 0) {
+    throw new UsageError(`mountpoint ${mnt} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}, e.g. ${JSON.stringify(entries.sort()[0])}): mount on an empty directory (mkdir a new one)`);
+  }
 }

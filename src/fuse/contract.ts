@@ -4,7 +4,7 @@
  */
 
 export type { ControlFiles, MountedFs, MountOptions } from '../vfs/index.js';
-export { openFilesystem } from '../vfs/index.js';
+export { describeMountOptions, openFilesystem } from '../vfs/index.js';
 import type { openFilesystem } from '../vfs/index.js';
 
 export type OpenFilesystem = (...args: Parameters<typeof openFilesystem>) => Promise<import('../vfs/index.js').MountedFs>;

@@ -30,8 +30,8 @@ import { dbg } from '../stats/debug.js';
 import type Fuse from 'fuse-native';
 import { AheadFuse } from './aheadfuse.js';
 import { ControlDir } from './control-dir.js';
-import { openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
-import { openLog, type DaemonLog } from './log.js';
+import { describeMountOptions, openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
+import { libfuseReason, logSince, logSize, openLog, type DaemonLog } from './log.js';
 import { findMount } from './mounts.js';
 import { makeOperations } from './ops.js';
 
@@ -53,13 +53,6 @@ export interface DaemonOptions {
   report: ((line: string) => void) | undefined;
   /** The filesystem to serve (tests inject one); default: src/vfs's openFilesystem. */
   openFilesystem?: OpenFilesystem;
-}
-
-export function describeOptions(o: Omit<MountOptions, 'log'>): string {
-  return (
-    `cache_bytes=${o.cacheBytes} read_ahead_kb=${o.readAheadKb} max_sectors_kb=${o.maxSectorsKb} ` +
-    `nr_requests=${o.nrRequests} scheduler=${o.scheduler} ra_policy=${o.raPolicy} kernel=${o.kernel} readpages=${o.readpages ? 'on' : 'off'}`
-  );
 }
 
 function errMsg(err: unknown): string {
@@ -98,6 +91,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   let mfs: MountedFs | undefined;
   let fuse: AheadFuse | undefined;
+  const logPath = join(store, LOG_FILE);
+  /** The log's size when fuse.mount started: libfuse's complaint, if any, comes after. */
+  let logStart: number | undefined;
   let mounted = false;
 
   const unmountFuse = (): Promise<void> =>
@@ -138,14 +134,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const f = new AheadFuse(mnt, ops, { fuseDebug: opts.fuseDebug, allowOther: opts.allowOther ?? false });
     serving = f;
     fuse = f;
+    logStart = logSize(logPath);
     await new Promise<void>((res, rej) => f.mount((err) => (err ? rej(err) : res())));
     mounted = true;
     // The mount answers when a lookup through the kernel reaches us and comes back.
     await stat(join(mnt, '.aheadfs', 'stats'));
     dbg.fuse('mounted %s on %s with fuse options %s', store, mnt, f.optionString());
-    log(`mounted ${store} on ${mnt} (uuid ${mfs.superblock.uuid}, ${mfs.superblock.sizeBytes} bytes; ${describeOptions(opts.mount)}; fuse ${f.optionString()})`);
+    mfs.kmsg.emit('info', 'mount', `mounted ${store} on ${mnt} (uuid ${mfs.superblock.uuid}; fuse ${f.optionString()})`);
+    log(`mounted ${store} on ${mnt} (uuid ${mfs.superblock.uuid}, ${mfs.superblock.sizeBytes} bytes; ${describeMountOptions(opts.mount)}; fuse ${f.optionString()})`);
   } catch (err) {
-    const msg = errMsg(err) === 'fuse failed' ? `libfuse could not mount ${mnt} (see ${join(store, 'aheadfs.log')})` : errMsg(err);
+    // libfuse says why on stderr: the log when daemonized (the parent names the log), the terminal with --foreground.
+    const why = errMsg(err) === 'fuse failed' && logStart !== undefined ? libfuseReason(logSince(logPath, logStart)) : '';
+    const msg =
+      errMsg(err) !== 'fuse failed' ? errMsg(err) : why !== '' ? `libfuse could not mount ${mnt}: ${why}` : `libfuse could not mount ${mnt}${opts.report ? '' : " (libfuse's reason is above)"}`;
     log(`mount failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     await teardown();
     report(`error: ${msg}`);

@@ -8,7 +8,7 @@
  * `aheadfs.log -> /root/victim` must not make it append to the victim (store-files.ts).
  */
 
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { STORE_FILE_MODE } from '../fs/store-files.js';
 
 /** open(2) flags of the log: append, create, never through a symlink. */
@@ -38,4 +38,46 @@ export function openLog(path: string, { echo }: { echo: boolean }): DaemonLog {
     open = false;
   };
   return log;
+}
+
+/** Our own lines begin with an ISO time; anything else in the log is a child's stderr (libfuse's). */
+const OWN_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[\d+\] /;
+
+/**
+ * libfuse's own words among log text: the daemon's stderr is the log, so what libfuse
+ * prints when a mount fails (`fuse: mountpoint is not empty`, `fuse: device not found,
+ * try 'modprobe fuse' first`, `fusermount: ...`) lands between our lines. Joined with
+ * '; ', without the `fuse: ` prefix; '' when there is none.
+ */
+export function libfuseReason(text: string): string {
+  return text
+    .split('\n')
+    // Indented lines continue one of ours (a stack trace); libfuse's start at the margin.
+    .filter((l) => l.trim() !== '' && !OWN_LINE.test(l) && !/^\s/.test(l))
+    .map((l) => l.trim().replace(/^fuse: /, ''))
+    .join('; ');
+}
+
+/** The log's size now (where a later `logSince` starts); 0 if it cannot be read. */
+export function logSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The log's text from byte `offset` on (at most 64 KiB); '' if it cannot be read. */
+export function logSince(path: string, offset: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const buf = Buffer.alloc(65536);
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString('utf8', 0, n);
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

@@ -40,6 +40,7 @@
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
+import type { Kmsg } from '../stats/kmsg.js';
 import { Folio } from './folio.js';
 import { FrameArena } from './frames.js';
 import { Lruvec, pinBit, SWAP_CLUSTER_MAX } from './lru.js';
@@ -85,12 +86,15 @@ export interface PageCacheOptions {
   stats: Stats;
   trace: Trace;
   bdi: BackingDevInfo;
+  /** The mount's message ring (reclaim trouble goes there); none in unit tests. */
+  kmsg?: Kmsg;
 }
 
 export class PageCache {
   readonly stats: Stats;
   readonly trace: Trace;
   readonly bdi: BackingDevInfo;
+  readonly kmsg: Kmsg | undefined;
   /** The `readpages` tunable: when false, readPages calls readFolio per folio even if aops.readahead exists. */
   useReadahead = true;
   /**
@@ -120,6 +124,7 @@ export class PageCache {
     this.stats = opts.stats;
     this.trace = opts.trace;
     this.bdi = opts.bdi;
+    this.kmsg = opts.kmsg;
     this.frames = new FrameArena(opts.cacheBytes);
     this.lruvec = new Lruvec(this.stats, this.trace, filemapRemoveFolio);
     this.waitTable = new PageWaitTable(this.stats, this.trace);
@@ -391,7 +396,13 @@ export function filemapReadFolio(mapping: AddressSpace, folio: Folio): void {
  */
 export function filemapWaitForMemory(cache: PageCache, cb: WaitCallback): boolean {
   const pinned = cache.lruvec.findPinnedFolio();
-  if (pinned === undefined) return false;
+  if (pinned === undefined) {
+    cache.kmsg?.ratelimited('mm-enomem', 'err', 'mm', () => `no free page frame after reclaim and none pinned by I/O: ENOMEM (${cache.frames.nrFrames} frames; a larger --cache-size helps)`);
+    return false;
+  }
+  cache.kmsg?.ratelimited('mm-wait', 'warn', 'mm', () =>
+    `no free page frame after reclaim: waiting for a folio under ${pinBit(pinned) === PG_locked ? 'I/O (locked)' : 'writeback'} (ino ${pinned.mapping?.ino ?? '?'} index ${pinned.index}) to be released`,
+  );
   __folioWaitBitAsyncSlow(pinned, pinBit(pinned), cb);
   return true;
 }

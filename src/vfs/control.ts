@@ -7,13 +7,16 @@
  *   diskstats      the device's 17 fields in /sys/block/<dev>/stat order
  *   trace          recent events, oldest first; any write clears it
  *   files          open files with their readahead state
+ *   kmsg           the message ring (src/stats/kmsg.ts): why a write was refused, device
+ *                  errors, fault-injection hits, reclaim trouble, the mount's options
  *   drop_caches    write 1: evict every clean, unlocked page (like /proc/sys/vm/drop_caches)
  *   tunables/<n>   read/write knobs (see tunables.ts)
  *   tunables/iosched/<n>  the active scheduler's knobs; absent with `none`
  *   fail_make_request/<n>, delay/<n>  fault injection and latency (see fault-files.ts)
  */
 
-import { fsError } from '../errors.js';
+import { fsError, isFsError } from '../errors.js';
+import { Kmsg } from '../stats/kmsg.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
 import type { ControlGroup } from './fault-files.js';
@@ -32,6 +35,8 @@ export interface ControlFiles {
 export interface ControlSources {
   stats: Stats;
   trace: Trace;
+  /** Refused writes are recorded here (default: a ring of its own). */
+  kmsg?: Kmsg;
   tunables: Tunables;
   diskstats(): string;
   files(): string;
@@ -40,7 +45,7 @@ export interface ControlSources {
   groups?: Record<string, ControlGroup>;
 }
 
-const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'drop_caches', 'tunables'];
+const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'kmsg', 'drop_caches', 'tunables'];
 
 /** 'tunables' -> '', 'tunables/iosched/x' -> 'iosched/x'; undefined outside tunables/. */
 function tunablePath(name: string): string | undefined {
@@ -50,6 +55,7 @@ function tunablePath(name: string): string | undefined {
 
 export function makeControlFiles(src: ControlSources): ControlFiles {
   const groups = src.groups ?? {};
+  const kmsg = src.kmsg ?? new Kmsg();
   /** 'delay/read_us' -> its knob; undefined for anything else. */
   const groupEntry = (name: string): { read(): string; write(v: string): void } | undefined => {
     const slash = name.indexOf('/');
@@ -71,6 +77,7 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
       return lines.length ? lines.join('\n') + '\n' : '';
     },
     files: () => src.files(),
+    kmsg: () => kmsg.format(),
     drop_caches: () => '0\n',
   };
   return {
@@ -95,25 +102,38 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
       throw fsError('ENOENT', `.aheadfs/${name}`);
     },
     write(name, data) {
-      switch (name) {
-        case 'trace':
-          src.trace.clear();
-          return;
-        case 'drop_caches': {
-          const v = data.trim();
-          if (v !== '1' && v !== '3') throw fsError('EINVAL', `drop_caches: write 1 (got ${JSON.stringify(v)})`);
-          src.dropCaches();
-          return;
+      try {
+        write(name, data);
+      } catch (err) {
+        // The write fails with the errno; the reason goes where users look (dmesg).
+        if (isFsError(err)) {
+          const why = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
+          kmsg.emit('warn', name.split('/')[0]!, `write of ${JSON.stringify(data.trim().slice(0, 80))} to .aheadfs/${name} refused (${err.code}): ${why}`);
         }
+        throw err;
       }
-      const path = tunablePath(name);
-      const t = path ? src.tunables.get(path) : undefined;
-      if (t) return t.write(data);
-      const g = groupEntry(name);
-      if (g) return g.write(data);
-      if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
-      if (name in readers) throw fsError('EACCES', `.aheadfs/${name} is read-only`);
-      throw fsError('ENOENT', `.aheadfs/${name}`);
     },
   };
+
+  function write(name: string, data: string): void {
+    switch (name) {
+      case 'trace':
+        src.trace.clear();
+        return;
+      case 'drop_caches': {
+        const v = data.trim();
+        if (v !== '1' && v !== '3') throw fsError('EINVAL', `drop_caches: write 1 (got ${JSON.stringify(v)})`);
+        src.dropCaches();
+        return;
+      }
+    }
+    const path = tunablePath(name);
+    const t = path ? src.tunables.get(path) : undefined;
+    if (t) return t.write(data);
+    const g = groupEntry(name);
+    if (g) return g.write(data);
+    if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
+    if (name in readers) throw fsError('EACCES', `.aheadfs/${name} is read-only`);
+    throw fsError('ENOENT', `.aheadfs/${name}`);
+  }
 }

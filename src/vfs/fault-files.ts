@@ -13,10 +13,12 @@
  *   delay/read_us, delay/write_us  0..10000000 microseconds added to each request's completion
  *
  * Each reads as one line and takes one value per write; a bad value is refused with
- * EINVAL and changes nothing. The values act at once (on the next request dispatched).
+ * EINVAL and changes nothing. Ranges and doc lines: the knob table (src/knobs/table.ts),
+ * shared with the --fail-* / --delay-* mount flags. The values act at once (on the next request dispatched).
  */
 
-import { ATTR_EXPECT, formatOps, formatSectors, parseOps, parseSectors, parseWhole, type BlkFaults, type FaultAttrValues } from '../block/fault-inject.js';
+import { formatOps, formatSectors, type BlkFaults, type FaultAttrValues } from '../block/fault-inject.js';
+import { KNOBS, parseControl, type Knob } from '../knobs/table.js';
 import type { Tunable } from './tunables.js';
 
 /** A directory of simple read/write files directly under `.aheadfs/`. */
@@ -32,11 +34,11 @@ function group(entries: Record<string, Tunable>): ControlGroup {
   return { names: () => Object.keys(entries), get: (name) => (Object.hasOwn(entries, name) ? entries[name] : undefined) };
 }
 
-function attr(f: BlkFaults, name: keyof FaultAttrValues, doc: string): Tunable {
+function attr(f: BlkFaults, name: keyof FaultAttrValues, knob: Knob<number>): Tunable {
   return {
-    doc: `${doc} (${ATTR_EXPECT[name]})`,
+    doc: `${knob.doc} (${knob.expected})`,
     read: () => String(f.get(name)),
-    write: (v) => f.set(name, parseWhole(name, v, { signed: name === 'times' })),
+    write: (v) => f.set(name, parseControl(knob, v)),
   };
 }
 
@@ -44,32 +46,32 @@ function attr(f: BlkFaults, name: keyof FaultAttrValues, doc: string): Tunable {
 export function makeFaultFiles(f: BlkFaults, nrSectors: number | undefined): Record<string, ControlGroup> {
   return {
     [FAIL_MAKE_REQUEST_DIR]: group({
-      probability: attr(f, 'probability', 'likelihood of failure injection, in percent; 0 turns it off'),
-      interval: attr(f, 'interval', 'fail only every interval-th request that passed the other tests'),
-      times: attr(f, 'times', 'how many failures may happen at most; -1: no limit'),
-      space: attr(f, 'space', 'bytes of I/O let through before failures may start'),
-      verbose: attr(f, 'verbose', "0: no message; 1: a log line per failure; 2: also the call trace"),
+      probability: attr(f, 'probability', KNOBS.failProbability),
+      interval: attr(f, 'interval', KNOBS.failInterval),
+      times: attr(f, 'times', KNOBS.failTimes),
+      space: attr(f, 'space', KNOBS.failSpace),
+      verbose: attr(f, 'verbose', KNOBS.failVerbose),
       ops: {
-        doc: 'which requests may fail: any of read, write, flush',
+        doc: KNOBS.failOps.doc,
         read: () => formatOps(f.ops()),
-        write: (v) => f.setOps(parseOps(v)),
+        write: (v) => f.setOps(parseControl(KNOBS.failOps, v)),
       },
       sectors: {
-        doc: 'the region aimed at: START-END, inclusive, 512-byte sectors (flushes are not filtered by it)',
+        doc: KNOBS.failSectors.doc,
         read: () => formatSectors(f.sectors(), nrSectors),
-        write: (v) => f.setSectors(parseSectors(v)),
+        write: (v) => f.setSectors(parseControl(KNOBS.failSectors, v)),
       },
     }),
     [DELAY_DIR]: group({
       read_us: {
-        doc: 'microseconds added to the completion of each read request',
+        doc: KNOBS.delayReadUs.doc,
         read: () => String(f.delayUs('read')),
-        write: (v) => f.setDelayUs('read', parseWhole('read_us', v, { signed: false })),
+        write: (v) => f.setDelayUs('read', parseControl(KNOBS.delayReadUs, v)),
       },
       write_us: {
-        doc: 'microseconds added to the completion of each write request',
+        doc: KNOBS.delayWriteUs.doc,
         read: () => String(f.delayUs('write')),
-        write: (v) => f.setDelayUs('write', parseWhole('write_us', v, { signed: false })),
+        write: (v) => f.setDelayUs('write', parseControl(KNOBS.delayWriteUs, v)),
       },
     }),
   };

@@ -21,9 +21,11 @@ import { PageCache, type KernelVersion } from '../mm/pagecache.js';
 import { PAGE_SHIFT } from '../mm/page.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import { Stats } from '../stats/registry.js';
+import { Kmsg, layerLog } from '../stats/kmsg.js';
 import { Trace } from '../stats/trace.js';
 import { makeControlFiles, type ControlFiles } from './control.js';
 import { makeFaultFiles } from './fault-files.js';
+import { KNOBS } from '../knobs/table.js';
 import { makeTunables } from './tunables.js';
 import type { Vfs } from './types.js';
 import { AheadVfs } from './vfs.js';
@@ -47,15 +49,16 @@ export interface MountOptions {
   log: (msg: string) => void;
 }
 
+/** The defaults of the knob table (src/knobs/table.ts), the mount flags' defaults too. */
 export const DEFAULT_MOUNT_OPTIONS: Omit<MountOptions, 'log'> = {
-  cacheBytes: 256 << 20,
-  readAheadKb: 128,
-  maxSectorsKb: 1280,
-  nrRequests: 64,
-  scheduler: 'mq-deadline',
-  raPolicy: 'ondemand',
-  kernel: '6.18',
-  readpages: true,
+  cacheBytes: KNOBS.cacheSize.default,
+  readAheadKb: KNOBS.readAheadKb.default,
+  maxSectorsKb: KNOBS.maxSectorsKb.default,
+  nrRequests: KNOBS.nrRequests.default,
+  scheduler: KNOBS.scheduler.default,
+  raPolicy: KNOBS.raPolicy.default,
+  kernel: KNOBS.kernel.default,
+  readpages: KNOBS.readpages.default,
 };
 
 /** What the FUSE daemon serves. */
@@ -63,6 +66,8 @@ export interface MountedFs {
   vfs: Vfs;
   stats: Stats;
   trace: Trace;
+  /** The message ring (`.aheadfs/kmsg`): reasons behind errnos, device trouble. */
+  kmsg: Kmsg;
   control: ControlFiles;
   superblock: { uuid: string; sizeBytes: number };
 }
@@ -77,10 +82,15 @@ export interface OpenedFs extends MountedFs {
 export async function openFilesystem(store: string, options: MountOptions): Promise<OpenedFs> {
   const stats = new Stats();
   const trace = new Trace();
+  trace.enabled = KNOBS.trace.default !== '0';
+  trace.reads = KNOBS.trace.default === '2';
+  const kmsg = new Kmsg();
+  const log = layerLog(options.log, kmsg);
+  kmsg.emit('info', 'mount', `options: ${describeMountOptions(options)}`);
   const sb = await readSuperblock(store);
-  const device = await openStoreDevice(store, sb, { stats, log: options.log, nbd: options.nbd });
+  const device = await openStoreDevice(store, sb, { stats, log, nbd: options.nbd });
   let meta: MetaStore | undefined;
-  if (options.faults) options.log(`fault injection and delay from the mount options: ${JSON.stringify(options.faults)}`);
+  if (options.faults) log(`fault injection and delay from the mount options: ${JSON.stringify(options.faults)}`, { level: 'notice', subsystem: 'mount' });
   try {
     const queue = new RequestQueue(device, {
       nrRequests: options.nrRequests,
@@ -88,8 +98,8 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       scheduler: options.scheduler,
       stats,
       trace,
-      log: options.log,
-      faults: new BlkFaults({ log: options.log, config: options.faults }),
+      log,
+      faults: new BlkFaults({ log, config: options.faults }),
     });
     meta = await MetaStore.open(store, sb);
     const bdi: BackingDevInfo = {
@@ -97,7 +107,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       ioPages: options.maxSectorsKb >> (PAGE_SHIFT - 10),
       readCongested: () => queue.congested(),
     };
-    const cache = new PageCache({ cacheBytes: options.cacheBytes, stats, trace, bdi });
+    const cache = new PageCache({ cacheBytes: options.cacheBytes, stats, trace, bdi, kmsg });
     cache.useReadahead = options.readpages;
     cache.raPolicy = options.raPolicy;
     cache.kernel = options.kernel;
@@ -125,18 +135,27 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     const control = makeControlFiles({
       stats,
       trace,
+      kmsg,
       tunables: makeTunables({ bdi, queue, cache, trace }),
       diskstats: () => formatDiskstats(queue.diskstats()),
       files: () => formatFiles(vfs, cache),
       dropCaches: () => cache.dropCaches(),
       groups: makeFaultFiles(queue.faults, device.nrSectors),
     });
-    return { vfs, stats, trace, control, cache, queue, superblock: { uuid: sb.uuid, sizeBytes: sb.sizeBytes } };
+    return { vfs, stats, trace, kmsg, control, cache, queue, superblock: { uuid: sb.uuid, sizeBytes: sb.sizeBytes } };
   } catch (err) {
     await meta?.close().catch(() => {});
     await device.close().catch(() => {});
     throw err;
   }
+}
+
+/** The mount's options in one line, as the log and kmsg say them (`read_ahead_kb=128 ...`). */
+export function describeMountOptions(o: Omit<MountOptions, 'log'>): string {
+  return (
+    `cache_bytes=${o.cacheBytes} read_ahead_kb=${o.readAheadKb} max_sectors_kb=${o.maxSectorsKb} ` +
+    `nr_requests=${o.nrRequests} scheduler=${o.scheduler} ra_policy=${o.raPolicy} kernel=${o.kernel} readpages=${o.readpages ? 'on' : 'off'}`
+  );
 }
 
 /**

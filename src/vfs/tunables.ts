@@ -1,7 +1,8 @@
 /**
  * Tunables: the knobs under `<mnt>/.aheadfs/tunables/`, like /sys/block/<dev>/queue/*.
  * Each reads as one line and takes a write of one value; a bad value is refused with
- * EINVAL and changes nothing. They act on the live objects: the bdi (read_ahead_kb,
+ * EINVAL and changes nothing. Values, ranges and doc lines come from the knob table
+ * (src/knobs/table.ts), as the mount flags' do: a flag and its file take the same values. They act on the live objects: the bdi (read_ahead_kb,
  * io_pages), the request queue (nr_requests, max_sectors_kb, scheduler), the page cache
  * (readpages) and the trace (trace). `kernel` (4.18 or 6.18) is read-only: the mount's --kernel.
  *
@@ -20,12 +21,13 @@
  */
 
 import { fsError } from '../errors.js';
+import { KNOBS, parseControl, type Knob } from '../knobs/table.js';
 import type { ElvFsEntry } from '../block/elv-attrs.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import type { Trace } from '../stats/trace.js';
 
-/** Largest read_ahead_kb accepted: 64 MiB windows (the kernel accepts more; no device here needs it). */
-export const READ_AHEAD_KB_MAX = 65536;
+/** Re-exported: the knob table (src/knobs/table.ts) holds the ranges. */
+export { READ_AHEAD_KB_MAX } from '../knobs/table.js';
 
 export interface TunableQueue {
   setNrRequests(n: number): void;
@@ -56,22 +58,6 @@ export interface Tunable {
   write(value: string): void;
 }
 
-/** Parse a whole non-negative integer, or throw EINVAL naming the tunable. */
-export function parseTunableInt(name: string, text: string, min: number, max: number): number {
-  const s = text.trim();
-  if (!/^\d+$/.test(s)) throw fsError('EINVAL', `${name}: not a whole number: ${JSON.stringify(s)}`);
-  const n = Number(s);
-  if (n < min || n > max) throw fsError('EINVAL', `${name}: ${n} is out of range ${min}..${max}`);
-  return n;
-}
-
-function parseBool(name: string, text: string): boolean {
-  const s = text.trim();
-  if (s === '1' || s === 'on') return true;
-  if (s === '0' || s === 'off') return false;
-  throw fsError('EINVAL', `${name}: expected 0 or 1, got ${JSON.stringify(s)}`);
-}
-
 export interface TunableTargets {
   bdi: BackingDevInfo;
   queue: TunableQueue;
@@ -81,53 +67,53 @@ export interface TunableTargets {
 
 export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tunables {
   const t = new Map<string, Tunable>();
+  const doc = (k: Knob<unknown>): string => k.doc;
   t.set('read_ahead_kb', {
-    doc: 'maximum readahead window in KiB for files opened from now on (0 = readahead off)',
+    doc: doc(KNOBS.readAheadKb),
     read: () => String(bdi.raPages * 4),
     write: (v) => {
-      bdi.raPages = Math.floor(parseTunableInt('read_ahead_kb', v, 0, READ_AHEAD_KB_MAX) / 4);
+      bdi.raPages = Math.floor(parseControl(KNOBS.readAheadKb, v) / 4);
     },
   });
   t.set('max_sectors_kb', {
-    doc: 'largest request sent to the device in KiB; also the optimal I/O size (io_pages) readahead may use',
+    doc: doc(KNOBS.maxSectorsKb),
     read: () => String(queue.maxSectorsKb),
     write: (v) => {
-      const kb = parseTunableInt('max_sectors_kb', v, 0, Number.MAX_SAFE_INTEGER);
-      queue.setMaxSectorsKb(kb); // validates
+      const kb = parseControl(KNOBS.maxSectorsKb, v);
+      queue.setMaxSectorsKb(kb);
       bdi.ioPages = Math.floor(kb / 4);
     },
   });
   t.set('nr_requests', {
-    doc: 'request tags of the queue: requests in flight at most',
+    doc: doc(KNOBS.nrRequests),
     read: () => String(queue.nrRequests),
-    write: (v) => queue.setNrRequests(parseTunableInt('nr_requests', v, 0, Number.MAX_SAFE_INTEGER)),
+    write: (v) => queue.setNrRequests(parseControl(KNOBS.nrRequests, v)),
   });
   t.set('scheduler', {
-    doc: 'I/O scheduler: none or mq-deadline (the active one in brackets)',
+    doc: doc(KNOBS.scheduler),
     read: () => queue.schedulerString(),
-    write: (v) => queue.setScheduler(v.trim()),
+    write: (v) => queue.setScheduler(parseControl(KNOBS.scheduler, v)),
   });
   t.set('readpages', {
-    doc: "1: readahead batches use the filesystem's multi-page readahead; 0: readpage per page, merged by the plug",
+    doc: doc(KNOBS.readpages),
     read: () => (cache.useReadahead ? '1' : '0'),
     write: (v) => {
-      cache.useReadahead = parseBool('readpages', v);
+      cache.useReadahead = parseControl(KNOBS.readpages, v);
     },
   });
   const kernel = cache.kernel;
   if (kernel !== undefined) t.set('kernel', {
-    doc: 'the kernel whose read loop and readahead this mount runs: 4.18 or 6.18 (chosen at mount with --kernel; read-only)',
+    doc: doc(KNOBS.kernel),
     read: () => kernel,
     write: () => {
       throw fsError('EPERM', `kernel: read-only (chosen at mount with --kernel ${kernel})`);
     },
   });
   t.set('trace', {
-    doc: '1: record events in .aheadfs/trace; 2: also one `read` line per FUSE read; 0: off (costs nothing)',
+    doc: doc(KNOBS.trace),
     read: () => (!trace.enabled ? '0' : trace.reads ? '2' : '1'),
     write: (v) => {
-      const level = v.trim();
-      if (level !== '0' && level !== '1' && level !== '2') throw fsError('EINVAL', `trace: expected 0, 1 or 2, got ${JSON.stringify(level)}`);
+      const level = parseControl(KNOBS.trace, v);
       trace.enabled = level !== '0';
       trace.reads = level === '2';
     },

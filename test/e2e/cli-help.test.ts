@@ -15,7 +15,7 @@ import { aheadfs, BIN, ROOT, sh } from '../helpers/cli.js';
 
 const MAN = join(ROOT, 'man/aheadfs.1');
 /** The commands issue 18 names; `aheadfs --help` may list more (each is then checked too). */
-const KNOWN = ['mkfs', 'mount', 'umount', 'stats', 'iostat', 'trace', 'plot', 'fsck', 'kernel-diff', 'completion'];
+const KNOWN = ['mkfs', 'mount', 'umount', 'stats', 'iostat', 'trace', 'dmesg', 'plot', 'fsck', 'kernel-diff', 'completion'];
 /** Options every command has; the man page documents them once, under "aheadfs". */
 const GLOBAL = ['-h', '--help', '-V', '--version'];
 
@@ -147,6 +147,8 @@ test('aheadfs completion: a bash script that completes commands and options', as
   t.is(await complete(['aheadfs', 'k']), 'kernel-diff\n');
   t.is(await complete(['aheadfs', 'mount', '--read-a']), '--read-ahead-kb\n');
   t.is(await complete(['aheadfs', 'fsck', '--re']), '--repair\n');
+  t.is(await complete(['aheadfs', 'dm']), 'dmesg\n');
+  t.is(await complete(['aheadfs', 'dmesg', '--fo']), '--follow\n');
 });
 
 test('man/aheadfs.1 documents every command and exactly the options --help lists', async (t) => {

@@ -94,6 +94,7 @@ test('nbdkit error filter: readers get EIO, the daemon stays up, nothing stays l
       await rm(errFile);
       t.is(await sha256File(f), want, 'the server answers again: the file reads right');
       t.regex(await readFile(join(ctx.store, 'aheadfs.log'), 'utf8'), /read of \d+ bytes at \d+: server error EIO/);
+      t.regex(await readControl(mnt, 'kmsg'), /^\d+ \S+ err blk: block: read of \d+ sectors at \d+ failed: .*server error EIO/m, 'the device error is in kmsg');
     },
   );
 });
@@ -112,6 +113,9 @@ test('qemu-nbd restarted under a mount: a read waiting for it completes after th
     const s = await readStats(mnt);
     t.true(s.nbd_reconnects! >= 1, 'nbd_reconnects counts');
     t.regex(await readFile(join(ctx.store, 'aheadfs.log'), 'utf8'), /connection lost .*reconnecting/);
+    const kmsg = await readControl(mnt, 'kmsg');
+    t.regex(kmsg, /^\d+ \S+ err nbd: .*connection lost .*reconnecting/m, 'the loss is in kmsg');
+    t.regex(kmsg, /^\d+ \S+ notice nbd: .*reconnected/m, 'the reconnect is in kmsg');
   });
 });
 
@@ -126,6 +130,7 @@ test('a server gone for good: reads fail with EIO after --nbd-reconnect, the dae
     t.is(errno(err), 'EIO');
     t.true(pidAlive(Number((await readControl(mnt, 'pid')).trim())), 'the daemon is up');
     t.regex(await readFile(join(ctx.store, 'aheadfs.log'), 'utf8'), /the server is gone .*failing \d+ command\(s\) with EIO/);
+    t.regex(await readControl(mnt, 'kmsg'), /^\d+ \S+ err nbd: .*the server is gone .*with EIO/m, 'and in kmsg');
   });
 });
 

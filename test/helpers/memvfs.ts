@@ -7,6 +7,7 @@
 import { constants } from 'node:fs';
 import { fsError } from '../../src/errors.js';
 import { Stats } from '../../src/stats/registry.js';
+import { Kmsg } from '../../src/stats/kmsg.js';
 import { Trace } from '../../src/stats/trace.js';
 import type { Attr, Caller, DirEntry, ReadCallback, StatFs, TimeSpec, Vfs } from '../../src/vfs/types.js';
 import type { ControlFiles, MountedFs } from '../../src/fuse/contract.js';
@@ -275,5 +276,5 @@ export class MemControl implements ControlFiles {
 
 export function memFilesystem(): MountedFs {
   const stats = new Stats();
-  return { vfs: new MemVfs(stats), stats, trace: new Trace(16), control: new MemControl(stats), superblock: { uuid: 'memory', sizeBytes: 256 << 20 } };
+  return { vfs: new MemVfs(stats), stats, trace: new Trace(16), kmsg: new Kmsg(), control: new MemControl(stats), superblock: { uuid: 'memory', sizeBytes: 256 << 20 } };
 }

@@ -39,13 +39,14 @@ import {
   type NbdUrl,
 } from './proto.js';
 import { connectNbd, NbdError, type NbdConnection } from './transport.js';
+import type { LayerLog } from '../../stats/kmsg.js';
 
 /** How often one command is sent before it fails with EIO (each lost connection is one). */
 export const MAX_ATTEMPTS = 4;
 
 export interface NbdDeviceOptions {
   stats: Stats;
-  log?: (msg: string) => void;
+  log?: LayerLog;
   /** Connections to open (1..16); more than 1 only if the server allows multi-conn. Default 1. */
   connections?: number;
   /** A command without a reply for this long kills its connection (ms). Default 30 000. */
@@ -92,7 +93,7 @@ export class NbdDevice implements BlockDevice {
   private idleWaiters: (() => void)[] = [];
   /** A reconnect loop is running (at most one). */
   private reconnecting = false;
-  private readonly log: (msg: string) => void;
+  private readonly log: LayerLog;
 
   private constructor(
     readonly description: string,
@@ -100,7 +101,7 @@ export class NbdDevice implements BlockDevice {
     readonly info: ExportInfo,
     conns: NbdConnection[],
     private readonly stats: Stats,
-    private readonly opts: Required<Omit<NbdDeviceOptions, 'stats' | 'log'>> & { log: (msg: string) => void },
+    private readonly opts: Required<Omit<NbdDeviceOptions, 'stats' | 'log'>> & { log: LayerLog },
   ) {
     this.log = opts.log;
     this.nrSectors = Math.floor(info.sizeBytes / SECTOR_SIZE);
@@ -140,7 +141,7 @@ export class NbdDevice implements BlockDevice {
     }
     let n = opts.connections;
     if (n > 1 && !(info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
-      opts.log(`${where}: the server does not allow multi-conn (NBD_FLAG_CAN_MULTI_CONN): using 1 connection, not ${n}`);
+      opts.log(`${where}: the server does not allow multi-conn (NBD_FLAG_CAN_MULTI_CONN): using 1 connection, not ${n}`, { level: 'warn', subsystem: 'nbd' });
       n = 1;
     }
     const conns = [first];
@@ -153,7 +154,7 @@ export class NbdDevice implements BlockDevice {
     const dev = new NbdDevice(where, url, info, conns, o.stats, { ...opts, connections: n });
     dbg.block('connected to %s: %d bytes, flags 0x%s, block sizes %d/%d/%d, %d connection(s), via %s', where, info.sizeBytes, info.flags.toString(16), info.minBlock, info.preferredBlock, info.maxPayload, n, info.via);
     if (!dev.canFlush) {
-      opts.log(`${where}: WARNING: the server cannot flush (no NBD_FLAG_SEND_FLUSH): writes are not guaranteed durable, fsync will fail with EIO`);
+      opts.log(`${where}: WARNING: the server cannot flush (no NBD_FLAG_SEND_FLUSH): writes are not guaranteed durable, fsync will fail with EIO`, { level: 'warn', subsystem: 'nbd' });
     }
     o.stats.gauge('direct_io', () => 1); // no client-side cache: every read goes to the server
     return dev;
@@ -266,7 +267,7 @@ export class NbdDevice implements BlockDevice {
   private lost(reason: string): void {
     const st = this.state;
     if (st.kind !== 'up') return;
-    this.log(`${this.description}: connection lost (${reason}); reconnecting for up to ${this.opts.reconnectMs} ms`);
+    this.log(`${this.description}: connection lost (${reason}); reconnecting for up to ${this.opts.reconnectMs} ms`, { level: 'err', subsystem: 'nbd' });
     this.state = { kind: 'reconnecting', since: performance.now() };
     for (const conn of st.conns) conn.destroy('another connection of the device was lost');
     void this.reconnect();
@@ -303,7 +304,7 @@ export class NbdDevice implements BlockDevice {
           return;
         }
         this.stats.c.nbd_reconnects++;
-        this.log(`${this.description}: reconnected; resending ${this.waiting.length} command(s)`);
+        this.log(`${this.description}: reconnected; resending ${this.waiting.length} command(s)`, { level: 'notice', subsystem: 'nbd' });
         for (const c of conns) c.onLost = (err) => this.lost(err.message);
         this.state = { kind: 'up', conns };
         const waiting = this.waiting;
@@ -311,7 +312,7 @@ export class NbdDevice implements BlockDevice {
         for (const cmd of waiting) this.dispatch(cmd);
         return;
       }
-      this.log(`${this.description}: the server is gone (${why}); failing ${this.waiting.length} command(s) with EIO`);
+      this.log(`${this.description}: the server is gone (${why}); failing ${this.waiting.length} command(s) with EIO`, { level: 'err', subsystem: 'nbd' });
       this.state = { kind: 'down' };
       const waiting = this.waiting;
       this.waiting = [];

@@ -34,7 +34,7 @@ test('every option parsed, and passed on to the daemon unchanged', (t) => {
 test('bad values: a UsageError naming the option and what it takes', (t) => {
   const bad: [string, string, RegExp][] = [
     ['fail-probability', '101', /^bad --fail-probability '101': expected a whole percentage from 0 to 100/],
-    ['fail-probability', 'NaN', /^bad --fail-probability 'NaN': not a whole decimal number/],
+    ['fail-probability', 'NaN', /^bad --fail-probability 'NaN': expected a whole percentage from 0 to 100/],
     ['fail-interval', '-1', /^bad --fail-interval '-1'/],
     ['fail-times', '-2', /^bad --fail-times '-2': expected -1 \(no limit\)/],
     ['fail-space', '1e3', /^bad --fail-space '1e3'/],
