@@ -172,6 +172,8 @@ export class Kioctx {
   private idle: (() => void)[] = [];
   private readonly waiters: GeteventsWaiter[] = [];
   private dead = false;
+  /** The private buffers of reads that wait for I/O, reused (a new ArrayBuffer per read costs GC). */
+  private readonly bounces = new BouncePool();
 
   /** Use ioSetup. */
   constructor(
@@ -258,12 +260,15 @@ export class Kioctx {
     // request is cancelable. It reads into its own buffer (see the overview).
     this.active.set(req.iocb, req);
     this.start();
-    const bounce = new Uint8Array(nbytes);
+    const bounce = this.bounces.get(nbytes);
     file.read(bounce, nbytes, offset, (err, n) => {
       this.finished();
-      if (req.done) return; // cancelled: nothing reaches the caller's buffer
-      if (!err) buf.set(n === nbytes ? bounce : bounce.subarray(0, n));
-      this.complete(req, err ? negErrno(err, 'aio read') : n);
+      // Cancelled: nothing reaches the caller's buffer.
+      if (!req.done) {
+        if (!err) buf.set(bounce.subarray(0, n));
+        this.complete(req, err ? negErrno(err, 'aio read') : n);
+      }
+      this.bounces.put(bounce);
     });
   }
 
@@ -385,6 +390,31 @@ export class Kioctx {
     if (this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 }
+
+/**
+ * Buffers for reads that wait for I/O: one free list per power-of-two size from 4 KiB to
+ * 128 KiB (larger reads get a buffer of their own), each holding at most BOUNCE_KEEP.
+ */
+class BouncePool {
+  private readonly free = new Map<number, Uint8Array[]>();
+
+  get(bytes: number): Uint8Array {
+    if (bytes > BOUNCE_MAX) return new Uint8Array(bytes);
+    let size = PAGE_SIZE;
+    while (size < bytes) size *= 2;
+    return this.free.get(size)?.pop() ?? new Uint8Array(size);
+  }
+
+  put(buf: Uint8Array): void {
+    if (buf.byteLength > BOUNCE_MAX) return;
+    let list = this.free.get(buf.byteLength);
+    if (list === undefined) this.free.set(buf.byteLength, (list = []));
+    if (list.length < BOUNCE_KEEP) list.push(buf);
+  }
+}
+
+const BOUNCE_MAX = 128 << 10;
+const BOUNCE_KEEP = 64;
 
 /**
  * Bytes of [pos, pos + len) (cut at i_size) that are cached and uptodate from `pos` on,
