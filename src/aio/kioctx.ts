@@ -48,6 +48,7 @@ import { ERRNO, fsError, toFsError, type ErrorCode } from '../errors.js';
 import { blkFinishPlug, blkStartPlug, type Plug } from '../block/plug.js';
 import { PAGE_SIZE, PG_uptodate } from '../mm/page.js';
 import type { AddressSpace } from '../mm/pagecache.js';
+import type { Stats } from '../stats/registry.js';
 import type { ReadCallback } from '../vfs/types.js';
 
 /** include/uapi/linux/aio_abi.h: the commands (only these two are supported). */
@@ -120,6 +121,8 @@ export class AioSystem {
     /** /proc/sys/fs/aio-max-nr. */
     readonly maxNr: number = AIO_MAX_NR_DEFAULT,
     readonly lookup: (fd: number) => AioFile | undefined,
+    /** The store's counters (aio_*). */
+    readonly stats: Stats,
   ) {}
 }
 
@@ -233,6 +236,7 @@ export class Kioctx {
     if (!Number.isSafeInteger(offset) || offset < 0) throw fsError('EINVAL', `io_submit: aio_offset ${offset}`);
     if (buf.byteLength < nbytes) throw fsError('EINVAL', `io_submit: aio_nbytes ${nbytes} is more than the ${buf.byteLength}-byte buffer`);
     this.reqsAvailable--;
+    this.sys.stats.c.aio_submit++;
     const req: AioKiocb = { iocb, done: false };
     const nowait = (rwFlags & RWF_NOWAIT) !== 0;
     if (read) this.aioRead(req, file, nowait);
@@ -245,6 +249,7 @@ export class Kioctx {
     if (cached === nbytes || (nowait && cached > 0)) {
       // Everything it needs is uptodate: the read loop finishes before it returns (a
       // short read of the cached part under RWF_NOWAIT, as filemap_read returns).
+      this.sys.stats.c.aio_inline++;
       this.start();
       file.read(buf, cached, offset, (err, n) => {
         this.finished();
@@ -253,12 +258,14 @@ export class Kioctx {
       return;
     }
     if (nowait) {
+      this.sys.stats.c.aio_eagain++;
       this.complete(req, negCode('EAGAIN'));
       return;
     }
     // Needs I/O: the read loop starts it and waits on the folio wait queues; until then the
     // request is cancelable. It reads into its own buffer (see the overview).
     this.active.set(req.iocb, req);
+    this.sys.stats.c.aio_queued++;
     this.start();
     const bounce = this.bounces.get(nbytes);
     file.read(bounce, nbytes, offset, (err, n) => {
@@ -372,6 +379,7 @@ export class Kioctx {
     if (this.dead) throw fsError('EINVAL', 'io_cancel: the context was destroyed');
     const req = this.active.get(iocb);
     if (req === undefined) throw fsError('EINVAL', 'io_cancel: no such request in flight that can be cancelled');
+    this.sys.stats.c.aio_cancel++;
     this.complete(req, negCode('ECANCELED'));
   }
 
@@ -384,7 +392,10 @@ export class Kioctx {
     if (this.dead) throw fsError('EINVAL', 'io_destroy: the context was destroyed already');
     this.dead = true;
     this.sys.nr -= this.maxReqs;
-    for (const req of [...this.active.values()]) this.complete(req, negCode('ECANCELED'));
+    for (const req of [...this.active.values()]) {
+      this.sys.stats.c.aio_cancel++;
+      this.complete(req, negCode('ECANCELED'));
+    }
     this.ring.length = 0;
     for (const w of this.waiters.splice(0)) w.finish(fsError('EINVAL', 'io_getevents: the context was destroyed'));
     if (this.running > 0) await new Promise<void>((resolve) => this.idle.push(resolve));

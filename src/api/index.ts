@@ -65,6 +65,11 @@ export interface OpenStoreOptions {
   faults?: Partial<FaultConfig>;
   /** NBD connection settings (stores on an NBD export). */
   nbd?: NbdMountOptions;
+  /**
+   * The trace ring (`tunables/trace` of a mount; default on, as at a mount). Off saves
+   * formatting several lines per cold read: `engine.trace` holds them when on.
+   */
+  trace?: boolean;
   /** /proc/sys/fs/aio-max-nr for this store's kioctxs (default 65536). */
   aioMaxNr?: number;
   /** Where the engine logs (default: nowhere). */
@@ -96,8 +101,9 @@ export async function openStore(path: string, options: OpenStoreOptions = {}): P
   const readOnly = options.readOnly === true;
   const lock = readOnly ? await lockStoreShared(path) : await lockStore(path);
   try {
-    const { readOnly: _ro, aioMaxNr, log, ...mount } = options;
+    const { readOnly: _ro, aioMaxNr, log, trace, ...mount } = options;
     const fs = await openFilesystem(path, { ...DEFAULT_MOUNT_OPTIONS, ...mount, readOnly, log: log ?? (() => undefined) });
+    fs.trace.enabled = trace ?? true;
     return new Store(path, fs, lock, { readOnly, aioMaxNr });
   } catch (err) {
     lock.release();
@@ -122,7 +128,7 @@ export class Store {
     opts: { readOnly: boolean; aioMaxNr?: number | undefined },
   ) {
     this.readOnly = opts.readOnly;
-    this.aio = new AioSystem(opts.aioMaxNr, (fd) => this.files.get(fd)?.aioFile);
+    this.aio = new AioSystem(opts.aioMaxNr, (fd) => this.files.get(fd)?.aioFile, engine.stats);
   }
 
   private live(): void {

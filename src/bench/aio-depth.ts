@@ -26,7 +26,7 @@
  * minutes.
  *
  * Run (after scripts/setup.sh): npm run bench:aio [-- --rounds 5 --reads 4000 --file-mib 1024
- *   --ra-policy ondemand|none --kernel 6.18|4.18 --depths 1,16 --json]
+ *   --ra-policy ondemand|none --kernel 6.18|4.18 --trace on|off --depths 1,16 --seed N --json]
  * scripts/bench-aio.js sizes the libuv thread pool as bin/aheadfs.js does (72): the
  * device's reads run there, so it bounds the reads the disk sees at once.
  */
@@ -56,6 +56,8 @@ export interface AioDepthOptions {
   depths: number[];
   raPolicy: 'ondemand' | 'none';
   kernel: KernelVersion;
+  /** The trace ring (on by default, as at a mount). */
+  trace: boolean;
   seed: number;
   /** Progress lines (default: none). */
   say?: (msg: string) => void;
@@ -197,7 +199,7 @@ export async function runAioDepth(opts: AioDepthOptions): Promise<AioDepthResult
     await mkfs(dir, { sizeBytes: storeBytes, blockFileSize: BLOCK_FILE_BYTES });
     say(`writing a ${opts.fileBytes / MiB} MiB file`);
     await writeDataFile(dir, opts.fileBytes);
-    const store = await openStore(dir, { readOnly: true, raPolicy: opts.raPolicy, kernel: opts.kernel });
+    const store = await openStore(dir, { readOnly: true, raPolicy: opts.raPolicy, kernel: opts.kernel, trace: opts.trace });
     // The floor reads the block files that hold the file's data (mkfs lays it out from block 0).
     let fds: number[] = [];
     try {
@@ -312,7 +314,7 @@ export function formatAioDepth(r: AioDepthResult): string {
   const fmt = (s: { median: number; min: number; max: number }, digits: number): string => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}..${s.max.toFixed(digits)})`;
   const lines = [
     `kioctx: cold random 4 KiB reads, one submitter, ${o.reads} reads per run, ${o.rounds} rounds, ${(o.fileBytes / MiB).toFixed(0)} MiB file, ` +
-      `--kernel ${o.kernel} --ra-policy ${o.raPolicy}, block files ${r.directIo ? 'O_DIRECT' : 'BUFFERED (O_DIRECT refused: the host cache serves reads)'}`,
+      `--kernel ${o.kernel} --ra-policy ${o.raPolicy} --trace ${o.trace ? 'on' : 'off'}, block files ${r.directIo ? 'O_DIRECT' : 'BUFFERED (O_DIRECT refused: the host cache serves reads)'}`,
     'target  iodepth  reads/s median (min..max)   in flight median (min..max)   KiB from disk/read  CPU us/read',
   ];
   for (const s of r.summary) {
@@ -350,6 +352,8 @@ async function main(): Promise<void> {
   if (kernel !== '6.18' && kernel !== '4.18') throw new Error('--kernel must be 6.18 or 4.18');
   const depths = (arg('--depths') ?? '1,16').split(',').map(Number);
   if (depths.length < 2 || depths.some((d) => !Number.isSafeInteger(d) || d <= 0)) throw new Error('--depths must be two or more positive integers, like 1,16');
+  const trace = arg('--trace') ?? 'on';
+  if (trace !== 'on' && trace !== 'off') throw new Error('--trace must be on or off');
   const json = args.includes('--json');
   const r = await runAioDepth({
     tmpRoot: process.env.AHEADFS_BENCH_TMP ?? '/var/tmp',
@@ -359,6 +363,7 @@ async function main(): Promise<void> {
     depths,
     raPolicy: ra,
     kernel,
+    trace: trace === 'on',
     seed: num('--seed', 1),
     say: (m) => process.stderr.write(`${m}\n`),
   });

@@ -8,7 +8,7 @@ import { formatAioDepth, runAioDepth } from '../../src/bench/aio-depth.js';
 // off, and the depth reaching the device (time_in_queue / io_ticks).
 
 test('aio-depth: alternating iodepth 1 and 16, each read one 4 KiB device read, 16 reads reach the device at once', async (t) => {
-  const r = await runAioDepth({ tmpRoot: tmpdir(), fileBytes: 8 << 20, reads: 300, rounds: 2, depths: [1, 16], raPolicy: 'none', kernel: '6.18', seed: 3 });
+  const r = await runAioDepth({ tmpRoot: tmpdir(), fileBytes: 8 << 20, reads: 300, rounds: 2, depths: [1, 16], raPolicy: 'none', kernel: '6.18', trace: true, seed: 3 });
   t.deepEqual(
     r.runs.map((x) => `${x.round}:${x.target}:${x.depth}`),
     ['1:raw:1', '1:engine:1', '1:raw:16', '1:engine:16', '2:raw:1', '2:engine:1', '2:raw:16', '2:engine:16'],

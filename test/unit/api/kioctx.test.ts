@@ -93,6 +93,10 @@ test('a cached read completes at submit, an uncached one later through the wait 
   t.deepEqual(later.map((e) => [e.data, e.res]), [[1, 8192]]);
   t.deepEqual(cold.buf, data.subarray(700 * 1024 + 100, 700 * 1024 + 100 + 8192));
   t.true(store.counters().wait_page > before.wait_page, 'the uncached read waited on a folio wait queue');
+  const after = store.counters();
+  t.is(after.aio_submit - before.aio_submit, 2);
+  t.is(after.aio_inline - before.aio_inline, 1);
+  t.is(after.aio_queued - before.aio_queued, 1);
 });
 
 test('random reads at depth 16 from one submitter return the file contents, with many requests in flight', async (t) => {
@@ -132,6 +136,7 @@ test('RWF_NOWAIT: EAGAIN and no I/O when the first page is not cached; a short r
   t.is(store.ioSubmit(ctx, [cold]), 1);
   const [e] = await store.ioGetevents(ctx, 0, 1, 0);
   t.is(e?.res, -ERRNO.EAGAIN);
+  t.is(store.counters().aio_eagain, 1);
   t.is(store.counters().disk_read_bytes, diskBefore, 'no I/O was started');
   t.is(store.engine.cache.findMapping((await file.stat()).ino)?.pages.get(16), undefined);
   await file.read(new Uint8Array(4096), 0); // page 0 only (no readahead)
@@ -156,6 +161,7 @@ test('io_cancel: a read waiting for I/O ends at once with -ECANCELED and never t
   store.ioCancel(ctx, cold);
   const [e] = await store.ioGetevents(ctx, 0, 4, 0);
   t.deepEqual([e?.data, e?.res], [7, -ERRNO.ECANCELED]);
+  t.is(store.counters().aio_cancel, 1);
   await rejectsCode(t, () => store.ioCancel(ctx, cold), 'EINVAL');
   const hot = pread(file.fd, new Uint8Array(16), 300 * 1024);
   await store.engine.queue.drain();

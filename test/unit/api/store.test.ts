@@ -37,8 +37,11 @@ test('read-write: files by path, read back after reopening; a second open of the
   t.deepEqual((await store.readdir('/')).map((e) => e.name), ['.', '..', 'hello']);
   await store.close();
 
-  const again = await openStore(dir, { kernel: '4.18' });
+  t.true(store.engine.trace.enabled, 'the trace ring is on by default, as at a mount');
+  const again = await openStore(dir, { kernel: '4.18', trace: false });
   t.teardown(() => again.close());
+  t.false(again.engine.trace.enabled);
+  t.is(again.engine.cache.kernel, '4.18');
   const r = await again.open('/hello');
   const buf = new Uint8Array(64);
   t.is(await r.read(buf, 7), 5);
