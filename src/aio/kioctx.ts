@@ -11,7 +11,7 @@
  *     ├─ PREAD, every page it needs cached and uptodate:  the read loop runs to the end
  *     │     now (filemapReadV6 / filemapRead, synchronous) ─▶ event in the ring at submit
  *     ├─ PREAD with RWF_NOWAIT, a page missing: the cached prefix (a short read), or
- *     │     res = -EAGAIN, and no I/O started
+ *     │     res = -EAGAIN, and no read of the missing pages started
  *     ├─ PREAD, a page missing: the read loop starts readahead / read_folio and queues
  *     │     itself on the folio wait queue (nothing blocks); the request goes on
  *     │     active_reqs (cancelable) ─▶ pages uptodate ─▶ copy ─▶ event in the ring
@@ -37,7 +37,9 @@
  *     into the page cache; its bytes go nowhere: such a read is done into a private buffer
  *     and copied into the caller's only if it was not cancelled.
  *   - RWF_NOWAIT on a buffered read in 6.18 still starts the synchronous readahead before
- *     it answers -EAGAIN (filemap_get_pages); here it starts no I/O at all (IOCB_NOIO).
+ *     it answers -EAGAIN (filemap_get_pages); here the pages it lacks are not read (as
+ *     IOCB_NOIO). The cached part it does read is read by the read loop, so a readahead
+ *     marker there starts the asynchronous readahead, as in the kernel.
  *   - No eventfd (IOCB_FLAG_RESFD), no vectored or poll commands, no fsync commands.
  *
  * Errors: an iocb refused at submit throws (the first) or ends the batch (later ones), like

@@ -19,6 +19,7 @@
  */
 
 import { lockStore, lockStoreShared, type StoreLock } from '../fs/store-lock.js';
+import { readSuperblock } from '../fs/superblock.js';
 import { fsError } from '../errors.js';
 import type { FaultConfig } from '../block/fault-inject.js';
 import type { NbdMountOptions } from '../block/open.js';
@@ -95,10 +96,13 @@ const processCaller = (): Caller => ({ uid: process.getuid?.() ?? 0, gid: proces
  * Open the store at `path` in this process. Read-write takes the store's exclusive lock
  * (as `aheadfs mount` does); read-only a shared lock. Either way a mounted store (or one
  * fsck or mkfs is using) is refused with FsError EBUSY, and a mount is refused while the
- * store is open here. Close the store with `close()`.
+ * store is open here; a directory that is not a store is EINVAL (nothing is created).
+ * Close the store with `close()`.
  */
 export async function openStore(path: string, options: OpenStoreOptions = {}): Promise<Store> {
   const readOnly = options.readOnly === true;
+  // Not a store (no superblock): EINVAL before the lock, which would create a lock file.
+  await readSuperblock(path);
   const lock = readOnly ? await lockStoreShared(path) : await lockStore(path);
   try {
     const { readOnly: _ro, aioMaxNr, log, trace, ...mount } = options;

@@ -5,6 +5,7 @@
  */
 
 import test from 'ava';
+import fs from 'node:fs';
 import path from 'node:path';
 import { IOCB_CMD_PWRITE, openStore } from '../../../src/api/index.js';
 import { mkfs } from '../../../src/fs/mkfs.js';
@@ -34,6 +35,9 @@ test('read-write: files by path, read back after reopening; a second open of the
   await f.close();
   await rejectsCode(t, () => f.close(), 'EBADF');
   await rejectsCode(t, () => store.open('/missing'), 'ENOENT');
+  const notAStore = tmpDir(t, 'aheadfs-api-empty-');
+  await rejectsCode(t, () => openStore(notAStore), 'EINVAL');
+  t.deepEqual(fs.readdirSync(notAStore), [], 'nothing created in a directory that is not a store');
   t.deepEqual((await store.readdir('/')).map((e) => e.name), ['.', '..', 'hello']);
   await store.close();
 
