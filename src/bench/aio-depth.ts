@@ -86,6 +86,8 @@ export interface AioDepthRun {
   deviceBytesPerRead: number;
   /** CPU time of the whole process (main thread and the libuv pool) per read, in us. */
   cpuUsPerRead: number;
+  /** Of the reads, those that waited for I/O (aio_queued): 1 when every read was cold. */
+  queuedFraction: number;
 }
 
 export interface DepthSummary {
@@ -219,7 +221,7 @@ export async function runAioDepth(opts: AioDepthOptions): Promise<AioDepthResult
           runs.push({ ...run, round });
           say(
             `round ${round} engine iodepth ${depth}: ${Math.round(run.readsPerSec)} reads/s, ${run.avgInFlight.toFixed(1)} in flight, ` +
-              `${(run.deviceBytesPerRead / 1024).toFixed(1)} KiB from disk per read, ${run.cpuUsPerRead.toFixed(0)} us CPU per read`,
+              `${(run.deviceBytesPerRead / 1024).toFixed(1)} KiB from disk per read, ${(run.queuedFraction * 100).toFixed(0)}% waited for I/O, ${run.cpuUsPerRead.toFixed(0)} us CPU per read`,
           );
         }
       }
@@ -258,11 +260,24 @@ async function measureRaw(fds: readonly number[], perFileBytes: number, reads: n
   const c0 = process.cpuUsage();
   const seconds = await rawAtDepth(fds, perFileBytes, reads, depth, seed);
   const cpu = process.cpuUsage(c0);
-  return { target: 'raw', depth, seconds, readsPerSec: reads / seconds, avgInFlight: depth, ioTicksMs: 0, timeInQueueMs: 0, deviceReadsPerRead: 1, deviceBytesPerRead: PAGE_SIZE, cpuUsPerRead: (cpu.user + cpu.system) / reads };
+  return {
+    target: 'raw',
+    depth,
+    seconds,
+    readsPerSec: reads / seconds,
+    avgInFlight: depth,
+    ioTicksMs: 0,
+    timeInQueueMs: 0,
+    deviceReadsPerRead: 1,
+    deviceBytesPerRead: PAGE_SIZE,
+    cpuUsPerRead: (cpu.user + cpu.system) / reads,
+    queuedFraction: 1,
+  };
 }
 
 async function measureEngine(store: Store, fd: number, pages: readonly number[], depth: number): Promise<Measured> {
   store.dropCaches();
+  const q0 = store.counters().aio_queued;
   const d0 = store.diskstats();
   const c0 = process.cpuUsage();
   const seconds = await readAtDepth(store, fd, pages, depth);
@@ -283,6 +298,7 @@ async function measureEngine(store: Store, fd: number, pages: readonly number[],
     deviceReadsPerRead: delta(DISKSTATS.readIos) / reads,
     deviceBytesPerRead: (delta(DISKSTATS.readSectors) * 512) / reads,
     cpuUsPerRead: (cpu.user + cpu.system) / reads,
+    queuedFraction: (store.counters().aio_queued - q0) / reads,
   };
 }
 

@@ -16,6 +16,7 @@ test('aio-depth: alternating iodepth 1 and 16, each read one 4 KiB device read, 
   for (const run of r.runs.filter((x) => x.target === 'engine')) {
     t.is(run.deviceReadsPerRead, 1, 'one device request per 4 KiB read: the cache was dropped, readahead is off');
     t.is(run.deviceBytesPerRead, 4096);
+    t.is(run.queuedFraction, 1, 'every read waited for its page: none was served from the cache');
   }
   const inFlight = (depth: number): number => r.summary.find((s) => s.target === 'engine' && s.depth === depth)!.avgInFlight.median;
   t.true(inFlight(1) < 1.5, `iodepth 1: ${inFlight(1)} in flight`);
