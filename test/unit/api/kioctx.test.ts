@@ -74,30 +74,32 @@ test('the ring holds nr_events - 1 requests: io_submit takes what fits, then EAG
   t.true(rest.every((e) => e.res === 512));
 });
 
-test('a cached read completes at submit, an uncached one later through the wait queue, and both return the file bytes', async (t) => {
-  const { store, file, data } = await setup(t);
-  const warm = new Uint8Array(4096);
-  await file.read(warm, 0);
-  const before = store.counters();
-  const ctx = store.ioSetup(16);
-  const cold = pread(file.fd, new Uint8Array(8192), 700 * 1024 + 100, 1); // not cached, straddles pages
-  const hot = pread(file.fd, new Uint8Array(3000), 10, 2);
-  t.is(store.ioSubmit(ctx, [cold, hot]), 2);
-  const now = await store.ioGetevents(ctx, 0, 8, 0);
-  t.deepEqual(now.map((e) => e.data), [2], 'only the cached read is done at submit');
-  t.is(now[0]!.obj, hot);
-  t.is(now[0]!.res, 3000);
-  t.deepEqual(hot.buf, data.subarray(10, 3010));
-  t.true(cold.buf.every((b) => b === 0), 'the uncached read has not copied anything yet');
-  const later = await store.ioGetevents(ctx, 1, 8);
-  t.deepEqual(later.map((e) => [e.data, e.res]), [[1, 8192]]);
-  t.deepEqual(cold.buf, data.subarray(700 * 1024 + 100, 700 * 1024 + 100 + 8192));
-  t.true(store.counters().wait_page > before.wait_page, 'the uncached read waited on a folio wait queue');
-  const after = store.counters();
-  t.is(after.aio_submit - before.aio_submit, 2);
-  t.is(after.aio_inline - before.aio_inline, 1);
-  t.is(after.aio_queued - before.aio_queued, 1);
-});
+for (const kernel of ['6.18', '4.18'] as const) {
+  test(`${kernel}: a cached read completes at submit, an uncached one later through the wait queue, and both return the file bytes`, async (t) => {
+    const { store, file, data } = await setup(t, { kernel });
+    const warm = new Uint8Array(4096);
+    await file.read(warm, 0);
+    const before = store.counters();
+    const ctx = store.ioSetup(16);
+    const cold = pread(file.fd, new Uint8Array(8192), 700 * 1024 + 100, 1); // not cached, straddles pages
+    const hot = pread(file.fd, new Uint8Array(3000), 10, 2);
+    t.is(store.ioSubmit(ctx, [cold, hot]), 2);
+    const now = await store.ioGetevents(ctx, 0, 8, 0);
+    t.deepEqual(now.map((e) => e.data), [2], 'only the cached read is done at submit');
+    t.is(now[0]!.obj, hot);
+    t.is(now[0]!.res, 3000);
+    t.deepEqual(hot.buf, data.subarray(10, 3010));
+    t.true(cold.buf.every((b) => b === 0), 'the uncached read has not copied anything yet');
+    const later = await store.ioGetevents(ctx, 1, 8);
+    t.deepEqual(later.map((e) => [e.data, e.res]), [[1, 8192]]);
+    t.deepEqual(cold.buf, data.subarray(700 * 1024 + 100, 700 * 1024 + 100 + 8192));
+    t.true(store.counters().wait_page > before.wait_page, 'the uncached read waited on a folio wait queue');
+    const after = store.counters();
+    t.is(after.aio_submit - before.aio_submit, 2);
+    t.is(after.aio_inline - before.aio_inline, 1);
+    t.is(after.aio_queued - before.aio_queued, 1);
+  });
+}
 
 test('random reads at depth 16 from one submitter return the file contents, with many requests in flight', async (t) => {
   const { store, file, data } = await setup(t, { raPolicy: 'none' });
