@@ -12,6 +12,7 @@ export const ERRNO = {
   ENOENT: 2,
   EIO: 5,
   EBADF: 9,
+  EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
   EBUSY: 16,
@@ -29,7 +30,9 @@ export const ERRNO = {
   ENOTEMPTY: 39,
   ELOOP: 40,
   ENODATA: 61,
+  EOPNOTSUPP: 95,
   ENOTCONN: 107,
+  ECANCELED: 125,
 } as const;
 
 export type ErrorCode = keyof typeof ERRNO;

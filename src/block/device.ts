@@ -57,6 +57,8 @@ export interface BlockFilesDeviceOptions {
   log?: LayerLog;
   /** true: O_DIRECT or fail (EINVAL); false: buffered, no probe; default: probe and fall back. */
   direct?: boolean;
+  /** Open the block files O_RDONLY (writes then fail with EIO): the in-process API's read-only stores. */
+  readOnly?: boolean;
 }
 
 /** One per-file piece of a request. */
@@ -215,7 +217,7 @@ export class BlockFilesDevice implements BlockDevice {
     }
     const log = opts.log ?? (() => {});
     // O_NOFOLLOW: a block file that is a symlink is refused, never followed.
-    const baseFlags = fs.constants.O_RDWR | fs.constants.O_NOFOLLOW;
+    const baseFlags = (opts.readOnly === true ? fs.constants.O_RDONLY : fs.constants.O_RDWR) | fs.constants.O_NOFOLLOW;
     const oDirect: number | undefined = fs.constants.O_DIRECT;
 
     let fds: number[] | undefined;

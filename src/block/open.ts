@@ -26,10 +26,10 @@ export const DEFAULT_NBD_OPTIONS: NbdMountOptions = { connections: 1, timeoutMs:
 export async function openStoreDevice(
   store: string,
   sb: Superblock,
-  opts: { stats: Stats; log: LayerLog; nbd?: NbdMountOptions },
+  opts: { stats: Stats; log: LayerLog; nbd?: NbdMountOptions; readOnly?: boolean },
 ): Promise<BlockDevice> {
   if (sb.device === 'files') {
-    return BlockFilesDevice.open(join(store, 'blocks'), { blockFileSize: sb.blockFileSize, blockFileCount: sb.blockFileCount }, { stats: opts.stats, log: opts.log });
+    return BlockFilesDevice.open(join(store, 'blocks'), { blockFileSize: sb.blockFileSize, blockFileCount: sb.blockFileCount }, { stats: opts.stats, log: opts.log, readOnly: opts.readOnly === true });
   }
   const dev = await NbdDevice.open(sb.url, { stats: opts.stats, log: opts.log, ...(opts.nbd ?? DEFAULT_NBD_OPTIONS) });
   if (dev.info.sizeBytes < sb.sizeBytes) {

@@ -108,10 +108,11 @@ export class MetaStore {
 
   /**
    * Open the metadata of a store made by mkfs. Throws FsError EINVAL when meta/ is missing
-   * or does not belong to `sb`, EIO when it is inconsistent.
+   * or does not belong to `sb`, EIO when it is inconsistent. `readOnly` opens LMDB read-only
+   * and leaves orphans where they are (nothing is written; they stay invisible, having no name).
    */
-  static async open(store: string, sb: Superblock): Promise<MetaStore> {
-    const db = MetaDb.open(store, { create: false });
+  static async open(store: string, sb: Superblock, opts: { readOnly?: boolean } = {}): Promise<MetaStore> {
+    const db = MetaDb.open(store, { create: false, readOnly: opts.readOnly === true });
     try {
       const loaded = db.load();
       const total = deviceBlocks(sb);
@@ -141,7 +142,7 @@ export class MetaStore {
       if (mapped + ms.alloc.freeBlocks !== total) {
         throw fsError('EIO', `${store}/meta is inconsistent: ${mapped} mapped + ${ms.alloc.freeBlocks} free != ${total} blocks`);
       }
-      await ms.recoverOrphans();
+      if (opts.readOnly !== true) await ms.recoverOrphans();
       return ms;
     } catch (err) {
       await db.close().catch(() => {});

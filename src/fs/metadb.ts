@@ -172,9 +172,10 @@ export class MetaDb {
 
   /**
    * Open `<store>/meta`. With `create: false` a missing meta/ is FsError EINVAL (LMDB
-   * would silently make an empty one).
+   * would silently make an empty one). `readOnly`: LMDB's MDB_RDONLY (no write transaction
+   * can start; the in-process API's read-only stores).
    */
-  static open(store: string, opts: { create: boolean }): MetaDb {
+  static open(store: string, opts: { create: boolean; readOnly?: boolean }): MetaDb {
     const path = join(store, META_DIR);
     // LMDB opens its files following symlinks: make sure there are none.
     checkMetaDir(store, { required: false });
@@ -183,7 +184,7 @@ export class MetaDb {
     }
     let root: RootDatabase;
     try {
-      root = open({ path, maxDbs: MAX_DBS });
+      root = open({ path, maxDbs: MAX_DBS, ...(opts.readOnly === true ? { readOnly: true } : {}) });
     } catch (err) {
       throw fsError('EIO', `cannot open ${path}: ${(err as Error).message}`, err);
     }

@@ -217,3 +217,44 @@ export async function isStoreLocked(store: string): Promise<StoreLockState> {
   }
   return { locked: false };
 }
+
+/**
+ * A shared lock on the store's superblock, for readers that change nothing (the
+ * in-process API's read-only stores): several may hold it together; it conflicts with
+ * lockStore's exclusive lock, so a mounted store (or one fsck or mkfs holds) is refused
+ * with EBUSY and a mount waits for no reader: it is refused while one holds it. Nothing is
+ * created or written (no lock file, no pid). EINVAL when the store has no superblock.
+ */
+export async function lockStoreShared(store: string): Promise<StoreLock> {
+  const path = join(store, SUPERBLOCK_FILE);
+  for (let attempt = 1; ; attempt++) {
+    let fd: number;
+    try {
+      fd = openMember(path, constants.O_RDONLY);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') throw fsError('EINVAL', `${store} is not an aheadfs store (no ${SUPERBLOCK_FILE})`);
+      throw err;
+    }
+    let locked = false;
+    try {
+      if (!fstatSync(fd).isFile()) throw fsError('EINVAL', `${path} is not a regular file`);
+      locked = tryLock(fd, { shared: true });
+    } finally {
+      if (!locked) closeSync(fd);
+    }
+    if (locked) {
+      let released = false;
+      return {
+        store,
+        previousPid: undefined,
+        release() {
+          if (released) return;
+          released = true;
+          closeSync(fd);
+        },
+      };
+    }
+    if (attempt >= LOCK_TRIES) throw new FsError('EBUSY', lockedMessage(store, holderPid(store)));
+    await sleep(LOCK_RETRY_MS);
+  }
+}

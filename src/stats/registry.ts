@@ -32,6 +32,11 @@ export const COUNTERS = {
   write_calls: counter('vfs', 'calls', 'write requests received from FUSE'),
   write_bytes: counter('vfs', 'bytes', 'bytes accepted from writers'),
   open_files: gauge('vfs', 'files', 'files open now (FUSE handles)'),
+  aio_submit: counter('vfs', 'iocbs', 'iocbs taken by io_submit (in-process kioctx)'),
+  aio_inline: counter('vfs', 'iocbs', 'kioctx reads done before io_submit returned (every page cached and uptodate)'),
+  aio_queued: counter('vfs', 'iocbs', 'kioctx reads that started I/O and waited on the folio wait queues'),
+  aio_eagain: counter('vfs', 'iocbs', 'kioctx reads with RWF_NOWAIT answered -EAGAIN (a page not cached; no I/O started)'),
+  aio_cancel: counter('vfs', 'iocbs', 'kioctx reads cancelled while waiting for I/O (io_cancel, io_destroy)'),
 
   // page cache (mm/filemap.c, mm/swap.c, mm/vmscan.c)
   pgcache_hit: counter('pagecache', 'pages', 'page lookups in the read loop that found the page uptodate'),

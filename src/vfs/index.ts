@@ -46,6 +46,12 @@ export interface MountOptions {
   faults?: Partial<FaultConfig>;
   /** NBD connections, timeout and reconnect time (stores on an NBD export only). */
   nbd?: NbdMountOptions;
+  /**
+   * Open the block files O_RDONLY and the metadata read-only, recover nothing (the
+   * in-process API's read-only stores, src/api). The vfs itself does not refuse writes:
+   * its caller must (they would fail with EIO).
+   */
+  readOnly?: boolean;
   log: (msg: string) => void;
 }
 
@@ -88,7 +94,8 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
   const log = layerLog(options.log, kmsg);
   kmsg.emit('info', 'mount', `options: ${describeMountOptions(options)}`);
   const sb = await readSuperblock(store);
-  const device = await openStoreDevice(store, sb, { stats, log, nbd: options.nbd });
+  const readOnly = options.readOnly === true;
+  const device = await openStoreDevice(store, sb, { stats, log, nbd: options.nbd, readOnly });
   let meta: MetaStore | undefined;
   if (options.faults) log(`fault injection and delay from the mount options: ${JSON.stringify(options.faults)}`, { level: 'notice', subsystem: 'mount' });
   try {
@@ -101,7 +108,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       log,
       faults: new BlkFaults({ log, config: options.faults }),
     });
-    meta = await MetaStore.open(store, sb);
+    meta = await MetaStore.open(store, sb, { readOnly });
     const bdi: BackingDevInfo = {
       raPages: options.raPolicy === 'none' ? 0 : options.readAheadKb >> (PAGE_SHIFT - 10),
       ioPages: options.maxSectorsKb >> (PAGE_SHIFT - 10),
