@@ -1,5 +1,9 @@
 /**
- * `aheadfs mount [<store> <mountpoint>] [options]`
+ * `aheadfs mount [<store> <mountpoint>] [options] [-o opt[,opt...]]`
+ *
+ * Also what mount(8) runs for `mount -t fuse.aheadfs STORE MNT -o ...` and fstab lines
+ * (through Debian's mount.fuse: `aheadfs STORE MNT -o opts`, main.ts turns that into this
+ * command; mount-options.ts maps `-o read_ahead_kb=1024` to `--read-ahead-kb 1024`).
  *
  * Validates everything first (UsageError: exit 2, nothing changed). Then, by default,
  * daemonizes: starts `aheadfs mount <store> <mnt> --foreground --ready-fd 3 ...` detached,
@@ -28,6 +32,7 @@ import { MAX_CACHE_BYTES } from '../mm/frames.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
 import { optionText, parseSeconds, parseWholeNumber } from './args.js';
 import { FAULT_OPTIONS, faultArgs, parseFaultArgs, type RawFaultArgs } from './fault-options.js';
+import { parseMountOptions, type MountOptionSpec } from './mount-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize, parseSize } from './size.js';
 import {
@@ -101,10 +106,22 @@ export function parseTunables(a: RawMountArgs): Tunables {
 interface FuseFlags {
   fuseDebug: boolean;
   allowOther: boolean;
+  readOnly: boolean;
+  /** Kernel mount flags from -o (nosuid, noexec, ...), for libfuse. */
+  kernelFlags: string[];
 }
 
+/** The mount flags `-o name=value` / `-o name` may set (`_` for `-`): every one that takes a value, and the switches. */
+const O_OPTIONS: MountOptionSpec = {
+  valued: [
+    'cache-size', 'read-ahead-kb', 'max-sectors-kb', 'nr-requests', 'scheduler', 'ra-policy', 'kernel', 'readpages',
+    'nbd-connections', 'nbd-timeout', 'nbd-reconnect', ...Object.keys(FAULT_OPTIONS),
+  ],
+  switches: ['allow-other', 'fuse-debug'],
+};
+
 /** The daemon's command line for these (already checked) options. */
-function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowOther }: FuseFlags): string[] {
+function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowOther, readOnly, kernelFlags }: FuseFlags): string[] {
   const args = [
     BIN, 'mount', store, mnt, '--foreground', '--ready-fd', '3',
     '--cache-size', String(t.cacheBytes),
@@ -122,6 +139,8 @@ function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowO
   ];
   if (fuseDebug) args.push('--fuse-debug');
   if (allowOther) args.push('--allow-other');
+  if (readOnly) args.push('--read-only');
+  if (kernelFlags.length > 0) args.push('-o', kernelFlags.join(','));
   return args;
 }
 
@@ -206,6 +225,13 @@ export function mountCommand(y: Argv): Argv {
         .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let other users use the mount (FUSE allow_other; modes are enforced)' })
+        .option('read-only', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (-o ro): writes fail with EROFS, control files included' })
+        .option('options', {
+          alias: 'o',
+          type: 'string',
+          requiresArg: true,
+          describe: 'mount options as mount(8) and fstab give them: ro, rw, read_ahead_kb=1024, cache_size=512M, ... (each flag with _ for -), nosuid, noexec, ...',
+        })
         .option('ready-fd', { type: 'number', hidden: true })
         .options(FAULT_OPTIONS),
     async (argv) => {
@@ -243,9 +269,21 @@ interface MountArgs extends RawMountArgs {
   foreground: boolean;
   'fuse-debug': boolean;
   'allow-other': boolean;
+  'read-only': boolean;
+  options: string | string[] | undefined;
+}
+
+/** Apply `-o` to the flags (it wins over them, as the later option does for mount(8)); the FUSE switches. */
+function applyOptions(argv: MountArgs): FuseFlags {
+  const texts = argv.options === undefined ? [] : Array.isArray(argv.options) ? argv.options : [argv.options];
+  const o = parseMountOptions(texts, O_OPTIONS);
+  const raw = argv as unknown as Record<string, unknown>;
+  for (const [flag, value] of o.flags) raw[flag] = value;
+  return { fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'], readOnly: o.readOnly ?? argv['read-only'], kernelFlags: o.kernelFlags };
 }
 
 async function mount(argv: MountArgs, report: ((line: string) => void) | undefined): Promise<void> {
+  const flags = applyOptions(argv);
   const tunables = parseTunables(argv);
   checkRoot('aheadfs mount');
   const { store, mnt } = await resolveTarget(argv.store, argv.mountpoint);
@@ -259,9 +297,9 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
   // that maps it). A daemon started by `aheadfs mount` (--ready-fd) was checked by it.
   if (report === undefined) await checkBeforeMount(store);
   if (argv.foreground) {
-    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'], report });
+    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, ...flags, report });
     process.exit(code);
   }
-  const pid = await daemonize(store, mnt, tunables, { fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'] });
-  process.stdout.write(`mounted ${store} on ${mnt} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
+  const pid = await daemonize(store, mnt, tunables, flags);
+  process.stdout.write(`mounted ${store} on ${mnt}${flags.readOnly ? ' read-only' : ''} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
 }
