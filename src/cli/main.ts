@@ -60,7 +60,8 @@ const COMMANDS = new Set(['mkfs', 'mount', 'umount', 'stats', 'iostat', 'trace',
 function helperForm(argv: string[]): string[] {
   const first = argv[0];
   if (argv.length < 2 || first === undefined || first.startsWith('-') || COMMANDS.has(first)) return argv;
-  return first.includes('/') || existsSync(first) ? ['mount', ...argv] : argv;
+  // --helper: quiet on success, as mount(8) is.
+  return first.includes('/') || existsSync(first) ? ['mount', ...argv, '--helper'] : argv;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -233,6 +233,7 @@ export function mountCommand(y: Argv): Argv {
           describe: 'mount options as mount(8) and fstab give them: ro, rw, read_ahead_kb=1024, cache_size=512M, ... (each flag with _ for -), nosuid, noexec, ...',
         })
         .option('ready-fd', { type: 'number', hidden: true })
+        .option('helper', { type: 'boolean', default: false, hidden: true }) // run by mount(8): no line on success
         .options(FAULT_OPTIONS),
     async (argv) => {
       const fd = argv['ready-fd'];
@@ -271,6 +272,7 @@ interface MountArgs extends RawMountArgs {
   'allow-other': boolean;
   'read-only': boolean;
   options: string | string[] | undefined;
+  helper: boolean;
 }
 
 /** Apply `-o` to the flags (it wins over them, as the later option does for mount(8)); the FUSE switches. */
@@ -301,5 +303,6 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
     process.exit(code);
   }
   const pid = await daemonize(store, mnt, tunables, flags);
+  if (argv.helper) return;
   process.stdout.write(`mounted ${store} on ${mnt}${flags.readOnly ? ' read-only' : ''} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
 }

@@ -69,6 +69,7 @@ test('mount -t fuse.aheadfs STORE MNT -o ...: the store is the source; the optio
     await withHelperOnDefaultPath(async () => {
       const r = await run('mount', ['-t', 'fuse.aheadfs', ctx.store, mnt, '-o', 'read_ahead_kb=1024,cache_size=512M,noexec']);
       t.is(r.code, 0, r.stderr);
+      t.is(r.stdout + r.stderr, '', 'quiet, as mount is');
     });
     const m = await findMount(mnt);
     t.is(m?.fstype, 'fuse.aheadfs');
