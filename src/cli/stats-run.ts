@@ -22,7 +22,7 @@ import { constants } from 'node:os';
 import { COUNTER_NAMES, COUNTERS, PEAK_NAMES, type CounterName } from '../stats/registry.js';
 import { openControlFile } from './control.js';
 import { formatSize } from './size.js';
-import { formatStatsTable, parseStats } from './stats.js';
+import { formatStatsTable, parseStats } from './stats-format.js';
 
 /** The readahead reasons, in the order the report lists them, with their counters. */
 const REASONS = [
