@@ -7,8 +7,8 @@
  *   then for --kernel 4.18 and --kernel 6.18 (a fresh mount each: cold cache):
  *     dd bs=4k count=1024, traced          (the readahead windows, and a chart)
  *     echo 1 > mount/.aheadfs/drop_caches  (cold cache)
- *     dd bs=4k | sha256sum                 (cold read: readahead at work)
- *     cat | sha256sum                      (warm read: from the page cache)
+ *     aheadfs stats mount -- dd bs=4k | sha256sum   (cold read: readahead at work, measured)
+ *     aheadfs stats mount -- cat | sha256sum        (warm read: from the page cache)
  *   print the windows and counters of both side by side, unmount (always, also on failure)
  *
  * Run after scripts/setup.sh has built dist/ (npm run demo does both).
@@ -54,23 +54,18 @@ async function diskstats() {
   return (await readFile(join(MNT, '.aheadfs', 'diskstats'), 'utf8')).trim().split(/\s+/).map(Number);
 }
 
-async function stats() {
-  const text = await readFile(join(MNT, '.aheadfs', 'stats'), 'utf8');
-  return Object.fromEntries(
-    text
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '))
-      .map(([k, v]) => [k, Number(v)]),
-  );
-}
-
-const delta = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k] - (a[k] ?? 0)]));
-
-async function shaOf(cmd) {
-  const t0 = process.hrtime.bigint();
-  const { stdout } = await run('bash', ['-o', 'pipefail', '-c', `${cmd} | sha256sum`], { maxBuffer: 1 << 20 });
-  return { hash: stdout.split(' ')[0], ms: Number(process.hrtime.bigint() - t0) / 1e6 };
+/**
+ * `aheadfs stats <mnt> --json -o FILE -- bash -c '<cmd> | sha256sum'`: the command measured
+ * as perf stat would; returns its sha256 and the report (deltas, peaks, derived figures).
+ * The text report is kept next to the store for the user.
+ */
+async function measuredSha(cmd, name) {
+  const json = join(ROOT, 'data', `demo-stats-${name}.json`);
+  const words = ['bash', '-o', 'pipefail', '-c', `${cmd} | sha256sum`];
+  const stdout = await aheadfs('stats', MNT, '--json', '-o', json, '--', ...words);
+  const report = JSON.parse(await readFile(json, 'utf8'));
+  if (report.exit_status !== 0) throw new Error(`${cmd} failed (status ${report.exit_status})`);
+  return { hash: stdout.split(' ')[0], d: report.counters, derived: report.derived, peaks: report.peaks, ms: report.elapsed_seconds * 1000 };
 }
 
 function fmtBytes(n) {
@@ -79,18 +74,23 @@ function fmtBytes(n) {
   return `${n} B`;
 }
 
-/** The rows of a counters delta: [label, value, note]. */
-function rowsOf(d, ms) {
+/** The rows of a measured run: [label, value, note]. */
+function rowsOf({ d, derived, peaks, ms }) {
+  const reasons = Object.entries(derived.ra_windows_by_reason)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   const rows = [
     ['time', ms ? `${(ms / 1000).toFixed(2)} s` : '', ''],
     ['read calls (FUSE)', d.read_calls, d.read_calls ? `avg ${fmtBytes(d.read_bytes / d.read_calls)}` : ''],
     ['bytes returned', fmtBytes(d.read_bytes), ms ? `${((d.read_bytes / MiB) / (ms / 1000)).toFixed(0)} MiB/s` : ''],
     ['disk reads', d.disk_read_ios, d.disk_read_ios ? `avg ${fmtBytes(d.disk_read_bytes / d.disk_read_ios)}` : ''],
     ['disk bytes read', fmtBytes(d.disk_read_bytes), ''],
-    ['page cache hits / misses', `${d.pgcache_hit} / ${d.pgcache_miss}`, 'lookups'],
-    ['readahead sync / async', `${d.ra_sync} / ${d.ra_async}`, 'decisions'],
+    ['page cache hit / wait / miss', `${d.pgcache_hit} / ${d.pgcache_wait} / ${d.pgcache_miss}`, derived.hit_ratio === null ? 'pages' : `pages, hit ratio ${(derived.hit_ratio * 100).toFixed(1)} %`],
+    ['read amplification', derived.read_amplification === null ? '-' : derived.read_amplification.toFixed(3), 'disk bytes / bytes read'],
+    ['readahead sync / async', `${d.ra_sync} / ${d.ra_async}`, reasons || 'windows'],
     ['readahead pages', d.ra_pages, `${d.ra_hit ?? 0} read later, ${d.ra_wasted ?? 0} wasted`],
-    ['waits on locked folios', d.page_waits, ''],
+    ['reads that waited', d.page_waits, `at most ${peaks.rq_inflight_max} requests in flight`],
   ];
   return rows;
 }
@@ -99,7 +99,7 @@ function rowsOf(d, ms) {
 function sideBySide(title, byKernel) {
   say(`\n${title}`);
   say(`  ${''.padEnd(26)} ${KERNELS.map((k) => `--kernel ${k}`.padEnd(44)).join(' ')}`);
-  const rows = byKernel.map(({ d, ms }) => rowsOf(d, ms));
+  const rows = byKernel.map((r) => rowsOf(r));
   for (let i = 0; i < rows[0].length; i++) {
     const cells = rows.map((r) => `${String(r[i][1]).padStart(12)}  ${String(r[i][2]).padEnd(30)}`);
     say(`  ${rows[0][i][0].padEnd(26)} ${cells.join(' ')}`);
@@ -124,17 +124,16 @@ async function runKernel(kernel, want) {
       .filter((m) => m !== null);
     for (const ext of ['svg', 'png']) await aheadfs('plot', traceFile(kernel), '-o', chartFile(kernel, ext));
 
-    // Cold read of the whole file with dd bs=4k, then again with cat.
+    // Cold read of the whole file with dd bs=4k, then again with cat, each measured by
+    // `aheadfs stats -- ...`.
     await writeFile(join(MNT, '.aheadfs', 'drop_caches'), '1\n');
-    const s0 = await stats();
     const d0 = await diskstats();
-    const dd = await shaOf(`dd if=${FILE} bs=4k status=none`);
-    const s1 = await stats();
+    const dd = await measuredSha(`dd if=${FILE} bs=4k status=none`, `dd-${kernel}`);
     const d1 = await diskstats();
-    const cat = await shaOf(`cat ${FILE}`);
-    const s2 = await stats();
+    const cat = await measuredSha(`cat ${FILE}`, `cat-${kernel}`);
     if (dd.hash !== want || cat.hash !== want) throw new Error(`--kernel ${kernel}: the data read back differs from the data written`);
-    return { kernel, windows, cold: { d: delta(s0, s1), ms: dd.ms, disk: [d0, d1] }, warm: { d: delta(s1, s2), ms: cat.ms }, directIo: s2.direct_io };
+    const directIo = /^direct_io 1$/m.test(await readFile(join(MNT, '.aheadfs', 'stats'), 'utf8'));
+    return { kernel, windows, cold: { ...dd, disk: [d0, d1] }, warm: cat, directIo };
   } finally {
     say(await aheadfs('umount', MNT));
   }

@@ -14,4 +14,6 @@ declare module 'fs-native-extensions' {
   export function tryLock(fd: number, offset?: number, length?: number, opts?: { shared?: boolean }): boolean;
   export function tryLock(fd: number, opts?: { shared?: boolean }): boolean;
   export function unlock(fd: number, offset?: number, length?: number): void;
+  /** The same, waiting (in the thread pool) until the lock is free. */
+  export function waitForLock(fd: number, opts?: { shared?: boolean }): Promise<void>;
 }

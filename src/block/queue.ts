@@ -120,6 +120,8 @@ export class RequestQueue {
     this.now = opts.now ?? (() => performance.now());
     this.log = opts.log ?? ((msg) => console.error(msg));
     this.faults = opts.faults ?? new BlkFaults({ log: this.log });
+    // An interval of rq_inflight_max starts at the requests in flight then.
+    this.stats.peakLevel('rq_inflight_max', () => this.inFlight);
     const name = opts.scheduler ?? DEFAULT_SCHEDULER;
     if (!isSchedulerName(name)) throw fsError('EINVAL', `unknown scheduler ${String(name)}`);
     this.elevator = elevatorAlloc(name, this.elevatorContext());
@@ -285,7 +287,7 @@ export class RequestQueue {
   private startRequest(rq: Request): void {
     const now = this.now();
     this.inFlight++;
-    if (this.inFlight > this.stats.c.rq_inflight_max) this.stats.c.rq_inflight_max = this.inFlight;
+    this.stats.peak('rq_inflight_max', this.inFlight);
     this.ds.accountStart(now);
     this.stats.c.rq_dispatch++;
     if (!this.congestedNow && this.congested()) {

@@ -12,7 +12,7 @@
  * option is documented in man/aheadfs.1 too; test/e2e/cli-help.test.ts keeps the two in step.
  */
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UsageError } from '../errors.js';
@@ -50,7 +50,23 @@ function packageVersion(): string {
   return typeof v === 'string' ? v : 'unknown';
 }
 
+/** The commands (for the mount helper form below). */
+const COMMANDS = new Set(['mkfs', 'mount', 'umount', 'stats', 'iostat', 'trace', 'plot', 'fsck', 'kernel-diff', 'completion']);
+
+/**
+ * mount(8) runs `aheadfs STORE MNT -o opts` for `mount -t fuse.aheadfs` and fstab lines
+ * (through Debian's mount.fuse): that is `aheadfs mount STORE MNT -o opts`. Recognised
+ * when the first word is no command and names a path (has a slash, or exists).
+ */
+function helperForm(argv: string[]): string[] {
+  const first = argv[0];
+  if (argv.length < 2 || first === undefined || first.startsWith('-') || COMMANDS.has(first)) return argv;
+  // --helper: quiet on success, as mount(8) is.
+  return first.includes('/') || existsSync(first) ? ['mount', ...argv, '--helper'] : argv;
+}
+
 export async function main(argv: string[]): Promise<void> {
+  argv = helperForm(argv);
   // `aheadfs trace | head`, `iostat mnt 1 100 | head`: a reader that stops early is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? process.exit(0) : fail(err)));
   let cli = yargs(argv)

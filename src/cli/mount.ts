@@ -27,6 +27,7 @@ import { DEFAULT_NBD_OPTIONS } from '../block/open.js';
 import { KNOB_LIST, KNOBS, parseFlag, type Knob } from '../knobs/table.js';
 import { optionText } from './args.js';
 import { faultArgs, parseFaultArgs } from './fault-options.js';
+import { parseMountOptions, type MountOptionSpec } from './mount-options.js';
 import { mkfsWithProgress } from './mkfs.js';
 import { formatSize } from './size.js';
 import {
@@ -126,13 +127,24 @@ function tunableArgs(t: Tunables): string[] {
 interface FuseFlags {
   fuseDebug: boolean;
   allowOther: boolean;
+  readOnly: boolean;
+  /** Kernel mount flags from -o (nosuid, noexec, ...), for libfuse. */
+  kernelFlags: string[];
 }
 
+/** The mount flags `-o name=value` / `-o name` may set (`_` for `-`): every knob's flag, and the switches. */
+const O_OPTIONS: MountOptionSpec = {
+  valued: KNOB_LIST.flatMap((k) => (k.flag === undefined ? [] : [k.flag])),
+  switches: ['allow-other', 'fuse-debug'],
+};
+
 /** The daemon's command line for these (already checked) options. */
-function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowOther }: FuseFlags): string[] {
+function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowOther, readOnly, kernelFlags }: FuseFlags): string[] {
   const args = [BIN, 'mount', store, mnt, '--foreground', '--ready-fd', '3', ...tunableArgs(t), ...faultArgs(t.faults)];
   if (fuseDebug) args.push('--fuse-debug');
   if (allowOther) args.push('--allow-other');
+  if (readOnly) args.push('--read-only');
+  if (kernelFlags.length > 0) args.push('-o', kernelFlags.join(','));
   return args;
 }
 
@@ -206,7 +218,15 @@ export function mountCommand(y: Argv): Argv {
         .option('foreground', { type: 'boolean', default: false, describe: 'stay attached; stop on SIGINT/SIGTERM or umount' })
         .option('fuse-debug', { type: 'boolean', default: false, describe: "libfuse's own request trace, in the log" })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let other users use the mount (FUSE allow_other; modes are enforced)' })
+        .option('read-only', { alias: 'r', type: 'boolean', default: false, describe: 'mount read-only (-o ro): writes fail with EROFS, control files included' })
+        .option('options', {
+          alias: 'o',
+          type: 'string',
+          requiresArg: true,
+          describe: 'mount options as mount(8) and fstab give them: ro, rw, read_ahead_kb=1024, cache_size=512M, ... (each flag with _ for -), nosuid, noexec, ...',
+        })
         .option('ready-fd', { type: 'number', hidden: true })
+        .option('helper', { type: 'boolean', default: false, hidden: true }) // run by mount(8): no line on success
         .options(knobOptions()),
     async (argv) => {
       const fd = argv['ready-fd'];
@@ -244,6 +264,22 @@ interface MountArgs {
   foreground: boolean;
   'fuse-debug': boolean;
   'allow-other': boolean;
+  'read-only': boolean;
+  options: string | string[] | undefined;
+  helper: boolean;
+}
+
+/** Apply `-o` to the flags (it wins over them, as the later option does for mount(8)); the FUSE switches. */
+function applyOptions(argv: MountArgs): FuseFlags {
+  const texts = argv.options === undefined ? [] : Array.isArray(argv.options) ? argv.options : [argv.options];
+  const o = parseMountOptions(texts, O_OPTIONS);
+  for (const [flag, value] of o.flags) argv.raw[flag] = value;
+  return {
+    fuseDebug: argv.raw['fuse-debug'] === true,
+    allowOther: argv.raw['allow-other'] === true,
+    readOnly: o.readOnly ?? argv['read-only'],
+    kernelFlags: o.kernelFlags,
+  };
 }
 
 /** The typed part of yargs' answer (the knob flags stay raw strings for parseTunables). */
@@ -256,10 +292,14 @@ function mountArgs(argv: RawMountArgs): MountArgs {
     foreground: argv.foreground === true,
     'fuse-debug': argv['fuse-debug'] === true,
     'allow-other': argv['allow-other'] === true,
+    'read-only': argv['read-only'] === true,
+    options: typeof argv.options === 'string' || Array.isArray(argv.options) ? (argv.options as string | string[]) : undefined,
+    helper: argv.helper === true,
   };
 }
 
 async function mount(argv: MountArgs, report: ((line: string) => void) | undefined): Promise<void> {
+  const flags = applyOptions(argv);
   const tunables = parseTunables(argv.raw);
   checkRoot('aheadfs mount');
   const { store, mnt } = await resolveTarget(argv.store, argv.mountpoint);
@@ -273,9 +313,10 @@ async function mount(argv: MountArgs, report: ((line: string) => void) | undefin
   // that maps it). A daemon started by `aheadfs mount` (--ready-fd) was checked by it.
   if (report === undefined) await checkBeforeMount(store);
   if (argv.foreground) {
-    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'], report });
+    const code = await runDaemon({ store, mountpoint: mnt, mount: tunables, ...flags, report });
     process.exit(code);
   }
-  const pid = await daemonize(store, mnt, tunables, { fuseDebug: argv['fuse-debug'], allowOther: argv['allow-other'] });
-  process.stdout.write(`mounted ${store} on ${mnt} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
+  const pid = await daemonize(store, mnt, tunables, flags);
+  if (argv.helper) return;
+  process.stdout.write(`mounted ${store} on ${mnt}${flags.readOnly ? ' read-only' : ''} (daemon pid ${pid}, log ${join(store, 'aheadfs.log')})\n`);
 }

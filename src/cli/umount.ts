@@ -1,5 +1,11 @@
 /**
- * `aheadfs umount <mountpoint> [--timeout 60]`
+ * `aheadfs umount <mountpoint> [--timeout 60] [--lazy]`
+ *
+ * A busy mount (a process with a file open on it, its cwd or root inside, a file of it
+ * mapped, or a mount below it: busy.ts) is refused, exit 1, as umount(8) refuses it with
+ * "target is busy", naming who holds it; nothing is stopped. `--lazy` unmounts anyway, as
+ * `umount -l` detaches: the daemon flushes and exits, and those processes then get
+ * ENOTCONN from what they still hold.
  *
  * Finds the daemon (by its command line in /proc: `... aheadfs.js mount <store> <mnt>
  * --foreground ...`), sends SIGTERM (the daemon unmounts, flushes and exits), and waits
@@ -22,6 +28,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import { findMount, isAheadfsMount, pidAlive } from '../fuse/mounts.js';
 import { parseSeconds } from './args.js';
+import { describeUsers, mountUsers } from './busy.js';
 
 const PID_READ_TIMEOUT_MS = 5000;
 const POLL_MS = 100;
@@ -64,7 +71,13 @@ async function pidFromProc(mnt: string): Promise<number | undefined> {
   return undefined;
 }
 
-export async function unmount(mountpoint: string, timeoutMs: number): Promise<string> {
+export interface UnmountOptions {
+  timeoutMs: number;
+  /** Unmount even when busy (umount -l). */
+  lazy: boolean;
+}
+
+export async function unmount(mountpoint: string, { timeoutMs, lazy }: UnmountOptions): Promise<string> {
   const mnt = resolve(mountpoint);
   const m = await findMount(mnt);
   if (!m) throw new UsageError(`${mnt} is not mounted`);
@@ -72,6 +85,12 @@ export async function unmount(mountpoint: string, timeoutMs: number): Promise<st
 
   const pid = (await pidFromProc(mnt)) ?? (await pidFromMount(mnt));
   if (pid !== undefined && pidAlive(pid)) {
+    if (!lazy) {
+      const busy = await mountUsers(m);
+      if (busy.users.length > 0 || busy.submounts.length > 0) {
+        throw new Error(`${mnt}: target is busy (${describeUsers(busy)}); close those, or unmount anyway with --lazy`);
+      }
+    }
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + timeoutMs;
     while (pidAlive(pid) || (await findMount(mnt))) {
@@ -99,10 +118,11 @@ export function umountCommand(y: Argv): Argv {
     (c) =>
       c
         .positional('mountpoint', { type: 'string', demandOption: true })
-        .option('timeout', { type: 'string', default: '60', requiresArg: true, describe: 'seconds to wait for the daemon' }),
+        .option('timeout', { type: 'string', default: '60', requiresArg: true, describe: 'seconds to wait for the daemon' })
+        .option('lazy', { alias: 'l', type: 'boolean', default: false, describe: 'unmount even when busy (open files, a cwd inside), like umount -l; what they hold then fails with ENOTCONN' }),
     async (argv) => {
       const timeout = parseSeconds('--timeout', argv.timeout, { max: MAX_TIMEOUT_SECONDS });
-      process.stdout.write((await unmount(argv.mountpoint, timeout * 1000)) + '\n');
+      process.stdout.write((await unmount(argv.mountpoint, { timeoutMs: timeout * 1000, lazy: argv.lazy })) + '\n');
     },
   );
 }

@@ -12,7 +12,10 @@
  *                    other name of a hard link would show cached attributes (nlink, size,
  *                    mode) for up to a second: attributes are asked for every time instead
  *   allow_other      only with --allow-other: other users may use the mount
- *   fsname=aheadfs, subtype=aheadfs (the mount shows as fuse.aheadfs)
+ *   ro               only for a read-only mount: the kernel refuses writes with EROFS
+ *   fsname=<store>   the mount's source, as df, findmnt and /proc/mounts show it (the store
+ *                    directory; `aheadfs` when there is none); commas and backslashes escaped
+ *   subtype=aheadfs  the mount shows as fuse.aheadfs
  * fuse-native also turns on libfuse's `debug` whenever $DEBUG contains '*'; that floods the
  * log, so it is removed unless asked for (`--fuse-debug`).
  */
@@ -29,28 +32,44 @@ export interface AheadFuseOptions {
   fuseDebug: boolean;
   /** Let other users than the mounting one use the mount (default_permissions checks modes). */
   allowOther?: boolean;
+  /** The mount's source (fsname): the store directory. Default `aheadfs`. */
+  fsname?: string;
+  /** Mount read-only (`ro`): the kernel answers every write with EROFS. */
+  readOnly?: boolean;
+  /** Kernel mount flags libfuse applies (nosuid, nodev, noexec, noatime, ...), from `-o`. */
+  kernelFlags?: readonly string[];
+}
+
+/** libfuse splits options at commas and takes a backslash as an escape: keep a path whole. */
+export function escapeFuseOption(value: string): string {
+  return value.replace(/[\\,]/g, (c) => `\\${c}`);
 }
 
 /** Options every aheadfs mount gets (see the overview). */
-const FIXED_OPTIONS = ['default_permissions', `fsname=${FS_NAME}`, `subtype=${FS_NAME}`, 'direct_io', `max_read=${MAX_READ}`, 'use_ino', 'attr_timeout=0'];
+const FIXED_OPTIONS = ['default_permissions', `subtype=${FS_NAME}`, 'direct_io', `max_read=${MAX_READ}`, 'use_ino', 'attr_timeout=0'];
 
 export class AheadFuse extends Fuse {
   private readonly fuseDebug: boolean;
+  private readonly fsname: string;
+  private readonly readOnly: boolean;
+  private readonly kernelFlags: readonly string[];
 
-  constructor(mountpoint: string, ops: Fuse.Operations, { fuseDebug, allowOther = false }: AheadFuseOptions) {
+  constructor(mountpoint: string, ops: Fuse.Operations, { fuseDebug, allowOther = false, fsname = FS_NAME, readOnly = false, kernelFlags = [] }: AheadFuseOptions) {
     super(mountpoint, ops, {
       // No per-op timer: a slow device must not turn into ETIMEDOUT, and it saves a
       // setTimeout per request on the hot path.
       timeout: false,
       defaultPermissions: true,
       maxRead: MAX_READ,
-      fsname: FS_NAME,
       subtype: FS_NAME,
       debug: fuseDebug,
       allowOther,
       useIno: true,
     });
     this.fuseDebug = fuseDebug;
+    this.fsname = fsname;
+    this.readOnly = readOnly;
+    this.kernelFlags = kernelFlags;
   }
 
   /** The option string handed to libfuse (for the log). */
@@ -61,7 +80,10 @@ export class AheadFuse extends Fuse {
   protected override _fuseOptions(): string {
     const base = super._fuseOptions();
     const opts = base.startsWith('-o') ? base.slice(2).split(',').filter((o) => o !== '') : [];
-    const out = opts.filter((o) => o !== 'debug' || this.fuseDebug);
+    const out = opts.filter((o) => (o !== 'debug' || this.fuseDebug) && !o.startsWith('fsname='));
+    out.push(`fsname=${escapeFuseOption(this.fsname)}`);
+    if (this.readOnly) out.push('ro');
+    for (const f of this.kernelFlags) if (!out.includes(f)) out.push(f);
     for (const o of FIXED_OPTIONS) {
       if (!out.includes(o)) out.push(o);
     }

@@ -3,7 +3,7 @@
  * stay short.
  */
 
-export type { ControlFiles, MountedFs, MountOptions } from '../vfs/index.js';
+export type { ControlFiles, ControlSession, MountedFs, MountOptions } from '../vfs/index.js';
 export { describeMountOptions, openFilesystem } from '../vfs/index.js';
 import type { openFilesystem } from '../vfs/index.js';
 

@@ -10,7 +10,9 @@
  *   /.aheadfs/pid          the daemon's pid (served here: `aheadfs umount` reads it)
  *
  * Reads serve a snapshot taken at open, so `cat` sees one consistent text even when the
- * counters move under it. Writes are applied at once, one write(2) = one
+ * counters move under it. A per-reader file (ControlFiles.openSession: stats_interval)
+ * takes a new snapshot at each read at offset 0 of the same handle (pread(fd, 0) again:
+ * the next interval), the rest of the text from that snapshot. Writes are applied at once, one write(2) = one
  * `control.write(name, text)`, so that `echo 300 > tunables/read_ahead_kb` gets EINVAL
  * back from write(2) (a shell does not report errors from close).
  *
@@ -20,7 +22,7 @@
 
 import { fsError } from '../errors.js';
 import type Fuse from 'fuse-native';
-import type { ControlFiles } from './contract.js';
+import type { ControlFiles, ControlSession } from './contract.js';
 
 export const CONTROL_DIR = '/.aheadfs';
 export const CONTROL_FH_BASE = 0x40000000;
@@ -45,6 +47,8 @@ function isWritable(name: string): boolean {
 interface ControlHandle {
   name: string;
   snapshot: Buffer;
+  /** Set for a per-reader file: closed at release. */
+  session: ControlSession | undefined;
 }
 
 export function isControlPath(path: string): boolean {
@@ -114,16 +118,18 @@ export class ControlDir {
   open(path: string): number {
     const name = this.nameOf(path);
     if (this.isDir(name)) throw fsError('EISDIR', path);
-    const snapshot = Buffer.from(this.content(name));
+    const session = this.files.openSession?.(name);
+    const snapshot = Buffer.from(session ? session.read() : this.content(name));
     if (this.nextFh >= CONTROL_FH_LIMIT) this.nextFh = CONTROL_FH_BASE;
     while (this.handles.has(this.nextFh)) this.nextFh++;
     const fh = this.nextFh++;
-    this.handles.set(fh, { name, snapshot });
+    this.handles.set(fh, { name, snapshot, session });
     return fh;
   }
 
   read(fh: number, buf: Buffer, len: number, pos: number): number {
     const h = this.handle(fh);
+    if (pos === 0 && h.session) h.snapshot = Buffer.from(h.session.read());
     if (pos >= h.snapshot.length) return 0;
     return h.snapshot.copy(buf, 0, pos, Math.min(h.snapshot.length, pos + len));
   }
@@ -136,6 +142,7 @@ export class ControlDir {
   }
 
   release(fh: number): void {
+    this.handles.get(fh)?.session?.close();
     this.handles.delete(fh);
   }
 

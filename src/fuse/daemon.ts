@@ -45,6 +45,10 @@ export interface DaemonOptions {
   fuseDebug: boolean;
   /** FUSE allow_other: other users may use the mount (default_permissions checks modes). */
   allowOther?: boolean;
+  /** Mount read-only (the kernel refuses writes with EROFS). */
+  readOnly?: boolean;
+  /** Kernel mount flags for libfuse (nosuid, noexec, ...; from `-o`). */
+  kernelFlags?: string[];
   /**
    * Tells the parent `aheadfs mount` the outcome, once: `ok` or `error: <reason>`.
    * Undefined when the daemon runs attached (a user typed --foreground): log lines then
@@ -131,7 +135,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     let serving: AheadFuse | undefined;
     const context = (): Fuse.Context => serving?.getContext() ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0, umask: 0 };
     const ops = makeOperations({ vfs: mfs.vfs, control: new ControlDir(mfs.control, process.pid), log, context });
-    const f = new AheadFuse(mnt, ops, { fuseDebug: opts.fuseDebug, allowOther: opts.allowOther ?? false });
+    const f = new AheadFuse(mnt, ops, {
+      fuseDebug: opts.fuseDebug,
+      allowOther: opts.allowOther ?? false,
+      fsname: store, // df, findmnt and /proc/mounts show the store as the source
+      readOnly: opts.readOnly ?? false,
+      kernelFlags: opts.kernelFlags ?? [],
+    });
     serving = f;
     fuse = f;
     logStart = logSize(logPath);

@@ -11,6 +11,10 @@ export interface MountEntry {
   mountpoint: string;
   fstype: string;
   source: string;
+  /** The mount id (mountinfo's first field; /proc/<pid>/fdinfo/<fd> says `mnt_id:`). */
+  id: number;
+  /** st_dev of the filesystem, as major:minor in decimal. */
+  dev: string;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as \ooo. */
@@ -28,7 +32,7 @@ export async function listMounts(): Promise<MountEntry[]> {
     const l = left?.split(' ');
     const r = right?.split(' ');
     if (!l || !r || l.length < 5 || r.length < 2) continue;
-    out.push({ mountpoint: unescapeMount(l[4]!), fstype: r[0]!, source: unescapeMount(r[1]!) });
+    out.push({ mountpoint: unescapeMount(l[4]!), fstype: r[0]!, source: unescapeMount(r[1]!), id: Number(l[0]), dev: l[2]! });
   }
   return out;
 }

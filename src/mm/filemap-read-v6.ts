@@ -87,6 +87,8 @@ class ReadIocbV6 {
   /** First page and one past the last page of the whole request (for PG_raunread). */
   readonly reqIndex: number;
   readonly reqEnd: number;
+  /** Pages of the read below this index are counted in pgcache_hit / _wait / _miss already. */
+  countedTo: number;
 
   constructor(
     readonly mapping: AddressSpace,
@@ -101,6 +103,7 @@ class ReadIocbV6 {
     this.lastPos = file.ra.prevPos;
     this.reqIndex = Math.floor(pos / PAGE_SIZE);
     this.reqEnd = Math.ceil((pos + len) / PAGE_SIZE);
+    this.countedTo = this.reqIndex;
   }
 }
 
@@ -129,20 +132,40 @@ export function filemapReadV6Async(mapping: AddressSpace, file: MmFileV6, buf: U
 
 /**
  * filemap_get_read_batch (6.18): folios from `index` to `max`, at most 31, stopping after
- * one that is not uptodate or has PG_readahead. Counts each uptodate folio as a hit.
+ * one that is not uptodate or has PG_readahead. Counts the pages of the read each folio
+ * holds: uptodate ones as hits, others (their read in flight) as waits.
  */
 function getReadBatch(rd: ReadIocbV6, index: number, max: number): void {
   const { mapping, batch } = rd;
+  const { stats } = mapping.cache;
   batch.length = 0;
   let at = index;
   while (at <= max && batch.length < FOLIO_BATCH) {
     const folio = mapping.pages.get(at);
     if (folio === undefined) break;
     batch.push(folio);
-    if ((folio.flags & (PG_uptodate | PG_readahead)) !== PG_uptodate) break;
-    mapping.cache.stats.c.pgcache_hit++;
+    if ((folio.flags & (PG_uptodate | PG_readahead)) !== PG_uptodate) {
+      if (folio.nextIndex > rd.countedTo) {
+        if (folio.flags & PG_uptodate) stats.c.pgcache_hit += countPages(rd, folio.nextIndex, max);
+        else stats.c.pgcache_wait += countPages(rd, folio.nextIndex, max);
+      }
+      break;
+    }
+    if (folio.nextIndex > rd.countedTo) stats.c.pgcache_hit += countPages(rd, folio.nextIndex, max);
     at = folio.nextIndex;
   }
+}
+
+/**
+ * Pages of the read from rd.countedTo up to `end` (and at most to `max` and EOF) not
+ * counted yet: each page is counted once, as the loop first found it, so that
+ * pgcache_hit + _wait + _miss = the pages the reads covered (below EOF).
+ */
+function countPages(rd: ReadIocbV6, end: number, max: number): number {
+  const to = Math.min(end, max + 1, Math.ceil(rd.mapping.host.size / PAGE_SIZE));
+  const n = Math.max(0, to - rd.countedTo);
+  rd.countedTo = Math.max(rd.countedTo, to);
+  return n;
 }
 
 /** Drop the folios of the batch from the first one reclaimed or truncated (no refcount). */
@@ -205,7 +228,7 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
           const lastIndex = Math.ceil((rd.pos + rd.count) / PAGE_SIZE); // the page beyond the read
           getReadBatch(rd, index, lastIndex - 1);
           if (batch.length === 0) {
-            stats.c.pgcache_miss++;
+            if (index >= rd.countedTo) stats.c.pgcache_miss += countPages(rd, index + 1, index);
             if (readahead) {
               const ra = new AddressSpaceRa(mapping, file, 'sync', index, lastIndex - index, rd.reqIndex, rd.reqEnd);
               pageCacheSyncRa(readaheadCtl(rd, ra, index), lastIndex - index);

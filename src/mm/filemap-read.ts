@@ -76,6 +76,13 @@ class ReadIocb {
   /** Bytes copied to buf so far. */
   written = 0;
   error: FsError | undefined = undefined;
+  /**
+   * Pages of the read below this index are counted in pgcache_hit / _wait / _miss
+   * already: each page is counted once, as the first lookup found it (a lookup repeated
+   * after a truncate, a reclaim or -EEXIST is not), so that hit + wait + miss = the pages
+   * the reads covered (below EOF).
+   */
+  countedTo: number;
   /** This read waited at least once (page_waits counts reads, not waits). */
   waited = false;
   /** `done` was called (it must be called exactly once). */
@@ -97,6 +104,7 @@ class ReadIocb {
     this.index = Math.floor(pos / PAGE_SIZE);
     this.offset = pos % PAGE_SIZE;
     this.last = Math.floor((pos + len + PAGE_SIZE - 1) / PAGE_SIZE);
+    this.countedTo = this.index;
     // prev_pos is -1 on a fresh open: prev_index = -1 (all ones), prev_offset = 4095.
     const prevPos = file.ra.prevPos;
     this.prevIndex = Math.floor(prevPos / PAGE_SIZE);
@@ -130,6 +138,19 @@ export function filemapReadAsync(mapping: AddressSpace, file: MmFile, buf: Uint8
   return new Promise((resolve, reject) => {
     filemapRead(mapping, file, buf, pos, len, (err, bytes) => (err ? reject(err) : resolve(bytes)));
   });
+}
+
+/**
+ * The pages of the read from rd.index up to `end` (a missing page's index + 1, or the
+ * end of the folio found there), below EOF; they are counted now (rd.countedTo moves
+ * past them). None when the read is at or past EOF.
+ */
+function countPages(rd: ReadIocb, end: number): number {
+  const isize = rd.mapping.host.size;
+  if (rd.index * PAGE_SIZE + rd.offset >= isize) return 0;
+  const to = Math.min(end, rd.last, Math.ceil(isize / PAGE_SIZE));
+  rd.countedTo = Math.max(rd.countedTo, to);
+  return Math.max(0, to - rd.index);
 }
 
 /** page_waits counts reads that waited, not waits. */
@@ -185,9 +206,10 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
       switch (step) {
         case FIND_PAGE: {
           folio = filemapGetFolio(mapping, rd.index);
+          const first = rd.index >= rd.countedTo;
           if (folio === undefined) {
             const pastEof = rd.index * PAGE_SIZE >= mapping.host.size;
-            if (!pastEof) stats.c.pgcache_miss++;
+            if (first) stats.c.pgcache_miss += countPages(rd, rd.index + 1);
             // Called past EOF too, as the kernel does: it submits nothing there, but the
             // decision may still move the window (e.g. the final read of `cat`), and later
             // windows of this file depend on that state.
@@ -205,11 +227,13 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
             }
           } else if ((folio.flags & (PG_uptodate | PG_readahead)) === PG_uptodate) {
             // The hot path: cached, uptodate, no marker.
-            stats.c.pgcache_hit++;
+            if (first) stats.c.pgcache_hit += countPages(rd, folio.nextIndex);
             step = PAGE_OK;
             continue;
-          } else if (folioTestUptodate(folio)) {
-            stats.c.pgcache_hit++;
+          } else if (first) {
+            // Uptodate with the marker: a hit; not uptodate: its read is in flight (or failed).
+            if (folioTestUptodate(folio)) stats.c.pgcache_hit += countPages(rd, folio.nextIndex);
+            else stats.c.pgcache_wait += countPages(rd, folio.nextIndex);
           }
           if (folioTestReadahead(folio)) {
             pageCacheAsyncReadahead(mapping, ra, file, folio, rd.index, rd.last - rd.index);

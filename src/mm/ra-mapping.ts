@@ -21,8 +21,8 @@ import { dbg } from '../stats/debug.js';
 import { PG_raunread, PG_readahead } from './page.js';
 import type { Folio } from './folio.js';
 import { filemapAddFolio, type AddressSpace } from './pagecache.js';
-import { readPages } from './readahead.js';
-import type { FileRaState618, RaAddResult, RaFolio, RaMapping } from './readahead-v6.js';
+import { countRaWindow, readPages } from './readahead.js';
+import type { FileRaState618, RaAddResult, RaFolio, RaMapping, RaWindowReason } from './readahead-v6.js';
 import type { MmFile } from './types.js';
 
 /** An open file as the 6.18 read loop needs it: the 6.18 file_ra_state. */
@@ -34,6 +34,8 @@ export class AddressSpaceRa implements RaMapping {
   /** New folios not yet handed to read_pages (ascending, contiguous). */
   private batch: Folio[] = [];
   private announced = false;
+  /** The branch that chose the window (noteReason); until told: the usual one of the trigger. */
+  private reason: RaWindowReason;
   /** The window before the call, to tell `window` from `random` in the `ra` line. */
   private readonly before: { start: number; size: number; asyncSize: number; order: number };
 
@@ -51,6 +53,11 @@ export class AddressSpaceRa implements RaMapping {
   ) {
     const { start, size, asyncSize, order } = file.ra;
     this.before = { start, size, asyncSize, order };
+    this.reason = trigger === 'async' ? 'sequential' : 'initial';
+  }
+
+  noteReason(reason: RaWindowReason): void {
+    this.reason = reason;
   }
 
   get ino(): number {
@@ -105,6 +112,7 @@ export class AddressSpaceRa implements RaMapping {
     const { stats, trace } = this.mapping.cache;
     if (this.trigger === 'async') stats.c.ra_async++;
     else stats.c.ra_sync++;
+    countRaWindow(stats, this.reason);
     if (!trace.enabled && !dbg.ra.enabled) return;
     const ra = this.file.ra;
     const b = this.before;

@@ -88,7 +88,15 @@ export interface RaMapping {
   readPages(): void;
   /** folio_clear_readahead. */
   clearReadahead(folio: RaFolio): void;
+  /**
+   * Which branch chose the window about to be submitted (not a kernel call: it feeds the
+   * per-reason counters ra_initial ... ra_forced). Optional: the kernel model ignores it.
+   */
+  noteReason?(reason: RaWindowReason): void;
 }
+
+/** The branches of 6.18's sync/async readahead, named as 4.18's ondemand_readahead names them. */
+export type RaWindowReason = 'initial' | 'sequential' | 'marker' | 'oversize' | 'context' | 'random' | 'forced';
 
 /** struct file_ra_state in 6.18: 4.18's five numbers plus the folio order and mmap_miss. */
 export interface FileRaState618 extends FileRaState {
@@ -414,6 +422,7 @@ export function pageCacheSyncRa(ractl: ReadaheadControl, reqCount: number): void
     forced = true;
   }
   if (forced) {
+    ractl.mapping.noteReason?.('forced');
     forcePageCacheRa(ractl, reqCount);
     return;
   }
@@ -425,6 +434,7 @@ export function pageCacheSyncRa(ractl: ReadaheadControl, reqCount: number): void
   readit: {
     // Start of file, oversize read, or sequential cache miss (delta 1, or 0 for unaligned reads).
     if (index === 0 || reqCount > maxPages || sequential) {
+      ractl.mapping.noteReason?.(index !== 0 && reqCount > maxPages ? 'oversize' : 'initial');
       ra.start = index;
       ra.size = getInitRaSize618(reqCount, maxPages);
       ra.asyncSize = ra.size > reqCount ? ra.size - reqCount : ra.size >> 1;
@@ -436,11 +446,13 @@ export function pageCacheSyncRa(ractl: ReadaheadControl, reqCount: number): void
     if (miss === WRAPPED) contig = index;
     // Standalone, small random read: read as is, and do not pollute the readahead state.
     if (contig <= reqCount) {
+      ractl.mapping.noteReason?.('random');
       doPageCacheRa(ractl, reqCount, 0);
       return;
     }
     // Cached from the start of the file: a strong sign of a long stream (whole-file read).
     if (miss === WRAPPED) contig *= 2;
+    ractl.mapping.noteReason?.('context');
     ra.start = index;
     ra.size = Math.min(contig + reqCount, maxPages);
     ra.asyncSize = 1;
@@ -469,6 +481,7 @@ export function pageCacheAsyncRa(ractl: ReadaheadControl, folio: RaFolio, reqCou
     // The expected callback index: assume sequential access, push the window forward.
     const expected = roundDown(ra.start + ra.size - ra.asyncSize, 2 ** folio.order);
     if (index === expected) {
+      ractl.mapping.noteReason?.('sequential');
       ra.start += ra.size;
       ra.size = Math.max(ra.size, getNextRaSize618(ra.size, maxPages));
       break readit;
@@ -477,6 +490,7 @@ export function pageCacheAsyncRa(ractl: ReadaheadControl, folio: RaFolio, reqCou
     // hole is the old async size; add the request and ramp it up.
     const start = pageCacheNextMiss(ractl.mapping, index + 1, maxPages);
     if (!start || start - index > maxPages) return;
+    ractl.mapping.noteReason?.('marker');
     ra.start = start;
     ra.size = getNextRaSize618(start - index + reqCount, maxPages);
   }

@@ -32,15 +32,35 @@
 
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { dbg } from '../stats/debug.js';
-import type { Stats } from '../stats/registry.js';
+import type { CounterName, Stats } from '../stats/registry.js';
 import { folioTestWriteback, type Folio } from './folio.js';
 import { PAGE_SHIFT, PG_raunread, PG_readahead, type PageIndex } from './page.js';
 import { filemapAddFolio, type AddressSpace } from './pagecache.js';
+import type { RaWindowReason } from './readahead-v6.js';
 import type { FileRaState, MmFile } from './types.js';
 
-/** Why a window was chosen: the branch of ondemandReadahead that chose it. */
-/** 4.18's branches; 6.18 (ra-mapping.ts) reports `window`, `random` or `forced`. */
-export type RaReason = 'initial' | 'sequential' | 'marker' | 'oversize' | 'context' | 'random' | 'window' | 'forced';
+/**
+ * Why a window was chosen: the branch of ondemandReadahead that chose it (4.18), or of
+ * 6.18's page_cache_sync_ra / page_cache_async_ra (RaWindowReason). The `ra` trace line
+ * under 6.18 (ra-mapping.ts) says `window`, `random` or `forced`.
+ */
+export type RaReason = RaWindowReason | 'window';
+
+/** Each reason's counter; they add up to ra_sync + ra_async (one per window that submitted I/O). */
+const REASON_COUNTER = {
+  initial: 'ra_initial',
+  sequential: 'ra_sequential',
+  marker: 'ra_marker',
+  oversize: 'ra_oversize',
+  context: 'ra_context',
+  random: 'ra_random',
+  forced: 'ra_forced',
+} as const satisfies Record<RaWindowReason, CounterName>;
+
+/** Count a window that submitted I/O under its reason (both kernels). */
+export function countRaWindow(stats: Stats, reason: RaWindowReason): void {
+  stats.c[REASON_COUNTER[reason]]++;
+}
 
 // ---------------------------------------------------------------------------------------
 // Window arithmetic
@@ -135,7 +155,7 @@ export function ondemandReadahead(
 ): number {
   const { bdi, stats } = mapping.cache;
   let maxPages = ra.raPages;
-  let reason: RaReason;
+  let reason: RaWindowReason;
 
   // If the request exceeds the readahead window, allow the read to be up to the optimal
   // hardware I/O size.
@@ -195,14 +215,12 @@ export function ondemandReadahead(
 
       // Look for the traces (cached history pages) a sequential stream leaves behind.
       if (tryContextReadahead(mapping, ra, offset, reqSize, maxPages)) {
-        stats.c.ra_context++;
         reason = 'context';
         break readit;
       }
 
       // Standalone, small random read: read as is, and do not pollute the readahead state.
       return doPageCacheReadahead(mapping, file, offset, reqSize, 0, offset, reqSize, () => {
-        stats.c.ra_random++;
         announce(mapping, file, hitMarker, offset, reqSize, { start: offset, size: reqSize, asyncSize: 0 }, 'random');
       });
     }
@@ -237,12 +255,13 @@ function announce(
   index: PageIndex,
   reqSize: number,
   win: { start: number; size: number; asyncSize: number },
-  reason: RaReason,
+  reason: RaWindowReason,
 ): void {
   const { stats, trace } = mapping.cache;
   if (dbg.ra.enabled) dbg.ra('%s ino=%d index=%d req=%d -> {%d,%d,%d} %s', hitMarker ? 'async' : 'sync', mapping.ino, index, reqSize, win.start, win.size, win.asyncSize, reason);
   if (hitMarker) stats.c.ra_async++;
   else stats.c.ra_sync++;
+  countRaWindow(stats, reason);
   if (trace.enabled) {
     trace.emit(
       `ra ${hitMarker ? 'async' : 'sync'} ino=${mapping.ino} fh=${file.fh} index=${index} req=${reqSize} ` +

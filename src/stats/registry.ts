@@ -22,7 +22,7 @@ export interface CounterDef {
 }
 
 const counter = (group: CounterGroup, unit: string, doc: string): CounterDef => ({ group, kind: 'counter', unit, doc });
-const peak = (group: CounterGroup, unit: string, doc: string): CounterDef => ({ group, kind: 'peak', unit, doc });
+const peak = (group: CounterGroup, unit: string, doc: string): CounterDef & { readonly kind: 'peak' } => ({ group, kind: 'peak', unit, doc });
 const gauge = (group: CounterGroup, unit: string, doc: string): CounterDef => ({ group, kind: 'gauge', unit, doc });
 
 export const COUNTERS = {
@@ -39,8 +39,9 @@ export const COUNTERS = {
   aio_cancel: counter('vfs', 'iocbs', 'kioctx reads cancelled while waiting for I/O (io_cancel, io_destroy)'),
 
   // page cache (mm/filemap.c, mm/swap.c, mm/vmscan.c)
-  pgcache_hit: counter('pagecache', 'pages', 'page lookups in the read loop that found the page uptodate'),
-  pgcache_miss: counter('pagecache', 'pages', 'page lookups in the read loop that found no page'),
+  pgcache_hit: counter('pagecache', 'pages', 'pages of reads that the read loop found uptodate in the cache (hit + wait + miss = pages read, each counted once)'),
+  pgcache_miss: counter('pagecache', 'pages', 'pages of reads that the read loop found missing from the cache'),
+  pgcache_wait: counter('pagecache', 'pages', 'pages of reads that the read loop found cached but not uptodate (their read in flight: it waits)'),
   pages_cached: gauge('pagecache', 'pages', 'pages in the page cache now'),
   pages_free: gauge('pagecache', 'pages', 'free page frames now'),
   pages_total: gauge('pagecache', 'pages', 'page frames in the arena (cache size / 4 KiB)'),
@@ -56,8 +57,13 @@ export const COUNTERS = {
   ra_pages: counter('readahead', 'pages', 'pages submitted by readahead'),
   ra_hit: counter('readahead', 'pages', 'readahead pages later read by someone'),
   ra_wasted: counter('readahead', 'pages', 'readahead pages reclaimed or dropped before anyone read them'),
-  ra_context: counter('readahead', 'calls', 'context readahead decisions (cached history found)'),
-  ra_random: counter('readahead', 'calls', 'small random reads read as is (ra state untouched)'),
+  ra_initial: counter('readahead', 'windows', 'windows by reason (the reasons add up to ra_sync + ra_async): initial, at the start of the file or on a sequential miss'),
+  ra_sequential: counter('readahead', 'windows', 'windows by reason: sequential, the expected marker reached (the window moves on and ramps up)'),
+  ra_marker: counter('readahead', 'windows', 'windows by reason: marker, a PG_readahead page hit without matching state (interleaved streams)'),
+  ra_oversize: counter('readahead', 'windows', 'windows by reason: oversize, a read larger than the readahead maximum'),
+  ra_context: counter('readahead', 'windows', 'windows by reason: context, sized from the cached history before the read'),
+  ra_random: counter('readahead', 'windows', 'windows by reason: random, a small random read read as is (ra state untouched)'),
+  ra_forced: counter('readahead', 'windows', 'windows by reason: forced, 6.18 with read_ahead_kb 0 (force_page_cache_ra of the page the read needs)'),
   ra_marker_bail: counter('readahead', 'calls', 'PG_readahead hits that found no hole within ra_pages and did nothing'),
   ra_congested: counter('readahead', 'calls', 'async readahead skipped because the request queue was congested'),
   ra_eio_shrink: counter('readahead', 'calls', 'read errors that divided a file\'s ra_pages by 4'),
@@ -70,7 +76,7 @@ export const COUNTERS = {
   elv_merge: counter('block', 'bios', 'requests merged by the I/O scheduler'),
   rq_dispatch: counter('block', 'requests', 'requests dispatched to the device'),
   rq_complete: counter('block', 'requests', 'requests completed (by the device, or failed by fault injection)'),
-  rq_inflight_max: peak('block', 'requests', 'most requests in flight on the device at once (a high-water mark)'),
+  rq_inflight_max: peak('block', 'requests', 'most requests in flight on the device at once: since mount in `stats`, since the reader\'s previous read in `stats_interval` (a high-water mark)'),
   queue_congested: counter('block', 'events', 'times the queue reached 7/8 of nr_requests in flight'),
   fail_injected: counter('block', 'requests', 'requests failed with EIO by fail_make_request (fault injection) instead of reaching the device'),
   wait_page: counter('block', 'waits', 'entries added to the page wait table'),
@@ -91,13 +97,35 @@ export const COUNTERS = {
 
 export type CounterName = keyof typeof COUNTERS;
 export const COUNTER_NAMES = Object.keys(COUNTERS) as CounterName[];
+/** The high-water marks (kind 'peak'). */
+export type PeakName = { [K in CounterName]: (typeof COUNTERS)[K]['kind'] extends 'peak' ? K : never }[CounterName];
+export const PEAK_NAMES = COUNTER_NAMES.filter((n): n is PeakName => COUNTERS[n].kind === 'peak');
 
 type Values = { -readonly [K in CounterName]: number };
+type Peaks = Record<PeakName, number>;
+
+/**
+ * One reader's interval (see Stats.openInterval). `take()` returns a snapshot of every
+ * counter in which each high-water mark is the highest level since this interval's
+ * previous take (or its opening), and starts the next interval at the level of now.
+ */
+export interface StatsInterval {
+  take(): Record<CounterName, number>;
+  /** Stop tracking (the reader is gone). */
+  close(): void;
+}
 
 export class Stats {
   /** Counter values; increment directly (`stats.c.read_calls++`). Gauges read 0 here. */
   readonly c: Values;
   private readonly gauges = new Map<CounterName, () => number>();
+  /** The current level of each high-water mark (what a new interval starts from); 0 if none registered. */
+  private readonly levels = new Map<PeakName, () => number>();
+  /**
+   * The open intervals' own high-water marks. Invariant: each value >= the level of its
+   * mark at the interval's start; raised by peak(), never lowered but by take().
+   */
+  private intervals: Peaks[] = [];
 
   constructor() {
     this.c = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as Values;
@@ -109,6 +137,50 @@ export class Stats {
     this.gauges.set(name, read);
   }
 
+  /** Register the function that reads the current level of a high-water mark (queue depth now). */
+  peakLevel(name: PeakName, read: () => number): void {
+    this.levels.set(name, read);
+  }
+
+  /**
+   * The level of a high-water mark went to `level`: raise the since-mount mark and every
+   * open interval's. Cheap: a compare, plus one per open interval (usually none).
+   */
+  peak(name: PeakName, level: number): void {
+    if (level > this.c[name]) this.c[name] = level;
+    const ivs = this.intervals;
+    for (let i = 0; i < ivs.length; i++) if (level > ivs[i]![name]) ivs[i]![name] = level;
+  }
+
+  private levelsNow(): Peaks {
+    return Object.fromEntries(PEAK_NAMES.map((n) => [n, this.levels.get(n)?.() ?? 0])) as Peaks;
+  }
+
+  /**
+   * A reader's own interval for the high-water marks, so that `aheadfs stats -- cmd` and
+   * `--watch` see the peaks of their own interval and two readers never reset each
+   * other's (the since-mount marks in `stats` are not touched).
+   */
+  openInterval(): StatsInterval {
+    let marks: Peaks | undefined = this.levelsNow();
+    this.intervals.push(marks);
+    return {
+      take: () => {
+        const out = this.snapshot();
+        if (marks === undefined) return out;
+        for (const n of PEAK_NAMES) {
+          out[n] = marks[n];
+          marks[n] = this.levels.get(n)?.() ?? 0;
+        }
+        return out;
+      },
+      close: () => {
+        this.intervals = this.intervals.filter((m) => m !== marks);
+        marks = undefined;
+      },
+    };
+  }
+
   snapshot(): Record<CounterName, number> {
     const out = { ...this.c };
     for (const [name, read] of this.gauges) out[name] = read();
@@ -116,9 +188,8 @@ export class Stats {
   }
 
   /** `name value` per line, registry order, like /proc/vmstat. */
-  format(): string {
-    const snap = this.snapshot();
-    return COUNTER_NAMES.map((n) => `${n} ${snap[n]}`).join('\n') + '\n';
+  format(values: Record<CounterName, number> = this.snapshot()): string {
+    return COUNTER_NAMES.map((n) => `${n} ${values[n]}`).join('\n') + '\n';
   }
 
   reset(): void {

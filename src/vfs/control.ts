@@ -4,6 +4,10 @@
  *
  *   stats          every counter, `name value` per line (like /proc/vmstat)
  *   stats.json     the same as one JSON object
+ *   stats_interval `stats` per reader: each open is an interval for the high-water marks
+ *                  (rq_inflight_max); a read at offset 0 reports the highest level since
+ *                  that handle's previous read at offset 0 (or its open) and starts the
+ *                  next interval. Counters are the same as in `stats` (readers subtract).
  *   diskstats      the device's 17 fields in /sys/block/<dev>/stat order
  *   trace          recent events, oldest first; any write clears it
  *   files          open files with their readahead state
@@ -30,6 +34,18 @@ export interface ControlFiles {
   read(name: string): string;
   /** Throws FsError EINVAL (bad value), EACCES (read-only file) or ENOENT. */
   write(name: string, data: string): void;
+  /**
+   * For a file whose content depends on the reader (`stats_interval`): the state of one
+   * open handle, asked again at each read at offset 0; undefined for the other files.
+   */
+  openSession?(name: string): ControlSession | undefined;
+}
+
+/** One open handle's view of a per-reader file. */
+export interface ControlSession {
+  /** The content now (and, for stats_interval, the start of the next interval). */
+  read(): string;
+  close(): void;
 }
 
 export interface ControlSources {
@@ -45,7 +61,7 @@ export interface ControlSources {
   groups?: Record<string, ControlGroup>;
 }
 
-const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'kmsg', 'drop_caches', 'tunables'];
+const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'kmsg', 'drop_caches', 'tunables', 'stats_interval'];
 
 /** 'tunables' -> '', 'tunables/iosched/x' -> 'iosched/x'; undefined outside tunables/. */
 function tunablePath(name: string): string | undefined {
@@ -70,6 +86,8 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
   };
   const readers: Record<string, () => string> = {
     stats: () => src.stats.format(),
+    // Without a handle (getattr's size): the since-mount values, the same length.
+    stats_interval: () => src.stats.format(),
     'stats.json': () => JSON.stringify(src.stats.snapshot(), null, 1) + '\n',
     diskstats: () => src.diskstats(),
     trace: () => {
@@ -100,6 +118,11 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
       if (g) return g.read() + '\n';
       if (isDir(name)) throw fsError('EISDIR', `.aheadfs/${name}`);
       throw fsError('ENOENT', `.aheadfs/${name}`);
+    },
+    openSession(name) {
+      if (name !== 'stats_interval') return undefined;
+      const interval = src.stats.openInterval();
+      return { read: () => src.stats.format(interval.take()), close: () => interval.close() };
     },
     write(name, data) {
       try {

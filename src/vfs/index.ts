@@ -30,7 +30,7 @@ import { makeTunables } from './tunables.js';
 import type { Vfs } from './types.js';
 import { AheadVfs } from './vfs.js';
 
-export type { ControlFiles } from './control.js';
+export type { ControlFiles, ControlSession } from './control.js';
 
 export interface MountOptions {
   cacheBytes: number;

@@ -149,6 +149,9 @@ test('aheadfs completion: a bash script that completes commands and options', as
   t.is(await complete(['aheadfs', 'fsck', '--re']), '--repair\n');
   t.is(await complete(['aheadfs', 'dm']), 'dmesg\n');
   t.is(await complete(['aheadfs', 'dmesg', '--fo']), '--follow\n');
+  t.is(await complete(['aheadfs', 'umount', '--la']), '--lazy\n');
+  t.is(await complete(['aheadfs', 'mount', '--read-o']), '--read-only\n');
+  t.is(await complete(['aheadfs', 'stats', '--out']), '--output\n');
 });
 
 test('man/aheadfs.1 documents every command and exactly the options --help lists', async (t) => {
@@ -182,6 +185,6 @@ test('man/aheadfs.1 renders without a warning and is installed with the package'
   t.is(stderr, '');
   const { man } = await packageJson();
   t.deepEqual(man, ['./man/aheadfs.1']);
-  const packed = JSON.parse(await sh('npm pack --dry-run --json --loglevel=error', { cwd: ROOT })) as { files: { path: string }[] }[];
+  const packed = JSON.parse(await sh('npm pack --dry-run --json --ignore-scripts --loglevel=error', { cwd: ROOT })) as { files: { path: string }[] }[];
   t.true(packed[0]!.files.some((f) => f.path === 'man/aheadfs.1'), 'npm pack includes man/aheadfs.1');
 });
