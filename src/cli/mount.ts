@@ -20,7 +20,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
 import type { MountOptions } from '../fuse/contract.js';
 import { describeNotPrivate, LOG_FILE, STORE_FILE_MODE } from '../fs/store-files.js';
-import { KERNEL_VERSIONS } from '../mm/pagecache.js';
+import { KERNEL_VERSIONS, RA_POLICIES } from '../mm/pagecache.js';
 import { checkBeforeMount } from '../fs/fsck/index.js';
 import { runDaemon } from '../fuse/daemon.js';
 import { LOG_OPEN_FLAGS } from '../fuse/log.js';
@@ -74,8 +74,8 @@ export function parseTunables(a: RawMountArgs): Tunables {
   }
   const scheduler = a.scheduler;
   if (scheduler !== 'none' && scheduler !== 'mq-deadline') throw new UsageError(`bad --scheduler '${scheduler}': expected none or mq-deadline`);
-  const raPolicy = a['ra-policy'];
-  if (raPolicy !== 'ondemand' && raPolicy !== 'none') throw new UsageError(`bad --ra-policy '${raPolicy}': expected ondemand or none`);
+  const raPolicy = RA_POLICIES.find((p) => p === a['ra-policy']);
+  if (raPolicy === undefined) throw new UsageError(`bad --ra-policy '${a['ra-policy']}': expected ${RA_POLICIES.join(', ')}`);
   const kernel = KERNEL_VERSIONS.find((k) => k === a.kernel);
   if (kernel === undefined) throw new UsageError(`bad --kernel '${a.kernel}': expected ${KERNEL_VERSIONS.join(' or ')}`);
   if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
@@ -198,7 +198,7 @@ export function mountCommand(y: Argv): Argv {
         .option('max-sectors-kb', { type: 'string', default: '1280', requiresArg: true, describe: 'largest device request' })
         .option('nr-requests', { type: 'string', default: '64', requiresArg: true, describe: 'device requests in flight at most' })
         .option('scheduler', { type: 'string', default: 'mq-deadline', requiresArg: true, describe: 'I/O scheduler: none or mq-deadline' })
-        .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
+        .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand, none, or stride (ondemand plus our stride prefetch)' })
         .option('kernel', { type: 'string', default: '6.18', requiresArg: true, describe: "whose read path: 4.18 (do_generic_file_read, order-0 pages) or 6.18 (filemap_read, large folios)" })
         .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
         .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })

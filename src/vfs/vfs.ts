@@ -24,8 +24,7 @@ import { fsError, isFsError, type FsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, S_IFLNK, type Inode, type MetaStore } from '../fs/meta.js';
-import { filemapRead } from '../mm/filemap-read.js';
-import { filemapReadV6 } from '../mm/filemap-read-v6.js';
+import { fileRead, traceRead } from '../mm/file-read.js';
 import { EXT4_MAX_PAGECACHE_ORDER } from '../mm/folio.js';
 import { filemapWrite } from '../mm/filemap-write.js';
 import { mappingSetFolioOrderRange, type AddressSpace, type PageCache } from '../mm/pagecache.js';
@@ -272,7 +271,7 @@ export class AheadVfs implements Vfs {
     const file = this.files.get(fh);
     if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
     this.stats.c.read_calls++;
-    if (this.cache.trace.reads) this.cache.trace.emit(`read ino=${file.ino} fh=${fh} pos=${pos} len=${len}`);
+    traceRead(file.mapping, file, pos, len);
     // generic_file_buffered_read (Linux 5.4 mm/filemap.c): at or past s_maxbytes is EOF,
     // 0 bytes (this also covers 2^53 and beyond, where a JS number is no exact offset).
     if (pos >= MAX_FILE_SIZE) return done(undefined, 0);
@@ -280,8 +279,7 @@ export class AheadVfs implements Vfs {
       this.stats.c.read_bytes += n;
       done(err, n);
     };
-    if (this.cache.kernel === '6.18') filemapReadV6(file.mapping, file, buf, pos, len, cb);
-    else filemapRead(file.mapping, file, buf, pos, len, cb);
+    fileRead(file.mapping, file, buf, pos, len, cb);
   }
 
   async write(fh: number, buf: Uint8Array, len: number, pos: number, caller: Caller = ROOT_CALLER): Promise<number> {
