@@ -22,6 +22,7 @@ import { kernelDiffCommand } from './kernel-diff.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
 import { plotCommand } from './plot.js';
+import { replayCommand } from './replay.js';
 import { statsCommand } from './stats.js';
 import { traceCommand } from './trace.js';
 import { umountCommand } from './umount.js';
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot, fsck or kernel-diff (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, plot, fsck, kernel-diff or replay (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err && err.name !== 'YError') throw err;
       throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad arguments', argv[0]));
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand, replayCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

@@ -7,23 +7,30 @@
  * pages apart (two equal steps), the detector prefetches the chunks the reader will want:
  *
  *   reads      [n]  gap  [n]  gap  [n]  gap  [n]  ...      stride s = n + gap
- *   locked at the 3rd     ^ prefetch the next `depth` chunks of n pages at +s, +2s, ...
- *   refill: when the reader is within depth/2 chunks of the prefetch horizon
+ *   locked at the 3rd     ^ prefetch chunks of n pages at +s, +2s, ... up to `lead`
+ *                           pages ahead of the reader; refill when less than one lead
+ *                           is left, up to 1.5 leads (so the device always has the next
+ *                           batch before the reader gets there)
  *
- *   sparse (gap > 16 pages): one readahead per chunk (n pages each; the device sees
- *          `depth` small requests at once: they overlap on a device with parallelism)
- *   dense  (gap <= 16 pages): one readahead of the whole span, gaps included (fewer,
- *          larger requests: what a seeking disk wants; the gap pages are wasted)
+ *   sparse (gap > 8 pages): one readahead per chunk (n pages each; the device sees many
+ *          small requests at once: they overlap on a device with parallelism)
+ *   dense  (gap <= 8 pages): one readahead of the whole span, gaps included (fewer,
+ *          larger, contiguous requests; gap pages are wasted, at most 8 per chunk)
  *
- * depth = ra_pages / n (at least 4, at most 64) chunks, so the prefetched data is about
- * one readahead window. Chunks past EOF are clipped (do_page_cache_ra). Any other step
- * resets the detector, so sequential, interleaved and random readers see plain ondemand
- * readahead. The prefetch is 6.18's do_page_cache_ra (readahead-v6.ts), traced as an
- * `ra async ... reason=stride` line per readahead, with its `page_cache_ra_unbounded`
- * line; its pages count as readahead (ra_pages, ra_hit, ra_wasted).
+ * The lead ramps like a readahead window: 4 chunks at the lock, doubled at each refill,
+ * at most ra_pages / n chunks (4..32), so a short strided scan wastes little past its end.
+ * A lock that breaks while prefetched chunks are still ahead of the reader is a misfire
+ * (interleaved streams whose steps happen to repeat look like a stride for a while); each
+ * misfire doubles the equal steps needed to lock again (2, 4, 8, ... at most 64). A real
+ * fixed-stride reader never misfires. Any other step resets the detector, so
+ * sequential and random readers see plain ondemand readahead.
  *
- * Runs before the read loop (file-read.ts), outside the cached hot path's page loop:
- * a few integer comparisons per read while unlocked.
+ * The prefetch is 6.18's do_page_cache_ra (readahead-v6.ts), clipped at EOF, traced as an
+ * `ra async ... reason=stride` line per readahead with its `page_cache_ra_unbounded` line;
+ * its pages count as readahead (ra_pages, ra_hit, ra_wasted).
+ *
+ * Runs before the read loop (file-read.ts), outside its page loop: a few integer
+ * comparisons per read while unlocked.
  */
 
 import { PAGE_SIZE } from './page.js';
@@ -31,14 +38,15 @@ import type { AddressSpace } from './pagecache.js';
 import { AddressSpaceRa, type MmFileV6 } from './ra-mapping.js';
 import { doPageCacheRa, readaheadControl } from './readahead-v6.js';
 
-/** Reads `s` pages apart this many times in a row lock the stride (3 reads = 2 steps). */
+/** Equal steps that lock the stride, before any misfire (3 reads = 2 steps). */
 const STRIDE_LOCK_STEPS = 2;
+const MAX_LOCK_STEPS = 64;
 /** Gaps up to this many pages are read through (dense mode). */
-export const STRIDE_DENSE_GAP_PAGES = 16;
+export const STRIDE_DENSE_GAP_PAGES = 8;
 const MIN_DEPTH = 4;
-const MAX_DEPTH = 64;
+const MAX_DEPTH = 32;
 
-/** The detector's state, one per open file. Invariant: `horizon` >= 0 only while locked (steps >= STRIDE_LOCK_STEPS). */
+/** The detector's state, one per open file. Invariant: `horizon` >= 0 only while locked. */
 export interface StrideState {
   /** First page of the previous read; -1 before the first. */
   lastIndex: number;
@@ -48,12 +56,16 @@ export interface StrideState {
   stride: number;
   /** Reads in a row separated by `stride`. */
   steps: number;
-  /** First page not yet prefetched (the next chunk's start); -1 when nothing is prefetched. */
+  /** First page not yet prefetched; -1 when nothing is prefetched. */
   horizon: number;
+  /** The current lead in chunks (ramps from MIN_DEPTH). */
+  lead: number;
+  /** Locks that broke with prefetched chunks still ahead. */
+  misfires: number;
 }
 
 export function strideStateInit(): StrideState {
-  return { lastIndex: -1, lastPages: 0, stride: 0, steps: 0, horizon: -1 };
+  return { lastIndex: -1, lastPages: 0, stride: 0, steps: 0, horizon: -1, lead: 0, misfires: 0 };
 }
 
 /** An open file under the stride policy. */
@@ -74,37 +86,38 @@ export function strideReadahead(mapping: AddressSpace, file: MmFileStride, pos: 
   const sameShape = st.lastIndex >= 0 && pages === st.lastPages && step > pages;
   if (sameShape && step === st.stride) st.steps++;
   else {
+    if (st.horizon > index) st.misfires++;
     st.stride = sameShape ? step : 0;
     st.steps = sameShape ? 1 : 0;
     st.horizon = -1;
   }
   st.lastIndex = index;
   st.lastPages = pages;
-  if (st.steps < STRIDE_LOCK_STEPS || file.ra.raPages === 0) return;
+  if (st.steps < Math.min(MAX_LOCK_STEPS, STRIDE_LOCK_STEPS << st.misfires) || file.ra.raPages === 0) return;
 
   const s = st.stride;
-  const depth = Math.max(MIN_DEPTH, Math.min(MAX_DEPTH, Math.floor(file.ra.raPages / pages)));
-  const first = index + s;
-  if (st.horizon < first) st.horizon = first;
-  const target = first + (depth - 1) * s; // the last chunk wanted in flight
-  // Refill only when the reader has come within depth/2 chunks of the horizon.
-  if (st.horizon > index + Math.ceil(depth / 2) * s) return;
+  const maxDepth = Math.max(MIN_DEPTH, Math.min(MAX_DEPTH, Math.floor(file.ra.raPages / pages)));
+  if (st.horizon < 0) {
+    st.horizon = index + s;
+    st.lead = MIN_DEPTH;
+  }
+  // Refill when less than one lead is prefetched ahead of the reader.
+  if (st.horizon >= index + st.lead * s) return;
+  const to = index + Math.ceil((st.lead * 3) / 2) * s; // prefetch chunks starting before this
+  st.lead = Math.min(maxDepth, st.lead * 2);
   const endPage = Math.ceil(mapping.host.size / PAGE_SIZE);
-  const { cache } = mapping;
+  const { ioPages } = mapping.cache.bdi;
   if (s - pages <= STRIDE_DENSE_GAP_PAGES) {
-    const from = st.horizon;
-    const to = Math.min(target + pages, endPage);
-    if (to > from) prefetch(mapping, file, index, from, to - from, cache.bdi.ioPages);
-    st.horizon = target + s;
+    // One contiguous span from the horizon (the page after the last span).
+    const end = Math.min(to - s + pages, endPage);
+    if (end > st.horizon) prefetch(mapping, file, index, st.horizon, end - st.horizon, ioPages);
+    st.horizon = Math.max(st.horizon, end);
     return;
   }
-  for (let at = st.horizon; at <= target; at += s) {
-    if (at >= endPage) break;
-    prefetch(mapping, file, index, at, pages, cache.bdi.ioPages);
-  }
-  st.horizon = target + s;
+  let at = st.horizon;
+  for (; at < to && at < endPage; at += s) prefetch(mapping, file, index, at, pages, ioPages);
+  st.horizon = at;
 }
-
 /** One readahead of `nr` pages at `at`, for the reader now at page `index` (do_page_cache_ra). */
 function prefetch(mapping: AddressSpace, file: MmFileV6, index: number, at: number, nr: number, ioPages: number): void {
   const ra = new AddressSpaceRa(mapping, file, 'async', at, nr, index, index, { reason: 'stride' });
