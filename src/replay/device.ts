@@ -12,8 +12,10 @@
  *          (a network device's latency is its round trip; the link is the wire)
  *   hdd    one request at a time; a head that stays where the last request ended:
  *            seek  = 0 on the same sector, else settle + (fullStroke - settle) * sqrt(d / capacity)
- *            rotation = 0 for a request that continues the last one back to back, else
- *                       uniform in [0, one revolution) (seeded)
+ *            rotation = 0 for a request that continues the last one and was already
+ *                       queued when it ended (the disk streams on), else uniform in
+ *                       [0, one revolution) (seeded): a request that arrives after the
+ *                       last one ended has missed its sector
  *            done  = start + seek + rotation + bytes / bandwidth
  *
  * A request waits (FIFO) for a free slot; `start` is when it gets one.
@@ -207,21 +209,22 @@ export class SimDevice implements BlockDevice {
     return this.profile.model === 'hdd' ? 1 : this.profile.parallelism;
   }
 
-  private startWaiting(): void {
+  /** Start what waits while a slot is free; `queued`: called as a request ended (what waits was queued before). */
+  private startWaiting(queued = false): void {
     while (this.serving < this.slots && this.waiting.length > 0) {
       const p = this.waiting.shift()!;
       if (this.serving++ === 0) this.busySince = this.clock.nowUs;
-      const done = this.serviceDone(p, this.clock.nowUs);
+      const done = this.serviceDone(p, this.clock.nowUs, queued);
       this.clock.schedule(done, () => {
         if (--this.serving === 0) this.figures.busyUs += this.clock.nowUs - this.busySince;
         p.resolve();
-        this.startWaiting();
+        this.startWaiting(true);
       });
     }
   }
 
-  /** When a request started at `start` (µs) completes: the model. */
-  serviceDone(p: { sector: Sector; bytes: number }, start: number): number {
+  /** When a request started at `start` (µs) completes: the model. `queued`: it waited for the last one to end. */
+  serviceDone(p: { sector: Sector; bytes: number }, start: number, queued: boolean): number {
     const prof = this.profile;
     const transferUs = p.bytes / prof.bandwidthMBps; // bytes / (10^6 B/s) = µs
     if (prof.model === 'fixed') {
@@ -235,7 +238,7 @@ export class SimDevice implements BlockDevice {
     const capacitySectors = (prof.capacityGiB * 2 ** 30) / 512;
     const seekUs = distance === 0 ? 0 : (prof.settleMs + (prof.fullStrokeMs - prof.settleMs) * Math.sqrt(Math.min(1, distance / capacitySectors))) * 1000;
     const revolutionUs = 60e6 / prof.rpm;
-    const backToBack = distance === 0 && start === this.headFreeAt;
+    const backToBack = distance === 0 && queued && start === this.headFreeAt;
     const rotationUs = backToBack ? 0 : this.rand() * revolutionUs;
     const done = start + seekUs + rotationUs + transferUs;
     this.head = p.sector + p.bytes / 512;
