@@ -213,10 +213,12 @@ function parseBlkparse(lines: string[]): ReplayTrace {
 
 export function parseTrace(text: string): ReplayTrace {
   const lines = text.split('\n');
-  const first = lines.find((l) => l.trim() !== '')?.trim();
+  // (replay's own --trace output starts each run with a `# replay ...` comment)
+  const first = lines.find((l) => l.trim() !== '' && !l.startsWith('#'))?.trim();
   if (first === undefined) throw new UsageError('the trace is empty');
-  if (first === 'fio version 2 iolog') return parseFio(lines.slice(lines.indexOf(lines.find((l) => l.trim() !== '')!)), 2);
-  if (first === 'fio version 3 iolog') return parseFio(lines.slice(lines.indexOf(lines.find((l) => l.trim() !== '')!)), 3);
+  const from = lines.findIndex((l) => l.trim() === first);
+  if (first === 'fio version 2 iolog') return parseFio(lines.slice(from), 2);
+  if (first === 'fio version 3 iolog') return parseFio(lines.slice(from), 3);
   if (/^fio version \d+ iolog$/.test(first)) throw new UsageError(`unsupported fio iolog version: ${JSON.stringify(first)} (2 and 3 are)`);
   if (BLK_EVENT.test(first)) return parseBlkparse(lines);
   if (OWN_KIND.test(first)) return parseOwn(lines);
