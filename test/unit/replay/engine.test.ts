@@ -26,7 +26,6 @@ test('time is simulated: one cold read takes the profile\'s latency plus its tra
   t.is(r.deviceRequests, 1);
   t.is(r.elapsedUs, 250_000 + 4096 / 100);
   t.true(Math.abs(r.latencyP50Us - r.elapsedUs) <= r.elapsedUs / 1000, `its latency is the elapsed time (hdr: 3 digits): ${r.latencyP50Us}`);
-  t.true(r.wallMs < 250, `a quarter of a simulated second replays faster than that (${r.wallMs} ms)`);
   t.truthy(lines.find((l) => /^rq complete op=read sector=0 bytes=4096 status=ok ms=250\.041 t=250041$/.test(l)), lines.join('\n'));
   t.is(r.stalls, 1);
 });
