@@ -191,6 +191,8 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
     readonly buf: Uint8Array;
     t0: number;
     sync: boolean;
+    /** The read covers one page of the file: its hit is counted at completion. */
+    onePage: boolean;
     read: number;
     readonly done: (err: { message: string } | undefined, n: number) => void;
   }
@@ -200,14 +202,17 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
       buf: new Uint8Array(maxLen),
       t0: 0,
       sync: true,
+      onePage: false,
       read: 0,
       done: (err, n) => {
         outstanding--;
         freeSlots.push(slot);
         if (err) failure ??= new Error(`replay: read ${slot.read + 1} of the trace failed: ${err.message}`);
         bytesRead += n;
-        if (slot.sync) syncReads++;
-        else {
+        if (slot.sync) {
+          syncReads++;
+          if (slot.onePage) pagesHit++;
+        } else {
           stalls++;
           hist.recordValue(Math.round(clock.nowUs - slot.t0));
         }
@@ -222,15 +227,20 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
     const len = trace.len[i]!;
     const mapping = handleMapping[h]!;
     const file = files[h]!;
-    // Page-cache hits, counted before the read (its own readahead must not count).
+    // Page-cache hits, as the read finds them (its own readahead must not count). A
+    // one-page read is a hit exactly when it completes at once; a longer one is looked up
+    // before it starts.
     const first = Math.floor(pos / PAGE_SIZE);
     const end = Math.min(Math.ceil((pos + len) / PAGE_SIZE), Math.ceil(mapping.host.size / PAGE_SIZE));
-    for (let p = first; p < end; p++) {
-      const f = mapping.pages.get(p);
-      if (f !== undefined && f.has(PG_uptodate)) pagesHit++;
+    const slot = freeSlots.pop()!;
+    slot.onePage = end - first === 1;
+    if (!slot.onePage) {
+      for (let p = first; p < end; p++) {
+        const f = mapping.pages.get(p);
+        if (f !== undefined && f.has(PG_uptodate)) pagesHit++;
+      }
     }
     if (end > first) pagesRead += end - first;
-    const slot = freeSlots.pop()!;
     slot.t0 = clock.nowUs;
     slot.sync = true;
     slot.read = i;
