@@ -193,6 +193,20 @@ export async function runLab(outDir: string, log: (msg: string) => void = () => 
     `Losses over 5%: ${losses.length ? losses.map(fmt).join(', ') : 'none'}.`,
     `Verdict: ${wins.length > 0 && losses.length === 0 ? 'keep it (it wins somewhere and loses nowhere by more than 5%)' : 'do not keep it'}.`,
     '',
+    '## Simulated elapsed time (ms), read latency p99 (µs) and device requests',
+    '',
+    `| trace | device | ${POLICIES.map((p) => `${p.kernel} ${p.raPolicy}`).join(' | ')} |`,
+    `|---|---|${POLICIES.map(() => '---:').join('|')}|`,
+    ...traces.flatMap((t) =>
+      DEVICES.map((d) => {
+        const cell = (p: { kernel: KernelVersion; raPolicy: RaPolicy }): string => {
+          const r = runs.find((x) => x.trace === t.name && x.result.settings.device === d && key(x.result) === `${p.kernel} ${p.raPolicy}`)!.result;
+          return `${(r.elapsedUs / 1000).toFixed(1)} / ${Math.round(r.latencyP99Us)} / ${r.deviceRequests}`;
+        };
+        return `| ${t.name} | ${d} | ${POLICIES.map(cell).join(' | ')} |`;
+      }),
+    ),
+    '',
     ...DEVICES.flatMap((d) => [`## ${d}`, '', markdownTable(runs.filter((r) => r.result.settings.device === d).map((r) => ({ name: r.trace, result: r.result }))), `![elapsed on ${d}](elapsed-${d}.png)`, '']),
     '## Windows over time: interleave-8 on nbd-2ms',
     '',
