@@ -173,7 +173,7 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
   const files: ReadFile[] = trace.handles.map((h) => ({ fh: h.fh, ino: trace.files[h.file]!.ino, ra: fileRaState618Init(raPages) }));
   const handleMapping = trace.handles.map((h) => mappings[h.file]!);
 
-  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, bitBucketSize: 32, useWebAssembly: false });
+  const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, bitBucketSize: 32, autoResize: true, useWebAssembly: false });
   let maxLen = 0;
   for (let i = 0; i < trace.count; i++) maxLen = Math.max(maxLen, trace.len[i]!);
   const iodepth = Math.max(1, cfg.iodepth);

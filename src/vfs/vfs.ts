@@ -25,6 +25,7 @@ import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, S_IFLNK, type Inode, type MetaStore } from '../fs/meta.js';
 import { fileRead, traceRead } from '../mm/file-read.js';
+import type { StrideState } from '../mm/ra-stride.js';
 import { EXT4_MAX_PAGECACHE_ORDER } from '../mm/folio.js';
 import { filemapWrite } from '../mm/filemap-write.js';
 import { mappingSetFolioOrderRange, type AddressSpace, type PageCache } from '../mm/pagecache.js';
@@ -61,6 +62,8 @@ export interface OpenFile extends MmFile {
   raWasted: number;
   /** f_wb_err: `mapping.wbErr` when this file last saw it (at open, then at each fsync that reported it). */
   wbErrSeen: number;
+  /** `--ra-policy stride`: the stride detector's state (src/mm/ra-stride.ts), made at the first read. */
+  stride?: StrideState;
 }
 
 export interface FlushDevice {
@@ -215,7 +218,7 @@ export class AheadVfs implements Vfs {
     if ((inode.mode & S_IFMT) === S_IFDIR && (flags & O_ACCMODE) !== 0) throw fsError('EISDIR', path);
     const fh = this.nextFh++;
     const mapping = this.mappingOf(ino, inode);
-    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaState618Init(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr };
+    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaState618Init(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr, stride: undefined };
     this.files.set(fh, file);
     if (dbg.vfs.enabled) dbg.vfs('open %s ino=%d fh=%d flags=0%s ra_pages=%d', path, ino, fh, flags.toString(8), file.ra.raPages);
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
