@@ -90,7 +90,7 @@ function elapsedSpec(runs: readonly LabRun[], device: string): TopLevelSpec {
     encoding: {
       column: { field: 'trace', type: 'nominal', title: null },
       x: { field: 'config', type: 'nominal', title: null, axis: { labels: false, ticks: false } },
-      y: { field: 'relative', type: 'quantitative', title: 'elapsed / 6.18 ondemand', scale: { type: 'log' } },
+      y: { field: 'relative', type: 'quantitative', title: 'elapsed / 6.18 ondemand' },
       color: { field: 'config', type: 'nominal', title: 'configuration' },
     },
   };

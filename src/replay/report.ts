@@ -107,7 +107,7 @@ export function windowsSpec(results: readonly ReplayResult[], title: string): To
     encoding: {
       x: { field: 'ms', type: 'quantitative', title: 'simulated time (ms)' },
       y: { field: 'size', type: 'quantitative', title: 'window (pages)' },
-      color: { field: 'config', type: 'nominal', title: 'configuration' },
+      color: { field: 'config', type: 'nominal', title: 'configuration', legend: { labelLimit: 400 } },
     },
   };
 }
@@ -125,7 +125,7 @@ export function figuresSpec(results: readonly { name?: string; result: ReplayRes
     height: Math.max(60, 16 * values.length),
     mark: { type: 'bar' as const },
     encoding: {
-      y: { field: 'config', type: 'nominal' as const, title: null, sort: null },
+      y: { field: 'config', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 400 } },
       x: { field, type: 'quantitative' as const, title: t },
       color: { field: 'config', type: 'nominal' as const, legend: null },
     },
