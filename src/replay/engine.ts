@@ -22,6 +22,7 @@
 
 import * as hdr from 'hdr-histogram-js';
 import { bioAlloc } from '../block/bio.js';
+import { DS } from '../block/diskstats.js';
 import { RequestQueue } from '../block/queue.js';
 import { fsError } from '../errors.js';
 import type { Folio } from '../mm/folio.js';
@@ -77,6 +78,13 @@ export interface ReplayResult {
   latencyMaxUs: number;
   /** Reads that waited for I/O (did not complete at once). */
   stalls: number;
+  /**
+   * From the queue's diskstats on the simulated clock, at the end of the last read:
+   * time_in_queue / io_ticks (requests in flight on average while the device was busy)
+   * and io_ticks / elapsed (the device's busy share).
+   */
+  avgInFlight: number;
+  deviceBusy: number;
   /** Wall-clock milliseconds this replay took. */
   wallMs: number;
   windows?: WindowPoint[];
@@ -262,6 +270,7 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
     await settle();
   }
   const elapsedUs = clock.nowUs;
+  const ds = queue.diskstats();
   stats.c.read_bytes += bytesRead;
   hist.recordValueWithCount(0, syncReads); // completed at once: no simulated time
   // Readahead still in flight finishes (not counted in the elapsed time); then every page
@@ -286,6 +295,8 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
     latencyP99Us: hist.getValueAtPercentile(99),
     latencyMaxUs: hist.maxValue,
     stalls,
+    avgInFlight: ds[DS.ioTicks]! > 0 ? ds[DS.timeInQueue]! / ds[DS.ioTicks]! : 0,
+    deviceBusy: elapsedUs > 0 ? Math.min(1, ds[DS.ioTicks]! / (elapsedUs / 1000)) : 0,
     wallMs: performance.now() - wall0,
   };
   hist.destroy();

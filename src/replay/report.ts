@@ -40,7 +40,7 @@ export function configLabel(s: ReplayResult['settings']): string {
   return `${s.kernel} ${s.raPolicy} ${s.readAheadKb}K ${s.device} qd${s.iodepth}`;
 }
 
-const COLUMNS = ['kernel', 'policy', 'ra_kb', 'device', 'qd', 'reads', 'hit%', 'ra_pages', 'ra_hit', 'ra_wasted', 'dev_reqs', 'dev_MiB', 'amplif', 'elapsed_ms', 'p50_us', 'p99_us', 'stalls'];
+const COLUMNS = ['kernel', 'policy', 'ra_kb', 'device', 'qd', 'reads', 'hit%', 'ra_pages', 'ra_hit', 'ra_wasted', 'dev_reqs', 'dev_MiB', 'amplif', 'elapsed_ms', 'p50_us', 'p99_us', 'stalls', 'inflight', 'busy%'];
 
 function row(r: ReplayResult): string[] {
   const s = r.settings;
@@ -62,6 +62,8 @@ function row(r: ReplayResult): string[] {
     String(Math.round(r.latencyP50Us)),
     String(Math.round(r.latencyP99Us)),
     String(r.stalls),
+    r.avgInFlight.toFixed(1),
+    (r.deviceBusy * 100).toFixed(0),
   ];
 }
 

@@ -64,6 +64,9 @@ test('stride: prefetches fixed-stride readers, leaves interleaved streams to ond
   t.is(sOn.stalls, sOn.reads, 'ondemand: every strided read waits for its own request');
   t.true(sSt.elapsedUs * 5 < sOn.elapsedUs, `stride ${sSt.elapsedUs} vs ondemand ${sOn.elapsedUs}`);
   t.true(sSt.raHit > sSt.reads * 0.99, 'the prefetched chunks are the ones read');
+  // diskstats on the simulated clock: one request at a time, against many.
+  t.true(sOn.avgInFlight < 1.1, `ondemand: ${sOn.avgInFlight} in flight`);
+  t.true(sSt.avgInFlight > 8, `stride: ${sSt.avgInFlight} in flight`);
   const iOn = await run('interleave-8', 'ondemand');
   const iSt = await run('interleave-8', 'stride');
   t.true(iSt.elapsedUs <= iOn.elapsedUs * 1.05, `interleave-8: stride ${iSt.elapsedUs} vs ondemand ${iOn.elapsedUs}`);
