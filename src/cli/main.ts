@@ -23,6 +23,7 @@ import { kernelDiffCommand } from './kernel-diff.js';
 import { mkfsCommand } from './mkfs.js';
 import { mountCommand } from './mount.js';
 import { plotCommand } from './plot.js';
+import { replayCommand } from './replay.js';
 import { statsCommand } from './stats.js';
 import { traceCommand } from './trace.js';
 import { umountCommand } from './umount.js';
@@ -73,7 +74,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName('aheadfs')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, dmesg, plot, fsck or kernel-diff (aheadfs --help)')
+    .demandCommand(1, 'give a command: mkfs, mount, umount, stats, iostat, trace, dmesg, plot, fsck, kernel-diff or replay (aheadfs --help)')
     .showHelpOnFail(false)
     .recommendCommands()
     .help()
@@ -96,7 +97,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err && err.name !== 'YError') throw err;
       throw new UsageError(usageMessage(msg ?? err?.message ?? 'bad arguments', argv[0]));
     });
-  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand, dmesgCommand]) cli = add(cli);
+  for (const add of [mkfsCommand, mountCommand, umountCommand, statsCommand, iostatCommand, traceCommand, plotCommand, fsckCommand, kernelDiffCommand, dmesgCommand, replayCommand]) cli = add(cli);
   await cli.parseAsync();
 }
 

@@ -52,7 +52,7 @@ import {
 import { formatSize, parseSize } from './size.js';
 import { fsError, isFsError, UsageError } from '../errors.js';
 import { MAX_CACHE_BYTES } from '../mm/frames.js';
-import { KERNEL_VERSIONS, type KernelVersion } from '../mm/pagecache.js';
+import { KERNEL_VERSIONS, RA_POLICIES, type KernelVersion, type RaPolicy } from '../mm/pagecache.js';
 import { describeIntRule, parseInteger, type IntRule } from '../int.js';
 
 /** A refused value; the message is the reason (`expected a whole number from 4 to 4096`). */
@@ -242,13 +242,13 @@ export const KNOBS = {
     control: 'tunables/scheduler',
     doc: 'I/O scheduler (the file shows every one, the active one in brackets)',
   }),
-  raPolicy: enumKnob({
+  raPolicy: enumKnob<RaPolicy>({
     name: 'ra_policy',
     unit: '',
     default: 'ondemand',
-    values: ['ondemand', 'none'] as const,
+    values: RA_POLICIES,
     flag: 'ra-policy',
-    doc: 'readahead policy: ondemand (the kernel\'s), or none (read_ahead_kb 0 at mount)',
+    doc: 'readahead policy: ondemand (the kernel\'s), none (read_ahead_kb 0 at mount), or stride (ours: a stride detector in front of ondemand)',
   }),
   kernel: enumKnob<KernelVersion>({
     name: 'kernel',

@@ -77,6 +77,13 @@ export interface AddressSpaceOperations {
 export type KernelVersion = '4.18' | '6.18';
 export const KERNEL_VERSIONS: readonly KernelVersion[] = ['4.18', '6.18'];
 
+/**
+ * `--ra-policy`: the kernel's ondemand readahead, none, or ondemand with our own stride
+ * prefetch in front of it (ra-stride.ts).
+ */
+export type RaPolicy = 'ondemand' | 'none' | 'stride';
+export const RA_POLICIES: readonly RaPolicy[] = ['ondemand', 'none', 'stride'];
+
 /** Which per-handle readahead figure `PageCache.raAccount` bumps. */
 export type RaAccountKind = 'submitted' | 'hit' | 'wasted';
 
@@ -99,9 +106,10 @@ export class PageCache {
   useReadahead = true;
   /**
    * `--ra-policy`: `none` = the read loops never call readahead (4.18: ra_pages 0 does the
-   * same; 6.18 would otherwise force-read the missing page through readahead).
+   * same; 6.18 would otherwise force-read the missing page through readahead); `stride`
+   * = ondemand plus the stride prefetch (ra-stride.ts, called by file-read.ts).
    */
-  raPolicy: 'ondemand' | 'none' = 'ondemand';
+  raPolicy: RaPolicy = 'ondemand';
   /**
    * `--kernel`: which read loop and readahead the vfs uses (filemap-read.ts for 4.18,
    * filemap-read-v6.ts for 6.18) and whether new mappings get large folios (6.18: orders

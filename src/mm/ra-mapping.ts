@@ -14,7 +14,8 @@
  *
  * The `ra` line's reason under 6.18 (the kernel names no branch): `forced` (ra_pages 0 or
  * FMODE_RANDOM: force_page_cache_ra of the request), `random` (a sync miss that left the
- * state as it was: do_page_cache_ra of just the request), `window` (a window was set).
+ * state as it was: do_page_cache_ra of just the request), `window` (a window was set);
+ * `stride` for the prefetch of our own stride policy (ra-stride.ts).
  */
 
 import { dbg } from '../stats/debug.js';
@@ -50,6 +51,8 @@ export class AddressSpaceRa implements RaMapping {
     /** First page of the caller's request (folios from here to reqEnd are its own). */
     readonly reqIndex: number,
     readonly reqEnd: number,
+    /** The `ra` line's reason when not the kernel's (`stride`: ra-stride.ts's prefetch). */
+    private readonly opts: { reason?: string } = {},
   ) {
     const { start, size, asyncSize, order } = file.ra;
     this.before = { start, size, asyncSize, order };
@@ -117,7 +120,7 @@ export class AddressSpaceRa implements RaMapping {
     const ra = this.file.ra;
     const b = this.before;
     const same = ra.start === b.start && ra.size === b.size && ra.asyncSize === b.asyncSize && ra.order === b.order;
-    const reason = this.trigger === 'async' ? 'window' : ra.raPages === 0 ? 'forced' : same ? 'random' : 'window';
+    const reason = this.opts.reason ?? (this.trigger === 'async' ? 'window' : ra.raPages === 0 ? 'forced' : same ? 'random' : 'window');
     if (dbg.ra.enabled) {
       dbg.ra('%s ino=%d index=%d req=%d -> {%d,%d,%d} %s order=%d', this.trigger, this.mapping.ino, this.index, this.reqCount, ra.start, ra.size, ra.asyncSize, reason, ra.order);
     }

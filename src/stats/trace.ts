@@ -8,8 +8,10 @@
  *               ^ oldest = head when full
  *
  * Every line gets ` t=<microseconds>` appended, from a monotonic clock started with the
- * trace. When tracing is off `emit` returns at once; callers on hot paths test `enabled`
- * first so that they do not even build the line.
+ * trace (or the clock given: `aheadfs replay` passes its simulated clock). When tracing is
+ * off `emit` returns at once; callers on hot paths test `enabled` first so that they do
+ * not even build the line. With a `sink` every line goes to it instead of the ring
+ * (replay's `--trace FILE` keeps them all).
  */
 
 export const TRACE_CAPACITY = 65536;
@@ -28,18 +30,35 @@ export class Trace {
   private head = 0;
   private count = 0;
   private readonly t0 = performance.now();
+  private readonly clockUs: (() => number) | undefined;
+  private readonly sink: ((line: string) => void) | undefined;
 
-  constructor(readonly capacity = TRACE_CAPACITY) {
+  constructor(
+    readonly capacity = TRACE_CAPACITY,
+    opts: {
+      /** The clock of `t=` in µs; default: monotonic wall time since the trace started. */
+      nowUs?: () => number;
+      /** Every line goes here instead of the ring (which then stays empty). */
+      sink?: (line: string) => void;
+    } = {},
+  ) {
     this.lines = new Array<string | undefined>(capacity);
+    this.clockUs = opts.nowUs;
+    this.sink = opts.sink;
   }
 
-  /** Microseconds since the trace started (monotonic). */
+  /** Microseconds since the trace started (monotonic), or the given clock's. */
   nowUs(): number {
+    if (this.clockUs !== undefined) return Math.round(this.clockUs());
     return Math.round((performance.now() - this.t0) * 1000);
   }
 
   emit(line: string): void {
     if (!this.enabled) return;
+    if (this.sink !== undefined) {
+      this.sink(`${line} t=${this.nowUs()}`);
+      return;
+    }
     this.lines[this.head] = `${line} t=${this.nowUs()}`;
     this.head = (this.head + 1) % this.capacity;
     if (this.count < this.capacity) this.count++;

@@ -17,7 +17,7 @@ import { blkdevIssueFlush, RequestQueue } from '../block/queue.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
 import { readSuperblock } from '../fs/superblock.js';
-import { PageCache, type KernelVersion } from '../mm/pagecache.js';
+import { PageCache, type KernelVersion, type RaPolicy } from '../mm/pagecache.js';
 import { PAGE_SHIFT } from '../mm/page.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import { Stats } from '../stats/registry.js';
@@ -38,7 +38,7 @@ export interface MountOptions {
   maxSectorsKb: number;
   nrRequests: number;
   scheduler: 'none' | 'mq-deadline';
-  raPolicy: 'ondemand' | 'none';
+  raPolicy: RaPolicy;
   /** Whose read loop and readahead: 4.18 (do_generic_file_read, order-0) or 6.18 (filemap_read, large folios). */
   kernel: KernelVersion;
   readpages: boolean;

@@ -24,8 +24,8 @@ import { fsError, isFsError, type FsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
 import { BLOCK_SIZE, ROOT_INO, S_IFLNK, type Inode, type MetaStore } from '../fs/meta.js';
-import { filemapRead } from '../mm/filemap-read.js';
-import { filemapReadV6 } from '../mm/filemap-read-v6.js';
+import { fileRead, traceRead } from '../mm/file-read.js';
+import type { StrideState } from '../mm/ra-stride.js';
 import { EXT4_MAX_PAGECACHE_ORDER } from '../mm/folio.js';
 import { filemapWrite } from '../mm/filemap-write.js';
 import { mappingSetFolioOrderRange, type AddressSpace, type PageCache } from '../mm/pagecache.js';
@@ -62,6 +62,8 @@ export interface OpenFile extends MmFile {
   raWasted: number;
   /** f_wb_err: `mapping.wbErr` when this file last saw it (at open, then at each fsync that reported it). */
   wbErrSeen: number;
+  /** `--ra-policy stride`: the stride detector's state (src/mm/ra-stride.ts), made at the first read. */
+  stride?: StrideState;
 }
 
 export interface FlushDevice {
@@ -216,7 +218,7 @@ export class AheadVfs implements Vfs {
     if ((inode.mode & S_IFMT) === S_IFDIR && (flags & O_ACCMODE) !== 0) throw fsError('EISDIR', path);
     const fh = this.nextFh++;
     const mapping = this.mappingOf(ino, inode);
-    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaState618Init(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr };
+    const file: OpenFile = { fh, ino, flags, path, mapping, ra: fileRaState618Init(this.cache.bdi.raPages), raSubmitted: 0, raHit: 0, raWasted: 0, wbErrSeen: mapping.wbErr, stride: undefined };
     this.files.set(fh, file);
     if (dbg.vfs.enabled) dbg.vfs('open %s ino=%d fh=%d flags=0%s ra_pages=%d', path, ino, fh, flags.toString(8), file.ra.raPages);
     this.openCount.set(ino, (this.openCount.get(ino) ?? 0) + 1);
@@ -272,7 +274,7 @@ export class AheadVfs implements Vfs {
     const file = this.files.get(fh);
     if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
     this.stats.c.read_calls++;
-    if (this.cache.trace.reads) this.cache.trace.emit(`read ino=${file.ino} fh=${fh} pos=${pos} len=${len}`);
+    traceRead(file.mapping, file, pos, len);
     // generic_file_buffered_read (Linux 5.4 mm/filemap.c): at or past s_maxbytes is EOF,
     // 0 bytes (this also covers 2^53 and beyond, where a JS number is no exact offset).
     if (pos >= MAX_FILE_SIZE) return done(undefined, 0);
@@ -280,8 +282,7 @@ export class AheadVfs implements Vfs {
       this.stats.c.read_bytes += n;
       done(err, n);
     };
-    if (this.cache.kernel === '6.18') filemapReadV6(file.mapping, file, buf, pos, len, cb);
-    else filemapRead(file.mapping, file, buf, pos, len, cb);
+    fileRead(file.mapping, file, buf, pos, len, cb);
   }
 
   async write(fh: number, buf: Uint8Array, len: number, pos: number, caller: Caller = ROOT_CALLER): Promise<number> {
