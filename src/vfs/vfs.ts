@@ -20,6 +20,7 @@
  */
 
 import { dbg } from '../stats/debug.js';
+import { TraceEvent } from '../stats/trace.js';
 import { fsError, isFsError, type FsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
@@ -267,12 +268,25 @@ export class AheadVfs implements Vfs {
     return fh;
   }
 
-  /** The hot path: no await, the page loop calls back (synchronously when all is cached). */
-  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback): void {
+  /**
+   * The hot path: no await, the page loop calls back (synchronously when all is cached).
+   * `pid`: the reader (FUSE caller), stamped on the trace events of the synchronous part.
+   */
+  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback, pid = 0): void {
+    const trace = this.cache.trace;
+    trace.pid = pid;
+    try {
+      this.readAs(fh, buf, len, pos, done);
+    } finally {
+      trace.pid = 0;
+    }
+  }
+
+  private readAs(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback): void {
     const file = this.files.get(fh);
     if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
     this.stats.c.read_calls++;
-    if (this.cache.trace.reads) this.cache.trace.emit(`read ino=${file.ino} fh=${fh} pos=${pos} len=${len}`);
+    if (this.cache.trace.reads) this.cache.trace.emit(TraceEvent.read, file.ino, fh, pos, len);
     // generic_file_buffered_read (Linux 5.4 mm/filemap.c): at or past s_maxbytes is EOF,
     // 0 bytes (this also covers 2^53 and beyond, where a JS number is no exact offset).
     if (pos >= MAX_FILE_SIZE) return done(undefined, 0);
