@@ -23,7 +23,8 @@
  * a tag is free and is not ordered against writes in flight: callers wait for their
  * writes to complete before they submit the flush (as fsync does).
  *
- * Trace lines (only when trace.enabled; Trace.emit appends ` t=<us>`):
+ * Trace events (only when trace.enabled; recorded as binary, read back as these lines
+ * with `[ pid=<p>] t=<us>` appended):
  *   bio submit op=<read|write|flush> sector=<s> bytes=<n>
  *   bio split sector=<s> bytes=<n> parts=<k>
  *   bio complete op=<op> sector=<s> bytes=<n> status=<ok|EIO>

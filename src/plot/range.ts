@@ -22,7 +22,7 @@ export function parseRangeBound(option: string, text: string): RangeBound {
   const time = /^(\d+(?:\.\d+)?)(us|µs|ms|s)$/.exec(text);
   if (time) return { kind: 'time', us: Number(time[1]) * UNIT_US[time[2]!]! };
   if (/^\d+(?:\.\d+)?$/.test(text)) return { kind: 'x', value: Number(text) };
-  throw new UsageError(`${option} ${JSON.stringify(text)}: expected a number on the x axis, a time (500us, 2ms, 1.5s) or a page (page:N)`);
+  throw new UsageError(`bad ${option} '${text}': expected a number on the x axis, a time (500us, 2ms, 1.5s) or a page (page:N)`);
 }
 
 /** The limits a pair of bounds puts on the chart (undefined: unlimited on that side). */
