@@ -53,6 +53,8 @@ const BAR_PX = 6;
  * apart, not the gaps of one random reader.
  */
 export const PANEL_MIN_GAP_PAGES = 1024;
+/** tableau10's first colour: the first open file's, and the window-part legend's swatches. */
+const FIRST_FILE_COLOUR = '#4c78a8';
 const MAX_PANELS = 4;
 
 export interface WindowDatum {
@@ -221,7 +223,7 @@ export function chartSpec(data: ChartData, opts: { subtitle?: string } = {}): To
   ].map((row) => ({ ...row, panelLabel: label(data.panels[row.panel]!) }));
   const only = (layer: string): { filter: string } => ({ filter: `datum.layer === '${layer}'` });
   const color = { field: 'file', type: 'nominal' as const, title: 'open file (windows)', scale: { domain: files, scheme: 'tableau10' } };
-  const part = { field: 'part', type: 'ordinal' as const, title: 'readahead window', scale: { domain: [LEGEND.syncPart, LEGEND.asyncPart], range: [1, 0.45] }, legend: { labelLimit: 0 } };
+  const part = { field: 'part', type: 'ordinal' as const, title: 'readahead window', scale: { domain: [LEGEND.syncPart, LEGEND.asyncPart], range: [1, 0.45] }, legend: { labelLimit: 0, symbolType: 'square', symbolFillColor: FIRST_FILE_COLOUR, symbolStrokeColor: FIRST_FILE_COLOUR } };
   const markDomain = [LEGEND.marker, readLabel];
   const markShape = { field: 'mark', type: 'nominal' as const, title: 'marks', scale: { domain: markDomain, range: ['triangle-right', 'circle'] }, legend: { labelLimit: 0 } };
   // `fill`, not `color`: a scale of its own, so that the files' colours stay the windows' legend.
