@@ -154,12 +154,18 @@ export class Trace implements TraceSink {
   pid = 0;
   /** Invariant: records [head - count, head) mod capacity are valid, oldest first. */
   private readonly buf: Float64Array;
+  /**
+   * The line of each slot once a read has formatted it; undefined again when the slot is
+   * overwritten. Repeated reads (`aheadfs trace --follow` polls) format only new records.
+   */
+  private readonly text: (string | undefined)[];
   private head = 0;
   private count = 0;
   private readonly t0 = performance.now();
 
   constructor(readonly capacity = TRACE_CAPACITY) {
     this.buf = new Float64Array(capacity * STRIDE);
+    this.text = new Array<string | undefined>(capacity).fill(undefined);
   }
 
   /** Microseconds since the trace started (monotonic). */
@@ -188,6 +194,7 @@ export class Trace implements TraceSink {
     b[o + 10] = typeof a7 === 'number' ? a7 : intern(a7);
     b[o + 11] = typeof a8 === 'number' ? a8 : intern(a8);
     b[o + 12] = typeof a9 === 'number' ? a9 : intern(a9);
+    this.text[this.head] = undefined;
     this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     if (this.count < this.capacity) this.count++;
   }
@@ -205,15 +212,22 @@ export class Trace implements TraceSink {
     const fields: Fields = { n: (i) => b[o + HEADER + i]!, s: (i) => strings[b[o + HEADER + i]!] ?? '' };
     const start = (this.head - this.count + this.capacity) % this.capacity;
     for (let i = 0; i < this.count; i++) {
-      o = ((start + i) % this.capacity) * STRIDE;
+      const slot = (start + i) % this.capacity;
+      const cached = this.text[slot];
+      if (cached !== undefined) {
+        out[i] = cached;
+        continue;
+      }
+      o = slot * STRIDE;
       const text = FORMATS[b[o] as TraceEventId](fields);
       const pid = b[o + 2]!;
-      out[i] = pid > 0 ? `${text} pid=${pid} t=${b[o + 1]}` : `${text} t=${b[o + 1]}`;
+      out[i] = this.text[slot] = pid > 0 ? `${text} pid=${pid} t=${b[o + 1]}` : `${text} t=${b[o + 1]}`;
     }
     return out;
   }
 
   clear(): void {
+    this.text.fill(undefined);
     this.head = 0;
     this.count = 0;
   }

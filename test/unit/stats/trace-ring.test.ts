@@ -120,6 +120,30 @@ test('wraparound: a full ring keeps the newest `capacity` events, oldest first; 
   t.pass();
 });
 
+test('reads between emits (formatted lines kept per slot) still see each overwritten slot\'s new event', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 6 }), fc.array(fc.oneof(fc.constant('read' as const), fc.nat({ max: 3 })), { maxLength: 60 }), (capacity, ops) => {
+      const trace = new Trace(capacity);
+      const model: number[] = [];
+      let next = 0;
+      for (const op of ops) {
+        if (op === 'read') {
+          const got = trace.read().map((l) => Number(/ index=(\d+) /.exec(l)![1]));
+          if (JSON.stringify(got) !== JSON.stringify(model)) return false;
+        } else {
+          for (let k = 0; k <= op; k++) {
+            trace.emit(TraceEvent.reclaim, 7, next);
+            model.push(next++);
+            if (model.length > capacity) model.shift();
+          }
+        }
+      }
+      return true;
+    }),
+  );
+  t.pass();
+});
+
 test('clear empties the ring; records written after it are the only ones read', (t) => {
   const trace = new Trace(4);
   for (let i = 0; i < 6; i++) trace.emit(TraceEvent.reclaim, 1, i);
