@@ -177,7 +177,19 @@ export class Trace implements TraceSink {
    * Record one event. Fixed arity (no rest array on the hot path): pass the event's fields
    * in the order FORMATS prints them; strings are interned.
    */
-  emit(ev: TraceEventId, a0: TraceArg = 0, a1: TraceArg = 0, a2: TraceArg = 0, a3: TraceArg = 0, a4: TraceArg = 0, a5: TraceArg = 0, a6: TraceArg = 0, a7: TraceArg = 0, a8: TraceArg = 0, a9: TraceArg = 0): void {
+  emit(
+    ev: TraceEventId,
+    a0: TraceArg = 0,
+    a1: TraceArg = 0,
+    a2: TraceArg = 0,
+    a3: TraceArg = 0,
+    a4: TraceArg = 0,
+    a5: TraceArg = 0,
+    a6: TraceArg = 0,
+    a7: TraceArg = 0,
+    a8: TraceArg = 0,
+    a9: TraceArg = 0,
+  ): void {
     if (!this.enabled) return;
     const b = this.buf;
     const o = this.head * STRIDE;
