@@ -38,6 +38,12 @@ export interface MicroResult {
   /** Folios per order in the cache while timed. */
   folioOrders: Record<number, number>;
   seconds: number;
+  /**
+   * CPU time of the process (all threads) for the cold pass: 128 KiB reads through the
+   * kernel's read loop and readahead, every page from the device. Trace on against off:
+   * the trace's cost on the I/O path.
+   */
+  coldCpuSeconds: number;
   pagesPerSec: number;
   /**
    * The floor under it: the same number of 4 KiB copies from the same cached pages with no
@@ -108,7 +114,10 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       // loop and readahead, so the cache holds the folios a mount of that kernel makes.
       fs.cache.dropCaches();
       const big = new Uint8Array(128 << 10);
+      const cpu0 = process.cpuUsage();
       for (let off = 0; off < opts.fileBytes; off += big.length) await readOnce(vfs, fh, big, off);
+      const cpu = process.cpuUsage(cpu0);
+      const coldCpuSeconds = (cpu.user + cpu.system) / 1e6;
       const folioOrder = opts.folioOrder;
       if (folioOrder !== undefined) await refillWithFolios(mapping, () => fs.cache.dropCaches(), opts.fileBytes, folioOrder);
       const folioOrders = folioOrderCounts(mapping);
@@ -163,6 +172,7 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
         folioOrder,
         folioOrders,
         seconds,
+        coldCpuSeconds,
         pagesPerSec: (opts.reads * pagesPerRead) / seconds,
         copyPagesPerSec: (opts.reads * pagesPerRead) / (Number(c1 - c0) / 1e9),
       };

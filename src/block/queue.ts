@@ -23,7 +23,8 @@
  * a tag is free and is not ordered against writes in flight: callers wait for their
  * writes to complete before they submit the flush (as fsync does).
  *
- * Trace lines (only when trace.enabled; Trace.emit appends ` t=<us>`):
+ * Trace events (only when trace.enabled; recorded as binary, read back as these lines
+ * with `[ pid=<p>] t=<us>` appended):
  *   bio submit op=<read|write|flush> sector=<s> bytes=<n>
  *   bio split sector=<s> bytes=<n> parts=<k>
  *   bio complete op=<op> sector=<s> bytes=<n> status=<ok|EIO>
@@ -37,7 +38,7 @@
 import { dbg } from '../stats/debug.js';
 import { fsError, type ErrorCode } from '../errors.js';
 import type { Stats } from '../stats/registry.js';
-import type { Trace } from '../stats/trace.js';
+import { TraceEvent, type Trace } from '../stats/trace.js';
 import { runIoCompletion } from './completion.js';
 import { bioAlloc, SECTOR_SIZE, type Bio, type Sector } from './bio.js';
 import { DiskStats } from './diskstats.js';
@@ -182,7 +183,7 @@ export class RequestQueue {
     this.elevator = elevatorAlloc(wanted, this.elevatorContext());
     const now = this.now();
     for (const rq of moved) this.elevator.insert(rq, now);
-    if (this.trace.enabled) this.trace.emit(`rq scheduler from=${old.name} to=${wanted} moved=${moved.length}`);
+    if (this.trace.enabled) this.trace.emit(TraceEvent.rqScheduler, old.name, wanted, moved.length);
     dbg.block('scheduler %s -> %s, %d queued requests moved', old.name, wanted, moved.length);
     this.runQueue();
   }
@@ -222,7 +223,7 @@ export class RequestQueue {
    */
   submitBio(bio: Bio): void {
     this.stats.c.bio_submit++;
-    if (this.trace.enabled) this.trace.emit(`bio submit op=${bio.op} sector=${bio.sector} bytes=${bio.size}`);
+    if (this.trace.enabled) this.trace.emit(TraceEvent.bioSubmit, bio.op, bio.sector, bio.size);
     const bad = this.bioCheck(bio);
     if (bad !== undefined) {
       this.log(`block: rejecting bio op=${bio.op} sector=${bio.sector} bytes=${bio.size}: ${bad}`, { level: 'err', subsystem: 'blk', ratelimit: 'blk-reject' });
@@ -237,7 +238,7 @@ export class RequestQueue {
     const parts = bioSplit(bio, this.maxSectors);
     if (parts.length > 1) {
       this.stats.c.bio_split += parts.length - 1;
-      if (this.trace.enabled) this.trace.emit(`bio split sector=${bio.sector} bytes=${bio.size} parts=${parts.length}`);
+      if (this.trace.enabled) this.trace.emit(TraceEvent.bioSplit, bio.sector, bio.size, parts.length);
     }
     for (const part of parts) this.makeRequest(part);
   }
@@ -248,7 +249,7 @@ export class RequestQueue {
    */
   insertRequests(rqs: Request[], reason: PlugFlushReason): void {
     this.stats.c.plug_flush++;
-    if (this.trace.enabled) this.trace.emit(`plug flush requests=${rqs.length} reason=${reason}`);
+    if (this.trace.enabled) this.trace.emit(TraceEvent.plugFlush, rqs.length, reason);
     const now = this.now();
     for (const rq of rqs) this.elevator.insert(rq, now);
     this.runQueue();
@@ -295,13 +296,13 @@ export class RequestQueue {
       this.stats.c.queue_congested++;
     }
     if (this.trace.enabled) {
-      this.trace.emit(`rq dispatch op=${rq.op} sector=${rq.sector} bytes=${rqBytes(rq)} inflight=${this.inFlight}`);
+      this.trace.emit(TraceEvent.rqDispatch, rq.op, rq.sector, rqBytes(rq), this.inFlight);
     }
     let io: Promise<void>;
     if (this.faults.shouldFailRequest(rq)) {
       // fail_make_request: no device I/O; the request completes with EIO like a device error.
       this.stats.c.fail_injected++;
-      if (this.trace.enabled) this.trace.emit(`rq inject op=${rq.op} sector=${rq.sector} bytes=${rqBytes(rq)} status=EIO`);
+      if (this.trace.enabled) this.trace.emit(TraceEvent.rqInject, rq.op, rq.sector, rqBytes(rq));
       io = Promise.reject(INJECTED);
     } else {
       io = this.deviceIo(rq);
@@ -349,7 +350,7 @@ export class RequestQueue {
       this.log(`block: ${rq.op} of ${rq.nrSectors} sectors at ${rq.sector} failed: ${err instanceof Error ? err.message : String(err)}`, { level: 'err', subsystem: 'blk', ratelimit: 'blk-ioerr' });
     }
     if (this.trace.enabled) {
-      this.trace.emit(`rq complete op=${rq.op} sector=${rq.sector} bytes=${rqBytes(rq)} status=${status ?? 'ok'} ms=${(now - rq.startMs).toFixed(3)}`);
+      this.trace.emit(TraceEvent.rqComplete, rq.op, rq.sector, rqBytes(rq), status ?? 'ok', now - rq.startMs);
     }
     for (const bio of rq.bios) this.bioEndIo(bio, status);
     this.runQueue();
@@ -362,7 +363,7 @@ export class RequestQueue {
    */
   private bioEndIo(bio: Bio, status: ErrorCode | undefined): void {
     bio.status = status;
-    if (this.trace.enabled) this.trace.emit(`bio complete op=${bio.op} sector=${bio.sector} bytes=${bio.size} status=${status ?? 'ok'}`);
+    if (this.trace.enabled) this.trace.emit(TraceEvent.bioComplete, bio.op, bio.sector, bio.size, status ?? 'ok');
     try {
       runIoCompletion(() => bio.endIo(bio));
     } catch (err) {

@@ -9,8 +9,9 @@
  * The caller of each request (uid, gid: fuse_get_context, through the patched
  * fuse-native) is read synchronously when the request arrives and handed to the vfs calls
  * whose outcome depends on who asks: creating (ownership), write, truncate and chmod
- * (set-id bits). Not available through fuse-native: the open flags of create (we pass
- * O_CREAT|O_RDWR; the kernel has already settled O_EXCL by its lookup).
+ * (set-id bits); a read hands the vfs the caller's pid for the trace lines. Not
+ * available through fuse-native: the open flags of create (we pass O_CREAT|O_RDWR; the
+ * kernel has already settled O_EXCL by its lookup).
  */
 
 import { constants } from 'node:fs';
@@ -157,10 +158,18 @@ export function makeOperations({ vfs, control, log, context }: AdapterDeps): Fus
       // against a throw after `done` already ran (a double reply would corrupt libfuse).
       let replied = false;
       try {
-        vfs.read(fd, buf, len, pos, (err, n) => {
-          replied = true;
-          cb(err ? fail('read', err) : n);
-        });
+        const pid = context ? context().pid : 0;
+        vfs.read(
+          fd,
+          buf,
+          len,
+          pos,
+          (err, n) => {
+            replied = true;
+            cb(err ? fail('read', err) : n);
+          },
+          pid,
+        );
       } catch (err) {
         if (replied) log(`read: error thrown after the reply: ${String(err)}`);
         else cb(fail('read', err));

@@ -6,7 +6,7 @@
  * aheadfs (`.aheadfs/trace`, and the in-process model):
  *   page_cache_sync_ra: ino=12 index=0 req_count=1 order=0 size=0 ... t=1834
  *
- * Normalised: the event name and its fields in the kernel's order, without `dev`, `t`
+ * Normalised: the event name and its fields in the kernel's order, without `dev`, `pid`, `t`
  * and with `ino` replaced by the file's ordinal in order of first appearance (`#0`, `#1`):
  * the two sides number their inodes differently, but which file an event is about matters.
  *
@@ -18,7 +18,7 @@ export type RaEventName = (typeof RA_EVENTS)[number];
 
 export interface RaEvent {
   readonly name: RaEventName;
-  /** Field name -> value as printed, in printed order (`dev`/`t` dropped, `ino` as printed). */
+  /** Field name -> value as printed, in printed order (`dev`/`pid`/`t` dropped, `ino` as printed). */
   readonly fields: ReadonlyArray<readonly [string, string]>;
 }
 
@@ -37,7 +37,7 @@ export function parseRaLine(line: string, opts: { inoHex: boolean }): RaEvent | 
     if (eq <= 0) continue;
     const key = word.slice(0, eq);
     let value = word.slice(eq + 1);
-    if (key === 'dev' || key === 't') continue;
+    if (key === 'dev' || key === 't' || key === 'pid') continue;
     if (key === 'ino' && opts.inoHex) value = String(Number.parseInt(value, 16));
     fields.push([key, value]);
   }

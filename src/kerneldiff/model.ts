@@ -23,6 +23,7 @@ import {
   type RaMapping,
   type RaTraceSink,
 } from '../mm/readahead-v6.js';
+import { formatEvent } from '../stats/trace.js';
 import { parseRaTrace, type RaEvent } from './events.js';
 import type { QueueSettings } from './kernel.js';
 import type { Pattern } from './patterns.js';
@@ -153,7 +154,7 @@ export function modelRead(file: ModelFile, pos: number, count: number, opts: { i
 /** Run a pattern through the model; its readahead events, parsed like the kernel's. */
 export function runPatternOnModel(pattern: Pattern, queue: QueueSettings): { events: RaEvent[]; lines: string[] } {
   const lines: string[] = [];
-  const trace: RaTraceSink = { enabled: true, emit: (line) => lines.push(line) };
+  const trace: RaTraceSink = { enabled: true, emit: (ev, ...args) => lines.push(formatEvent(ev, args)) };
   const files: ModelFile[] = pattern.files.map((f, i) => ({
     cache: new MemPageCache(12 + i, f.size),
     ra: fileRaState618Init(Math.floor(queue.readAheadKb / 4)),

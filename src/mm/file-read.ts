@@ -10,6 +10,7 @@ import type { FsError } from '../errors.js';
 import { filemapRead } from './filemap-read.js';
 import { filemapReadV6 } from './filemap-read-v6.js';
 import type { AddressSpace } from './pagecache.js';
+import { TraceEvent } from '../stats/trace.js';
 import { strideReadahead, type MmFileStride } from './ra-stride.js';
 
 /** An open file as the read entry needs it. */
@@ -20,7 +21,7 @@ export interface ReadFile extends MmFileStride {
 /** The `read` line (only with tunables/trace = 2). */
 export function traceRead(mapping: AddressSpace, file: ReadFile, pos: number, len: number): void {
   const { trace } = mapping.cache;
-  if (trace.reads) trace.emit(`read ino=${file.ino} fh=${file.fh} pos=${pos} len=${len}`);
+  if (trace.reads) trace.emit(TraceEvent.read, file.ino, file.fh, pos, len);
 }
 
 export function fileRead(mapping: AddressSpace, file: ReadFile, buf: Uint8Array, pos: number, len: number, done: (err: FsError | undefined, n: number) => void): void {

@@ -33,7 +33,7 @@
 
 import { dbg } from '../stats/debug.js';
 import type { Stats } from '../stats/registry.js';
-import type { Trace } from '../stats/trace.js';
+import { TraceEvent, type Trace } from '../stats/trace.js';
 import type { Folio } from './folio.js';
 import { PG_active, PG_locked, PG_lru, PG_PINNED, PG_referenced, PG_writeback } from './page.js';
 
@@ -199,7 +199,7 @@ export class Lruvec {
       const n = folio.nrPages;
       this.evict(folio); // off the LRU, out of the mapping, frames freed, ra_wasted if unread
       this.stats.c.pgsteal += n;
-      if (this.trace.enabled) this.trace.emit(`reclaim ino=${folio.owner.ino} index=${folio.index}`);
+      if (this.trace.enabled) this.trace.emit(TraceEvent.reclaim, folio.owner.ino, folio.index);
       freed += n;
     }
     return freed;

@@ -19,6 +19,7 @@
  */
 
 import { dbg } from '../stats/debug.js';
+import { TraceEvent } from '../stats/trace.js';
 import { PG_raunread, PG_readahead } from './page.js';
 import type { Folio } from './folio.js';
 import { filemapAddFolio, type AddressSpace } from './pagecache.js';
@@ -125,9 +126,6 @@ export class AddressSpaceRa implements RaMapping {
       dbg.ra('%s ino=%d index=%d req=%d -> {%d,%d,%d} %s order=%d', this.trigger, this.mapping.ino, this.index, this.reqCount, ra.start, ra.size, ra.asyncSize, reason, ra.order);
     }
     if (!trace.enabled) return;
-    trace.emit(
-      `ra ${this.trigger} ino=${this.mapping.ino} fh=${this.file.fh} index=${this.index} req=${this.reqCount} ` +
-        `start=${ra.start} size=${ra.size} async=${ra.asyncSize} order=${ra.order} reason=${reason}`,
-    );
+    trace.emit(TraceEvent.ra, this.trigger, this.mapping.ino, this.file.fh, this.index, this.reqCount, ra.start, ra.size, ra.asyncSize, ra.order, reason);
   }
 }

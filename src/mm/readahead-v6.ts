@@ -42,6 +42,7 @@
 
 import { PAGE_SHIFT } from './page.js';
 import type { FileRaState } from './types.js';
+import { TraceEvent, type TraceSink } from '../stats/trace.js';
 
 // ---------------------------------------------------------------------------------------
 // The contract with the page cache
@@ -110,11 +111,8 @@ export function fileRaState618Init(raPages: number): FileRaState618 {
   return { start: 0, size: 0, asyncSize: 0, raPages, prevPos: -1, order: 0, mmapMiss: 0 };
 }
 
-/** Where the trace lines go (src/stats/trace.ts's Trace fits). */
-export interface RaTraceSink {
-  readonly enabled: boolean;
-  emit(line: string): void;
-}
+/** Where the trace events go (src/stats/trace.ts's Trace fits). */
+export type RaTraceSink = TraceSink;
 
 /** struct readahead_control: the mapping, the file's state and the batch position. */
 export interface ReadaheadControl {
@@ -255,10 +253,8 @@ function traceRa(ractl: ReadaheadControl, kind: 'sync' | 'async', index: number,
   const t = ractl.trace;
   if (!t?.enabled) return;
   const ra = ractl.ra;
-  t.emit(
-    `page_cache_${kind}_ra: ino=${ractl.mapping.ino.toString(16)} index=${index} req_count=${reqCount} order=${ra.order} ` +
-      `size=${ra.size} async_size=${ra.asyncSize} ra_pages=${ra.raPages} mmap_miss=${ra.mmapMiss} prev_pos=${ra.prevPos}`,
-  );
+  const ev = kind === 'sync' ? TraceEvent.pageCacheSyncRa : TraceEvent.pageCacheAsyncRa;
+  t.emit(ev, ractl.mapping.ino, index, reqCount, ra.order, ra.size, ra.asyncSize, ra.raPages, ra.mmapMiss, ra.prevPos);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -275,7 +271,7 @@ export function pageCacheRaUnbounded(ractl: ReadaheadControl, nrToRead: number, 
   const minNr = 2 ** mapping.minOrder;
   let index = ractl.index;
   if (ractl.trace?.enabled) {
-    ractl.trace.emit(`page_cache_ra_unbounded: ino=${mapping.ino.toString(16)} index=${index} nr_to_read=${nrToRead} lookahead_size=${lookaheadSize}`);
+    ractl.trace.emit(TraceEvent.pageCacheRaUnbounded, mapping.ino, index, nrToRead, lookaheadSize);
   }
   index = roundDown(index, minNr); // mapping_align_index
   let mark = Number.POSITIVE_INFINITY;
@@ -363,9 +359,7 @@ export function pageCacheRaOrder(ractl: ReadaheadControl): void {
   const mark = index + ra.size - ra.asyncSize;
   let failed = false;
   if (ractl.trace?.enabled) {
-    ractl.trace.emit(
-      `page_cache_ra_order: ino=${mapping.ino.toString(16)} index=${start} order=${ra.order} size=${ra.size} async_size=${ra.asyncSize} ra_pages=${ra.raPages}`,
-    );
+    ractl.trace.emit(TraceEvent.pageCacheRaOrder, mapping.ino, start, ra.order, ra.size, ra.asyncSize, ra.raPages);
   }
   fallback: {
     if (mapping.maxOrder === 0) {

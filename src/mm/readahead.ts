@@ -32,6 +32,7 @@
 
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
 import { dbg } from '../stats/debug.js';
+import { TraceEvent } from '../stats/trace.js';
 import type { CounterName, Stats } from '../stats/registry.js';
 import { folioTestWriteback, type Folio } from './folio.js';
 import { PAGE_SHIFT, PG_raunread, PG_readahead, type PageIndex } from './page.js';
@@ -263,10 +264,7 @@ function announce(
   else stats.c.ra_sync++;
   countRaWindow(stats, reason);
   if (trace.enabled) {
-    trace.emit(
-      `ra ${hitMarker ? 'async' : 'sync'} ino=${mapping.ino} fh=${file.fh} index=${index} req=${reqSize} ` +
-        `start=${win.start} size=${win.size} async=${win.asyncSize} order=0 reason=${reason}`,
-    );
+    trace.emit(TraceEvent.ra, hitMarker ? 'async' : 'sync', mapping.ino, file.fh, index, reqSize, win.start, win.size, win.asyncSize, 0, reason);
   }
 }
 

@@ -43,7 +43,7 @@
 
 import { callEach, inIoCompletion, queueTaskWork } from '../block/completion.js';
 import type { Stats } from '../stats/registry.js';
-import type { Trace } from '../stats/trace.js';
+import { TraceEvent, type Trace } from '../stats/trace.js';
 import type { Folio } from './folio.js';
 import { PG_locked, PG_waiters, PG_writeback } from './page.js';
 
@@ -106,7 +106,7 @@ function addWaitEntry(folio: Folio, entry: WaitEntry): WaitEntry[] {
   bucket.push(entry);
   folio.set(PG_waiters);
   table.stats.c.wait_page++;
-  if (table.trace.enabled) table.trace.emit(`wait ino=${folio.owner.ino} index=${folio.index} bit=${bitName(entry.bit)}`);
+  if (table.trace.enabled) table.trace.emit(TraceEvent.wait, folio.owner.ino, folio.index, bitName(entry.bit));
   return bucket;
 }
 
@@ -273,7 +273,7 @@ export function folioWakeBit(folio: Folio, bit: number): void {
   const n = woken === undefined ? 0 : woken.length;
   table.stats.c.wake_page += n;
   table.stats.c.wake_spurious += spurious;
-  if (table.trace.enabled) table.trace.emit(`wake ino=${folio.owner.ino} index=${folio.index} woken=${n} spurious=${spurious}`);
+  if (table.trace.enabled) table.trace.emit(TraceEvent.wake, folio.owner.ino, folio.index, n, spurious);
   if (woken === undefined) return;
 
   // The entries are out of the bucket: a callback that waits again queues a new entry.

@@ -38,8 +38,8 @@ export interface ParsedTrace {
   reads: ReadEvent[];
 }
 
-const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+)(?: order=\d+)? reason=(\w+) t=(\d+)$/;
-const READ_LINE = /^read ino=(\d+) fh=(\d+) pos=(\d+) len=(\d+) t=(\d+)$/;
+const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+)(?: order=\d+)? reason=(\w+)(?: pid=\d+)? t=(\d+)$/;
+const READ_LINE = /^read ino=(\d+) fh=(\d+) pos=(\d+) len=(\d+)(?: pid=\d+)? t=(\d+)$/;
 const REASONS: ReadonlySet<string> = new Set<RaReason>(['initial', 'sequential', 'marker', 'oversize', 'context', 'random', 'window', 'forced']);
 
 function isReason(s: string): s is RaReason {

@@ -71,9 +71,10 @@ export interface Vfs {
   open(path: string, flags: number, caller?: Caller): Promise<number>;
   /**
    * Read into `buf[0..len)` from byte `pos`. Callback style so that the cached path runs
-   * without a single await: `done` may be called before `read` returns.
+   * without a single await: `done` may be called before `read` returns. `pid`: the
+   * reader's, for the trace (0: unknown).
    */
-  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback): void;
+  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback, pid?: number): void;
   /** A write by a caller without CAP_FSETID drops the file's set-id bits (identity.ts). */
   write(fh: number, buf: Uint8Array, len: number, pos: number, caller?: Caller): Promise<number>;
   flush(fh: number): Promise<void>;

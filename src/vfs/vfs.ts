@@ -20,6 +20,7 @@
  */
 
 import { dbg } from '../stats/debug.js';
+import { TraceEvent } from '../stats/trace.js';
 import { fsError, isFsError, type FsError } from '../errors.js';
 import { AheadfsAops } from '../fs/aops.js';
 import { checkSize, MAX_FILE_SIZE } from '../fs/inode.js';
@@ -269,8 +270,21 @@ export class AheadVfs implements Vfs {
     return fh;
   }
 
-  /** The hot path: no await, the page loop calls back (synchronously when all is cached). */
-  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback): void {
+  /**
+   * The hot path: no await, the page loop calls back (synchronously when all is cached).
+   * `pid`: the reader (FUSE caller), stamped on the trace events of the synchronous part.
+   */
+  read(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback, pid = 0): void {
+    const trace = this.cache.trace;
+    trace.pid = pid;
+    try {
+      this.readAs(fh, buf, len, pos, done);
+    } finally {
+      trace.pid = 0;
+    }
+  }
+
+  private readAs(fh: number, buf: Uint8Array, len: number, pos: number, done: ReadCallback): void {
     const file = this.files.get(fh);
     if (!file) return done(fsError('EBADF', `handle ${fh}`), 0);
     this.stats.c.read_calls++;

@@ -32,6 +32,7 @@ test('bad or missing option values: one line naming the option, exit 2, nothing 
     [['umount', mnt, '--timeout', '-3'], /bad --timeout '-3'/],
     [['plot', join(tmp, 'trace.txt'), '-o', join(tmp, 'x.svg'), '--ino', 'abc'], /bad --ino 'abc': expected a whole number from 1/],
     [['plot', join(tmp, 'trace.txt'), '-o', join(tmp, 'x.svg'), '--windows', 'many'], /bad --windows 'many'/],
+    [['plot', join(tmp, 'trace.txt'), '-o', join(tmp, 'x.svg'), '--from', 'soon'], /bad --from 'soon': expected a number on the x axis, a time/],
     [['iostat', mnt, 'x'], /bad interval 'x': expected a number of seconds/],
     [['iostat', mnt, '1', 'y'], /bad count 'y': expected a whole number/],
     [['stats', mnt, '--watch', 'often'], /bad --watch 'often'/],

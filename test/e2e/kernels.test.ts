@@ -39,7 +39,7 @@ for (const kernel of [undefined, '4.18', '6.18'] as const) {
       const cols = header!.replace(/^# /, '').split(' ');
       const f = Object.fromEntries(cols.map((c, i) => [c, Number(row!.split(' ')[i])]));
       if (want === '6.18') {
-        t.regex(trace, /^page_cache_sync_ra: ino=\w+ index=0 req_count=1 order=0 size=0 async_size=0 ra_pages=32 mmap_miss=0 prev_pos=-1 t=\d+$/m);
+        t.regex(trace, /^page_cache_sync_ra: ino=\w+ index=0 req_count=1 order=0 size=0 async_size=0 ra_pages=32 mmap_miss=0 prev_pos=-1(?: pid=\d+)? t=\d+$/m);
         t.regex(trace, /^page_cache_async_ra: /m);
         t.regex(trace, /^page_cache_ra_order: /m);
         t.true(Math.max(...orders) >= 2, `ra->order grew (${orders.join(',')})`);

@@ -237,7 +237,7 @@ test('trace --kind ra prints only the ra lines of a dd: the seed windows (--kern
     const r = await ctx.cli(['trace', mnt, '--kind', 'ra']);
     t.is(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    for (const line of lines) t.regex(line, /^ra (sync|async) ino=\d+ fh=\d+ index=\d+ req=\d+ start=\d+ size=\d+ async=\d+ order=0 reason=\w+ t=\d+$/);
+    for (const line of lines) t.regex(line, /^ra (sync|async) ino=\d+ fh=\d+ index=\d+ req=\d+ start=\d+ size=\d+ async=\d+ order=0 reason=\w+(?: pid=\d+)? t=\d+$/);
     const windows = lines.map((l) => {
       const m = / start=(\d+) size=(\d+) async=(\d+) /.exec(l)!;
       return `{${m[1]},${m[2]},${m[3]}}`;
@@ -283,7 +283,7 @@ test('trace --follow prints each new line once, as it comes', async (t) => {
     await exited;
     const lines = out.trimEnd().split('\n');
     t.is(lines.length, 12, 'three dd runs of 4 reads, each line once');
-    for (const line of lines) t.regex(line, /^read ino=\d+ fh=\d+ pos=\d+ len=65536 t=\d+$/);
+    for (const line of lines) t.regex(line, /^read ino=\d+ fh=\d+ pos=\d+ len=65536(?: pid=\d+)? t=\d+$/);
   });
 });
 

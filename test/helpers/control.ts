@@ -42,7 +42,7 @@ export async function waitForIdleDevice(mnt: string, timeoutMs = 5000): Promise<
 }
 export const clearTrace = (mnt: string): Promise<void> => control(mnt, 'trace', '0');
 
-const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+)(?: order=\d+)? reason=(\w+) t=\d+$/;
+const RA_LINE = /^ra (sync|async) ino=(\d+) fh=(\d+) index=(\d+) req=(\d+) start=(\d+) size=(\d+) async=(\d+)(?: order=\d+)? reason=(\w+)(?: pid=\d+)? t=\d+$/;
 
 /** The windows of the `ra` lines in the trace, as `{start,size,async}`. */
 export async function traceWindows(mnt: string): Promise<string[]> {

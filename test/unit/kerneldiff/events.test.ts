@@ -26,6 +26,11 @@ test('an aheadfs trace line: t= dropped; other kinds of lines ignored', (t) => {
   t.deepEqual(evs[0], { name: 'page_cache_ra_unbounded', fields: [['ino', '31'], ['index', '7'], ['nr_to_read', '1'], ['lookahead_size', '0']] });
 });
 
+test('an aheadfs line with the reader pid: pid= dropped like t= (the kernel side has its own task-pid prefix)', (t) => {
+  const evs = parseRaTrace('page_cache_ra_unbounded: ino=1f index=7 nr_to_read=1 lookahead_size=0 pid=4242 t=11', { inoHex: true });
+  t.deepEqual(evs[0]!.fields, [['ino', '31'], ['index', '7'], ['nr_to_read', '1'], ['lookahead_size', '0']]);
+});
+
 test('normalise numbers inodes by first appearance', (t) => {
   const evs = parseRaTrace(
     ['page_cache_ra_unbounded: ino=ff index=1 nr_to_read=1 lookahead_size=0', 'page_cache_ra_unbounded: ino=a index=2 nr_to_read=1 lookahead_size=0', 'page_cache_ra_unbounded: ino=ff index=3 nr_to_read=1 lookahead_size=0'].join('\n'),
