@@ -148,7 +148,7 @@ function parseFio(lines: string[], version: 2 | 3): ReplayTrace {
   return b.build(version === 2 ? 'fio-v2' : 'fio-v3');
 }
 
-const OWN_READ = /^read ino=(\d+) fh=(\d+) pos=(\d+) len=(\d+)(?: t=\d+)?$/;
+const OWN_READ = /^read ino=(\d+) fh=(\d+) pos=(\d+) len=(\d+)(?: pid=\d+)?(?: t=\d+)?$/;
 const OWN_KIND = /^(read|ra|bio|plug|wait|wake|reclaim|rq|page_cache_\w+:)\s/;
 
 function parseOwn(lines: string[]): ReplayTrace {

@@ -22,7 +22,7 @@ function decisions(trace: string): string[] {
   return trace
     .split('\n')
     .filter((l) => /^(ra |page_cache_)/.test(l))
-    .map((l) => l.replace(/ t=\d+$/, ''));
+    .map((l) => l.replace(/ (?:pid=\d+ )?t=\d+$/, ''));
 }
 
 /** pread the ranges, in order, through one descriptor per file. */

@@ -39,7 +39,7 @@ test('aheadfs trace: the read lines keep their inode and handle; every other kin
     'bio submit op=read sector=0 bytes=16384 t=12',
     'rq complete op=read sector=0 bytes=16384 status=ok ms=0.2 t=200',
     'read ino=9 fh=4 pos=8192 len=100 t=300',
-    'read ino=7 fh=5 pos=4096 len=4096 t=301',
+    'read ino=7 fh=5 pos=4096 len=4096 pid=4242 t=301', // a mount's line carries the reader's pid
   ].join('\n');
   const tr = parseTrace(text);
   t.is(tr.format, 'aheadfs');
