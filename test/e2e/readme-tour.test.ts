@@ -61,6 +61,11 @@ test('the README tour runs verbatim and does what it says', async (t) => {
     // What the tour tells the reader to look at is there:
     t.regex(r.stdout, /^ra sync .*start=0 /m, 'the trace shows the first (sync) window');
     t.regex(r.stdout, /^ra async /m, 'and the async windows after it');
+    // Each `aheadfs stats -- dd` report (on stderr, as perf stat's) counts the device reads:
+    // the 1024 KiB window needs far fewer, larger requests than the 128 KiB one.
+    const ios = [...r.stderr.matchAll(/^\s*disk_read_ios\s+(\d+)/gm)].map((m) => Number(m[1]));
+    t.is(ios.length, 2, `two stats reports with device reads:\n${r.stderr}`);
+    t.true(ios[1]! * 4 < ios[0]!, `read_ahead_kb 1024 needs far fewer device reads: ${ios[0]} then ${ios[1]}`);
     const png = await readFile(join(TOUR_DIR, 'windows.png'));
     t.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'windows.png is a PNG');
     t.is(await findMount(join(TOUR_DIR, 'mount')), undefined, 'the tour ends unmounted');
