@@ -406,8 +406,10 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
             if (endOffset < folioPos) break;
             const offset = rd.pos - folioPos;
             const bytes = Math.min(endOffset - rd.pos, fsize - offset);
-            // pos_same_folio(ki_pos, last_pos - 1, folio) for the first; every later one.
-            if (i > 0 || Math.floor(rd.pos / fsize) !== Math.floor((rd.lastPos - 1) / fsize)) folioMarkAccessed(folio);
+            // pos_same_folio(ki_pos, last_pos - 1, folio) for the first (ki_pos is inside
+            // it, so: is last_pos - 1 inside it too); every later one.
+            const prev = rd.lastPos - 1;
+            if (i > 0 || prev < folioPos || prev >= folioPos + fsize) folioMarkAccessed(folio);
             if ((folio.flags & PG_raunread) !== 0) {
               folio.flags &= ~PG_raunread;
               stats.c.ra_hit += folio.nrPages;
