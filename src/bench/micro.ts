@@ -52,6 +52,8 @@ export interface MicroResult {
    * file larger than the CPU caches this is memory bandwidth.
    */
   copyPagesPerSec: number;
+  /** The copy floor per CPU second (process.cpuUsage), as pagesPerCpuSec. */
+  copyPagesPerCpuSec: number;
 }
 
 export interface MicroOptions {
@@ -154,12 +156,14 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
         const views = folios.flatMap((f) => Array.from({ length: f.nrPages }, (_, i) => f.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)));
         for (let r = 0; r < pages; r++) chunks.push(views.slice((r * bs) / PAGE_SIZE, ((r + 1) * bs) / PAGE_SIZE));
       }
+      const cu0 = process.cpuUsage();
       const c0 = process.hrtime.bigint();
       for (let i = 0; i < opts.reads; i++) {
         const c = chunks[i % pages]!;
         for (let k = 0; k < c.length; k++) buf.set(c[k]!, k * PAGE_SIZE);
       }
       const c1 = process.hrtime.bigint();
+      const cu1 = process.cpuUsage(cu0);
       await vfs.release(fh);
       const seconds = Number(t1 - t0) / 1e9;
       const pagesPerRead = bs / PAGE_SIZE;
@@ -177,6 +181,7 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
         cpuSeconds,
         pagesPerCpuSec: (opts.reads * pagesPerRead) / cpuSeconds,
         copyPagesPerSec: (opts.reads * pagesPerRead) / (Number(c1 - c0) / 1e9),
+        copyPagesPerCpuSec: (opts.reads * pagesPerRead) / ((cu1.user + cu1.system) / 1e6),
       };
     } finally {
       await fs.vfs.shutdown();
