@@ -38,8 +38,9 @@
  * wait); copying stops at the first one gone and the loop looks again from there.
  *
  * The loop never blocks: a wait queues a callback that re-enters at the saved step. When
- * everything is cached and uptodate, `done` runs before filemapReadV6 returns: no Promise,
- * one ReadIocb and one batch array per call, no allocation per folio.
+ * everything is cached and uptodate, `done` runs before filemapReadV6 returns: no Promise
+ * and no allocation (the ReadIocb and its batch are reused, a page-aligned copy inside a
+ * large folio copies from the arena's cached page views).
  */
 
 import { fsError, toFsError, type FsError } from '../errors.js';
