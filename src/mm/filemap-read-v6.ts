@@ -19,7 +19,8 @@
  *            locked, still not uptodate: read_folio, wait ─> UPDATE_READ
  *   COPY: as much of each folio as the request and i_size allow (one copy per folio);
  *         folio_mark_accessed on the first folio unless the last read ended in it
- *   OUT:  ra.prevPos = last_pos (a byte position); done(written ? undefined : error)
+ *   OUT:  ra.prevPos = last_pos (a byte position); read_bytes += written (the vfs's counter,
+ *         kept here so that vfs.read wraps no callback); done(written ? undefined : error)
  *
  * Errors (6.18 has no PG_error in this path): a folio whose readahead I/O failed is left
  * unlocked and not uptodate; a reader that waited for it drops it and looks again, finds
@@ -431,6 +432,7 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
           file.ra.prevPos = rd.lastPos;
           const { done, written, error } = rd;
           releaseIocb(rd); // before done: a read started from done may take it
+          stats.c.read_bytes += written; // the vfs's counter, counted where a read ends
           calledDone = true;
           done(written ? undefined : error, written);
           return;
@@ -448,6 +450,7 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
     if (calledDone || rd.finished || rd.gen !== gen) throw err;
     const { done, written } = rd;
     releaseIocb(rd);
+    stats.c.read_bytes += written;
     done(written ? undefined : toFsError(err, 'read'), written);
   }
 }
