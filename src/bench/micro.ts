@@ -11,7 +11,9 @@
  * folios of that one order (2^order pages each, read by filemapReadFolio) before the
  * timed loop instead, whatever the kernel's readahead would have made.
  *
- * Reports pages per second and the folios timed over. Run:
+ * Reports pages per second of wall time and per CPU second of the process (the machine
+ * may be shared: wall time counts other processes' turns), the same for a plain copy
+ * floor, and the folios timed over. Run:
  *   node dist/bench/micro.js [--mib 64] [--reads N] [--bs 4096] [--kernel 4.18|6.18] [--order N]
  * (without --kernel: both kernels, trace on and off).
  */
