@@ -183,6 +183,12 @@ export interface MicroLoop {
   trace: boolean;
   pagesPerSec: number;
   copyPagesPerSec: number;
+  /**
+   * The same per CPU second of the process (process.cpuUsage): on a shared machine the wall
+   * figures also count other processes' turns. Absent in results from before they existed.
+   */
+  pagesPerCpuSec?: number;
+  copyPagesPerCpuSec?: number;
   /** Folios cached per order when timed, e.g. { 0: 16384 } or { 2: 4, 5: 510 }. */
   folioOrders: Record<number, number>;
 }
@@ -364,7 +370,8 @@ export function formatMicro(mic: MicroFigures): string[] {
       `${M(mic.traceOnPagesPerSec)} M pages/s with trace on (default), ${M(mic.traceOffPagesPerSec)} M with trace off; plain copy floor ${M(mic.copyPagesPerSec)} M/s`,
   ];
   for (const l of mic.loops ?? []) {
-    lines.push(`  ${l.kernel} loop, ${l.bs >> 10} KiB reads, trace ${l.trace ? 'on' : 'off'}: ${M(l.pagesPerSec)} M pages/s (copy floor ${M(l.copyPagesPerSec)} M/s; ${formatFolioOrders(l.folioOrders)})`);
+    const cpu = l.pagesPerCpuSec !== undefined && l.copyPagesPerCpuSec !== undefined ? `; per CPU second ${M(l.pagesPerCpuSec)} M, floor ${M(l.copyPagesPerCpuSec)} M` : '';
+    lines.push(`  ${l.kernel} loop, ${l.bs >> 10} KiB reads, trace ${l.trace ? 'on' : 'off'}: ${M(l.pagesPerSec)} M pages/s (copy floor ${M(l.copyPagesPerSec)} M/s${cpu}; ${formatFolioOrders(l.folioOrders)})`);
   }
   return lines;
 }

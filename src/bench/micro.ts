@@ -11,7 +11,9 @@
  * folios of that one order (2^order pages each, read by filemapReadFolio) before the
  * timed loop instead, whatever the kernel's readahead would have made.
  *
- * Reports pages per second and the folios timed over. Run:
+ * Reports pages per second of wall time and per CPU second of the process (the machine
+ * may be shared: wall time counts other processes' turns), the same for a plain copy
+ * floor, and the folios timed over. Run:
  *   node dist/bench/micro.js [--mib 64] [--reads N] [--bs 4096] [--kernel 4.18|6.18] [--order N]
  * (without --kernel: both kernels, trace on and off).
  */
@@ -46,11 +48,20 @@ export interface MicroResult {
   coldCpuSeconds: number;
   pagesPerSec: number;
   /**
+   * Process CPU time (user + system, process.cpuUsage) of the timed loop, and pages per
+   * CPU second: on a shared machine the wall time also counts the other processes'
+   * turns; CPU time counts only ours (GC helper threads included).
+   */
+  cpuSeconds: number;
+  pagesPerCpuSec: number;
+  /**
    * The floor under it: the same number of 4 KiB copies from the same cached pages with no
    * engine code at all (TypedArray.set from the arena). Any read path must copy; on a
    * file larger than the CPU caches this is memory bandwidth.
    */
   copyPagesPerSec: number;
+  /** The copy floor per CPU second (process.cpuUsage), as pagesPerCpuSec. */
+  copyPagesPerCpuSec: number;
 }
 
 export interface MicroOptions {
@@ -138,9 +149,11 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
         completed++;
         done(err, n);
       };
+      const u0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < opts.reads; i++) vfs.read(fh, buf, bs, (i % pages) * bs, count);
       const t1 = process.hrtime.bigint();
+      const u1 = process.cpuUsage(u0);
       if (completed !== opts.reads) sync = false;
       if (failed > 0) throw new Error(`micro: ${failed} cached reads failed or were short`);
       if (!sync) throw new Error(`micro: only ${completed} of ${opts.reads} cached reads completed synchronously`);
@@ -154,15 +167,18 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
         const views = folios.flatMap((f) => Array.from({ length: f.nrPages }, (_, i) => f.data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE)));
         for (let r = 0; r < pages; r++) chunks.push(views.slice((r * bs) / PAGE_SIZE, ((r + 1) * bs) / PAGE_SIZE));
       }
+      const cu0 = process.cpuUsage();
       const c0 = process.hrtime.bigint();
       for (let i = 0; i < opts.reads; i++) {
         const c = chunks[i % pages]!;
         for (let k = 0; k < c.length; k++) buf.set(c[k]!, k * PAGE_SIZE);
       }
       const c1 = process.hrtime.bigint();
+      const cu1 = process.cpuUsage(cu0);
       await vfs.release(fh);
       const seconds = Number(t1 - t0) / 1e9;
       const pagesPerRead = bs / PAGE_SIZE;
+      const cpuSeconds = (u1.user + u1.system) / 1e6;
       return {
         kernel,
         trace: opts.trace,
@@ -174,7 +190,10 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
         seconds,
         coldCpuSeconds,
         pagesPerSec: (opts.reads * pagesPerRead) / seconds,
+        cpuSeconds,
+        pagesPerCpuSec: (opts.reads * pagesPerRead) / cpuSeconds,
         copyPagesPerSec: (opts.reads * pagesPerRead) / (Number(c1 - c0) / 1e9),
+        copyPagesPerCpuSec: (opts.reads * pagesPerRead) / ((cu1.user + cu1.system) / 1e6),
       };
     } finally {
       await fs.vfs.shutdown();

@@ -496,7 +496,7 @@ async function main(): Promise<void> {
       for (const kernel of ['6.18', '4.18'] as const) {
         const r = await runMicro({ ...micro, reads: Math.max(1000, Math.round(micro.reads / (bs / 4096))), trace: true, kernel, bs });
         if (kernel === '6.18' && bs === 4096) mOn = r;
-        loops.push({ kernel, bs, trace: true, pagesPerSec: r.pagesPerSec, copyPagesPerSec: r.copyPagesPerSec, folioOrders: r.folioOrders });
+        loops.push({ kernel, bs, trace: true, pagesPerSec: r.pagesPerSec, copyPagesPerSec: r.copyPagesPerSec, pagesPerCpuSec: r.pagesPerCpuSec, copyPagesPerCpuSec: r.copyPagesPerCpuSec, folioOrders: r.folioOrders });
       }
     }
     const mOff = await runMicro({ ...micro, trace: false, kernel: '6.18' });

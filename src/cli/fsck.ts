@@ -76,7 +76,7 @@ export function fsckCommand(y: Argv): Argv {
     async (argv) => {
       const store = resolve(argv.store);
       await checkStore(store);
-      const result = await withStoreLock(store, () => fsckStore(store, { repair: argv.repair }));
+      const result = await withStoreLock(store, () => fsckStore(store, { repair: argv.repair, probeDevice: true }));
       const left = problemsLeft(result);
       if (argv.json) process.stdout.write(JSON.stringify({ store, clean: left.length === 0, ...result }) + '\n');
       else process.stdout.write(formatReport(store, result, argv.repair).join('\n') + '\n');

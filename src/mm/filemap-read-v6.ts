@@ -19,7 +19,8 @@
  *            locked, still not uptodate: read_folio, wait ─> UPDATE_READ
  *   COPY: as much of each folio as the request and i_size allow (one copy per folio);
  *         folio_mark_accessed on the first folio unless the last read ended in it
- *   OUT:  ra.prevPos = last_pos (a byte position); done(written ? undefined : error)
+ *   OUT:  ra.prevPos = last_pos (a byte position); read_bytes += written (the vfs's counter,
+ *         kept here so that vfs.read wraps no callback); done(written ? undefined : error)
  *
  * Errors (6.18 has no PG_error in this path): a folio whose readahead I/O failed is left
  * unlocked and not uptodate; a reader that waited for it drops it and looks again, finds
@@ -38,8 +39,9 @@
  * wait); copying stops at the first one gone and the loop looks again from there.
  *
  * The loop never blocks: a wait queues a callback that re-enters at the saved step. When
- * everything is cached and uptodate, `done` runs before filemapReadV6 returns: no Promise,
- * one ReadIocb and one batch array per call, no allocation per folio.
+ * everything is cached and uptodate, `done` runs before filemapReadV6 returns: no Promise
+ * and no allocation (the ReadIocb and its batch are reused, a page-aligned copy inside a
+ * large folio copies from the arena's cached page views).
  */
 
 import { fsError, toFsError, type FsError } from '../errors.js';
@@ -47,7 +49,7 @@ import type { Folio } from './folio.js';
 import type { ReadDone } from './filemap-read.js';
 import { folioMarkAccessed } from './lru.js';
 import { PAGE_SIZE, PG_locked, PG_raunread, PG_readahead, PG_uptodate } from './page.js';
-import { filemapAddFolio, filemapReadFolio, filemapWaitForMemory, type AddressSpace } from './pagecache.js';
+import { filemapAddFolio, filemapReadFolio, filemapWaitForMemory, type AddressSpace, type PageCache } from './pagecache.js';
 import { AddressSpaceRa, type MmFileV6 } from './ra-mapping.js';
 import { pageCacheAsyncRa, pageCacheSyncRa, readaheadControl, shrinkReadaheadSizeEio618 } from './readahead-v6.js';
 import { __folioWaitBitAsyncSlow, folioTrylock, folioUnlock } from './wait.js';
@@ -66,45 +68,77 @@ const COPY = 4;
 const OUT = 5;
 type Step = typeof GET_PAGES | typeof UPDATE_WAITED | typeof UPDATE_READ | typeof CREATE_READ | typeof COPY | typeof OUT;
 
-/** The kiocb and filemap_read's locals. Invariant: `folio` is set when resumeAt is UPDATE_* or CREATE_READ. */
+/**
+ * The kiocb and filemap_read's locals. Invariant: `folio` is set when resumeAt is
+ * UPDATE_* or CREATE_READ; batch[0, nr) is the folio_batch (entries from nr on are stale: never read, they
+ * may hold folios already removed from the cache, which only keeps the objects alive).
+ *
+ * Reused: a finished read gives its iocb back (`spareIocb`) and the next read takes it,
+ * so a cached read allocates nothing. `gen` counts the reads an iocb has served; a loop
+ * that catches an error checks it to tell its own read from a later one (see OUT).
+ */
 class ReadIocbV6 {
+  mapping!: AddressSpace;
+  file!: MmFileV6;
+  buf!: Uint8Array;
+  done!: ReadDone;
   /** ki_pos. */
-  pos: number;
+  pos = 0;
   /** iov_iter_count: bytes still wanted. */
-  count: number;
+  count = 0;
   /** already_read. */
   written = 0;
   /** last_pos: where the last copy ended (starts as ra->prev_pos). */
-  lastPos: number;
-  /** The folio_batch (reused each turn). */
-  readonly batch: Folio[] = [];
+  lastPos = 0;
+  /** The folio_batch: folios batch[0, nr). */
+  readonly batch: (Folio | undefined)[] = new Array<Folio | undefined>(FOLIO_BATCH).fill(undefined);
+  nr = 0;
   error: FsError | undefined = undefined;
   waited = false;
   finished = false;
   folio: Folio | undefined = undefined;
   resumeAt: Step = GET_PAGES;
+  /** The wait callback: made on the first wait, kept across reuses (it reads rd's state). */
   wake: (() => void) | undefined = undefined;
   /** First page and one past the last page of the whole request (for PG_raunread). */
-  readonly reqIndex: number;
-  readonly reqEnd: number;
+  reqIndex = 0;
+  reqEnd = 0;
   /** Pages of the read below this index are counted in pgcache_hit / _wait / _miss already. */
-  countedTo: number;
+  countedTo = 0;
+  gen = 0;
 
-  constructor(
-    readonly mapping: AddressSpace,
-    readonly file: MmFileV6,
-    readonly buf: Uint8Array,
-    pos: number,
-    len: number,
-    readonly done: ReadDone,
-  ) {
+  init(mapping: AddressSpace, file: MmFileV6, buf: Uint8Array, pos: number, len: number, done: ReadDone): this {
+    this.mapping = mapping;
+    this.file = file;
+    this.buf = buf;
+    this.done = done;
     this.pos = pos;
     this.count = len;
+    this.written = 0;
     this.lastPos = file.ra.prevPos;
+    this.nr = 0;
+    this.error = undefined;
+    this.waited = false;
+    this.finished = false;
+    this.folio = undefined;
+    this.resumeAt = GET_PAGES;
     this.reqIndex = Math.floor(pos / PAGE_SIZE);
     this.reqEnd = Math.ceil((pos + len) / PAGE_SIZE);
     this.countedTo = this.reqIndex;
+    this.gen++;
+    return this;
   }
+}
+
+/** A finished iocb for the next read (one is enough: a read in flight holds its own). */
+let spareIocb: ReadIocbV6 | undefined;
+
+/** The read is over: drop its references and make the iocb the spare. */
+function releaseIocb(rd: ReadIocbV6): void {
+  rd.finished = true;
+  rd.folio = undefined;
+  rd.nr = 0;
+  spareIocb = rd;
 }
 
 /**
@@ -120,7 +154,10 @@ export function filemapReadV6(mapping: AddressSpace, file: MmFileV6, buf: Uint8A
     done(undefined, 0); // filemap_read: !iov_iter_count -> 0, prev_pos untouched
     return;
   }
-  filemapReadLoop(new ReadIocbV6(mapping, file, buf, pos, len, done), GET_PAGES);
+  let rd = spareIocb;
+  if (rd === undefined) rd = new ReadIocbV6();
+  else spareIocb = undefined;
+  filemapReadLoop(rd.init(mapping, file, buf, pos, len, done), GET_PAGES);
 }
 
 /** filemapReadV6 as a Promise. */
@@ -138,12 +175,13 @@ export function filemapReadV6Async(mapping: AddressSpace, file: MmFileV6, buf: U
 function getReadBatch(rd: ReadIocbV6, index: number, max: number): void {
   const { mapping, batch } = rd;
   const { stats } = mapping.cache;
-  batch.length = 0;
+  const pages = mapping.pages;
+  let nr = 0;
   let at = index;
-  while (at <= max && batch.length < FOLIO_BATCH) {
-    const folio = mapping.pages.get(at);
+  while (at <= max && nr < FOLIO_BATCH) {
+    const folio = pages.get(at);
     if (folio === undefined) break;
-    batch.push(folio);
+    batch[nr++] = folio;
     if ((folio.flags & (PG_uptodate | PG_readahead)) !== PG_uptodate) {
       if (folio.nextIndex > rd.countedTo) {
         if (folio.flags & PG_uptodate) stats.c.pgcache_hit += countPages(rd, folio.nextIndex, max);
@@ -154,6 +192,31 @@ function getReadBatch(rd: ReadIocbV6, index: number, max: number): void {
     if (folio.nextIndex > rd.countedTo) stats.c.pgcache_hit += countPages(rd, folio.nextIndex, max);
     at = folio.nextIndex;
   }
+  rd.nr = nr;
+}
+
+/** Page-aligned copies of at most this many pages use the cached frame views. */
+const COPY_BY_PAGE_MAX = 8;
+
+/**
+ * copy_folio_to_iter: bytes [offset, offset + bytes) of the folio to buf at `at`. The
+ * whole folio is one set(); a page-aligned part of up to COPY_BY_PAGE_MAX pages is one
+ * set() per page from the arena's cached order-0 views (a 4 KiB read inside a large folio
+ * allocates nothing); anything else takes a subarray (one small allocation).
+ */
+function copyFromFolio(cache: PageCache, folio: Folio, offset: number, bytes: number, buf: Uint8Array, at: number): void {
+  const data = folio.data;
+  if (bytes === data.byteLength) {
+    buf.set(data, at);
+    return;
+  }
+  if (((offset | bytes) & (PAGE_SIZE - 1)) === 0 && bytes <= COPY_BY_PAGE_MAX * PAGE_SIZE) {
+    const frames = cache.frames;
+    let frame = folio.frame + offset / PAGE_SIZE;
+    for (let done = 0; done < bytes; done += PAGE_SIZE) buf.set(frames.frameView(frame++), at + done);
+    return;
+  }
+  buf.set(data.subarray(offset, offset + bytes), at);
 }
 
 /**
@@ -171,9 +234,9 @@ function countPages(rd: ReadIocbV6, end: number, max: number): number {
 /** Drop the folios of the batch from the first one reclaimed or truncated (no refcount). */
 function revalidateBatch(rd: ReadIocbV6): void {
   const { batch } = rd;
-  for (let i = 0; i < batch.length; i++) {
+  for (let i = 0; i < rd.nr; i++) {
     if (batch[i]!.mapping === undefined) {
-      batch.length = i;
+      rd.nr = i;
       return;
     }
   }
@@ -215,6 +278,8 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
   const { cache } = mapping;
   const stats = cache.stats;
   const readahead = cache.raPolicy !== 'none';
+  const gen = rd.gen;
+  let calledDone = false;
   let step: Step = entry;
   try {
     for (;;) {
@@ -227,7 +292,7 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
           const index = Math.floor(rd.pos / PAGE_SIZE);
           const lastIndex = Math.ceil((rd.pos + rd.count) / PAGE_SIZE); // the page beyond the read
           getReadBatch(rd, index, lastIndex - 1);
-          if (batch.length === 0) {
+          if (rd.nr === 0) {
             if (index >= rd.countedTo) stats.c.pgcache_miss += countPages(rd, index + 1, index);
             if (readahead) {
               const ra = new AddressSpaceRa(mapping, file, 'sync', index, lastIndex - index, rd.reqIndex, rd.reqEnd);
@@ -235,7 +300,7 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
               getReadBatch(rd, index, lastIndex - 1);
             }
           }
-          if (batch.length === 0) {
+          if (rd.nr === 0) {
             // filemap_create_folio: one min-order folio at the index, read with read_folio.
             const at = index - (index % (1 << mapping.minOrder));
             const added = filemapAddFolio(mapping, at, mapping.minOrder);
@@ -261,14 +326,14 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
             step = CREATE_READ;
             continue;
           }
-          let last = batch[batch.length - 1]!;
+          let last = batch[rd.nr - 1]!;
           if (last.has(PG_readahead) && readahead) {
             // filemap_readahead
             const ra = new AddressSpaceRa(mapping, file, 'async', last.index, lastIndex - last.index, rd.reqIndex, rd.reqEnd);
             pageCacheAsyncRa(readaheadCtl(rd, ra, last.index), last, lastIndex - last.index);
             revalidateBatch(rd); // readahead's allocations may have reclaimed some
-            if (batch.length === 0) continue;
-            last = batch[batch.length - 1]!;
+            if (rd.nr === 0) continue;
+            last = batch[rd.nr - 1]!;
           }
           if (!last.has(PG_uptodate)) {
             // filemap_update_page
@@ -278,8 +343,8 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
             }
             if (last.mapping === undefined) {
               folioUnlock(last);
-              batch.pop();
-              step = batch.length ? COPY : GET_PAGES;
+              batch[--rd.nr] = undefined;
+              step = rd.nr ? COPY : GET_PAGES;
               continue;
             }
             if (last.has(PG_uptodate)) {
@@ -303,9 +368,9 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
         case UPDATE_WAITED: {
           // AOP_TRUNCATED_PAGE: the folio we waited for leaves the batch.
           rd.folio = undefined;
-          batch.pop();
+          batch[--rd.nr] = undefined;
           revalidateBatch(rd);
-          step = batch.length ? COPY : GET_PAGES;
+          step = rd.nr ? COPY : GET_PAGES;
           continue;
         }
 
@@ -313,14 +378,14 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
           const folio = rd.folio!;
           rd.folio = undefined;
           revalidateBatch(rd);
-          if (batch[batch.length - 1] !== folio) {
-            step = batch.length ? COPY : GET_PAGES; // it (or one before it) was removed meanwhile
+          if (batch[rd.nr - 1] !== folio) {
+            step = rd.nr ? COPY : GET_PAGES; // it (or one before it) was removed meanwhile
             continue;
           }
           if (!folio.has(PG_uptodate)) {
             const err = readFolioError(rd, folio);
-            batch.pop();
-            if (batch.length) {
+            batch[--rd.nr] = undefined;
+            if (rd.nr) {
               step = COPY; // the folios before it are read; the next turn meets the error
               continue;
             }
@@ -344,8 +409,8 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
             step = OUT;
             continue;
           }
-          batch.length = 0;
-          batch.push(folio);
+          batch[0] = folio;
+          rd.nr = 1;
           step = COPY;
           continue;
         }
@@ -353,12 +418,12 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
         case COPY: {
           const isize = mapping.host.size;
           if (rd.pos >= isize) {
-            batch.length = 0;
+            rd.nr = 0;
             step = OUT;
             continue;
           }
           const endOffset = Math.min(isize, rd.pos + rd.count);
-          for (let i = 0; i < batch.length; i++) {
+          for (let i = 0; i < rd.nr; i++) {
             const folio = batch[i]!;
             if (folio.mapping === undefined) break; // reclaimed while we waited: look again
             const fsize = folio.data.byteLength;
@@ -366,31 +431,33 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
             if (endOffset < folioPos) break;
             const offset = rd.pos - folioPos;
             const bytes = Math.min(endOffset - rd.pos, fsize - offset);
-            // pos_same_folio(ki_pos, last_pos - 1, folio) for the first; every later one.
-            if (i > 0 || Math.floor(rd.pos / fsize) !== Math.floor((rd.lastPos - 1) / fsize)) folioMarkAccessed(folio);
+            // pos_same_folio(ki_pos, last_pos - 1, folio) for the first (ki_pos is inside
+            // it, so: is last_pos - 1 inside it too); every later one.
+            const prev = rd.lastPos - 1;
+            if (i > 0 || prev < folioPos || prev >= folioPos + fsize) folioMarkAccessed(folio);
             if ((folio.flags & PG_raunread) !== 0) {
               folio.flags &= ~PG_raunread;
               stats.c.ra_hit += folio.nrPages;
               if (folio.raOwner !== undefined) cache.raAccount?.(folio.raOwner, 'hit', folio.nrPages);
             }
-            if (bytes === fsize) rd.buf.set(folio.data, rd.written);
-            else rd.buf.set(folio.data.subarray(offset, offset + bytes), rd.written);
+            copyFromFolio(cache, folio, offset, bytes, rd.buf, rd.written);
             rd.pos += bytes;
             rd.count -= bytes;
             rd.written += bytes;
             rd.lastPos = rd.pos;
           }
-          batch.length = 0;
+          rd.nr = 0;
           step = rd.count > 0 && rd.pos < isize && rd.error === undefined ? GET_PAGES : OUT;
           continue;
         }
 
         case OUT: {
           file.ra.prevPos = rd.lastPos;
-          rd.folio = undefined;
-          batch.length = 0;
-          rd.finished = true;
-          rd.done(rd.written ? undefined : rd.error, rd.written);
+          const { done, written, error } = rd;
+          releaseIocb(rd); // before done: a read started from done may take it
+          stats.c.read_bytes += written; // the vfs's counter, counted where a read ends
+          calledDone = true;
+          done(written ? undefined : error, written);
           return;
         }
 
@@ -401,9 +468,12 @@ function filemapReadLoop(rd: ReadIocbV6, entry: Step): void {
       }
     }
   } catch (err) {
-    if (rd.finished) throw err;
-    rd.finished = true;
-    rd.folio = undefined;
-    rd.done(rd.written ? undefined : toFsError(err, 'read'), rd.written);
+    // Thrown by done (or by a read that done started), or after this read was finished and
+    // its iocb reused by a wake-up that re-entered the loop: not ours to end.
+    if (calledDone || rd.finished || rd.gen !== gen) throw err;
+    const { done, written } = rd;
+    releaseIocb(rd);
+    stats.c.read_bytes += written;
+    done(written ? undefined : toFsError(err, 'read'), written);
   }
 }

@@ -13,7 +13,8 @@
  *                         unlocked: trylock ──────────────> NOT_UPTODATE_LOCKED ─> READPAGE
  *
  *   PAGE_OK: EOF checks, mark accessed, copy, advance; request done -> OUT
- *   OUT:     ra.prevPos = (prev_index << 12) | prev_offset; done(written ? undefined : error, written)
+ *   OUT:     ra.prevPos = (prev_index << 12) | prev_offset; read_bytes += written (the vfs's
+ *            counter, kept here so that vfs.read wraps no callback); done(written ? undefined : error, written)
  *
  * The loop never blocks: where the kernel sleeps in lock_page_killable, we queue a wait
  * entry whose callback re-enters the loop at the state saved in the `ReadIocb` (the
@@ -406,6 +407,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
           ra.prevPos = rd.prevIndex * PAGE_SIZE + rd.prevOffset; // (prev_index << 12) | prev_offset
           rd.folio = undefined;
           rd.finished = true;
+          stats.c.read_bytes += rd.written; // the vfs's counter, counted where a read ends
           rd.done(rd.written ? undefined : rd.error, rd.written);
           return;
         }
@@ -421,6 +423,7 @@ function genericFileBufferedRead(rd: ReadIocb, entry: Step): void {
     if (rd.finished) throw err; // thrown by `done` itself: not ours to swallow
     rd.finished = true;
     rd.folio = undefined;
+    stats.c.read_bytes += rd.written;
     rd.done(rd.written ? undefined : toFsError(err, 'read'), rd.written);
   }
 }

@@ -10,11 +10,12 @@
  *      │     ├──── lruvec: Lruvec (inactive/active lists of folios, reclaim)
  *      │     └──── waitTable: PageWaitTable (256 hashed buckets of async waiters)
  *      │
- *      ├── AddressSpace ino=12 ── pages: Map<index, Folio> ── Folio{index, order, frame, flags, data}
+ *      ├── AddressSpace ino=12 ── pages: XArray<Folio> ── Folio{index, order, frame, flags, data}
  *      └── AddressSpace ino=40 ── pages: ...
  *
  * `pages` is the kernel's i_pages: every index a folio covers maps to that folio (a
- * multi-index entry), so a lookup by any index inside a folio is one Map.get, and
+ * multi-index entry), so a lookup by any index inside a folio is one XArray.get (xarray.ts:
+ * nodes of 64 slots, the next index usually in the node of the last lookup), and
  * `pages.size` is the number of cached pages of the file.
  *
  * Life of a folio:
@@ -44,6 +45,7 @@ import type { Kmsg } from '../stats/kmsg.js';
 import { Folio } from './folio.js';
 import { FrameArena } from './frames.js';
 import { Lruvec, pinBit, SWAP_CLUSTER_MAX } from './lru.js';
+import { XArray } from './xarray.js';
 import { PG_active, PG_dirty, PG_error, PG_locked, PG_lru, PG_PINNED, PG_raunread, PG_referenced, PG_uptodate, type PageIndex } from './page.js';
 import type { BackingDevInfo, InodeHost } from './types.js';
 import { __folioWaitBitAsyncSlow, folioUnlock, PageWaitTable, type WaitCallback } from './wait.js';
@@ -197,7 +199,7 @@ export class AddressSpace {
    * Invariant: for each folio F here, pages.get(i) === F exactly for i in
    * [F.index, F.nextIndex), F.mapping === this, and F is on an LRU list.
    */
-  readonly pages = new Map<PageIndex, Folio>();
+  readonly pages = new XArray<Folio>();
   /** Folios in `pages` (each counted once). */
   nrFolios = 0;
   /** mapping_min_folio_order. */
@@ -244,7 +246,7 @@ export function mappingSetFolioOrderRange(mapping: AddressSpace, min: number, ma
 
 /**
  * Remove every folio of `m` that is not pinned; returns how many pages. Removing entries
- * while iterating a Map is safe (removed ones are not visited): no copy of a possibly
+ * while iterating the XArray is safe (removed ones are not visited): no copy of a possibly
  * huge folio list.
  */
 function dropUnpinned(m: AddressSpace): number {
@@ -259,7 +261,7 @@ function dropUnpinned(m: AddressSpace): number {
 
 /**
  * filemap_get_folio (without FGP flags): the folio containing page `index`, or undefined.
- * One Map lookup whatever the folio's order. No side effects (not even LRU).
+ * One XArray lookup whatever the folio's order. No side effects (not even LRU).
  */
 export function filemapGetFolio(mapping: AddressSpace, index: PageIndex): Folio | undefined {
   return mapping.pages.get(index);

@@ -271,7 +271,6 @@ export async function runReplay(trace: ReplayTrace, cfg: ReplayConfig, opts: Rep
   }
   const elapsedUs = clock.nowUs;
   const ds = queue.diskstats();
-  stats.c.read_bytes += bytesRead;
   hist.recordValueWithCount(0, syncReads); // completed at once: no simulated time
   // Readahead still in flight finishes (not counted in the elapsed time); then every page
   // is dropped, so that readahead pages never read count as wasted.

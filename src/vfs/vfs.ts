@@ -292,11 +292,8 @@ export class AheadVfs implements Vfs {
     // generic_file_buffered_read (Linux 5.4 mm/filemap.c): at or past s_maxbytes is EOF,
     // 0 bytes (this also covers 2^53 and beyond, where a JS number is no exact offset).
     if (pos >= MAX_FILE_SIZE) return done(undefined, 0);
-    const cb = (err: FsError | undefined, n: number): void => {
-      this.stats.c.read_bytes += n;
-      done(err, n);
-    };
-    fileRead(file.mapping, file, buf, pos, len, cb);
+    // read_bytes is counted by the read loop where the read ends: no closure per call here.
+    fileRead(file.mapping, file, buf, pos, len, done);
   }
 
   async write(fh: number, buf: Uint8Array, len: number, pos: number, caller: Caller = ROOT_CALLER): Promise<number> {

@@ -4,7 +4,8 @@
  * readers EIO while the daemon stays up and no page stays locked; a restarted server is
  * reconnected to (a read waiting on it completes); a server gone for good gives EIO;
  * a server without flush makes fsync fail with EIO; mkfs/mount refuse bad URLs, unknown
- * exports and small exports with one line (exit 2 at mkfs, 1 at mount).
+ * exports and small exports with one line (exit 2 at mkfs, 1 at mount); fsck checks the
+ * extents against what the export holds (smaller export, no server).
  */
 
 import test from 'ava';
@@ -187,4 +188,36 @@ test('mkfs --device: unreachable, unknown export, too small: one line, exit 2, n
   const m = await aheadfs(['mount', store, mnt]);
   t.is(m.code, 1, m.stdout);
   t.regex(m.stderr, /^aheadfs: cannot reach nbd:\/\/127\.0\.0\.1:\d+\/disk: .*\n$/);
+});
+
+test('fsck of a store on NBD checks the extents against what the export holds: clean, then a smaller export, then no server', async (t) => {
+  await withMount(t, { size: '16M', device: 'nbdkit' }, async (mnt, ctx) => {
+    await writeRandomFile(join(mnt, 'f.bin'), 12 * MiB);
+    await ctx.umount();
+    const clean = await aheadfs(['fsck', ctx.store]);
+    t.is(clean.code, 0, clean.stdout + clean.stderr);
+    t.regex(clean.stdout, /: clean; .* of 4096\n$/);
+
+    // The export comes back with half the size: the store's last 2048 blocks are gone.
+    await ctx.server!.restart({ size: '8M' });
+    const small = await aheadfs(['fsck', ctx.store]);
+    t.is(small.code, 1, small.stdout + small.stderr);
+    const lines = small.stdout.trim().split('\n');
+    t.true(lines.includes("device: the export holds 2048 blocks, less than the store's 4096"), small.stdout);
+    const past = lines.filter((l) => /^extent: inode \d+: file blocks \d+-\d+ are on device blocks \d+-\d+, past the end of the export \(2048 blocks\)$/.test(l));
+    t.true(past.length >= 1, small.stdout);
+    for (const l of past) t.true(Number(/device blocks \d+-(\d+)/.exec(l)![1]) >= 2048, l);
+    t.regex(small.stderr, /^aheadfs: .*: \d+ problems found \(repair with: aheadfs fsck --repair .*\)\n$/);
+    const repair = await aheadfs(['fsck', ctx.store, '--repair']);
+    t.is(repair.code, 1);
+    t.regex(repair.stdout, /^not repaired: the export is smaller than the store \(grow or restore the export\)$/m);
+    t.notRegex(repair.stdout, /^repaired: /m, 'nothing changed');
+
+    // No server: the records are still checked, the device check is one problem.
+    await ctx.server!.stop();
+    const gone = await aheadfs(['fsck', ctx.store]);
+    t.is(gone.code, 1, gone.stdout + gone.stderr);
+    t.regex(gone.stdout, /^device: cannot reach nbd:\/\/127\.0\.0\.1:\d+\/: .*; extents not checked against the export$/m);
+    t.regex(gone.stdout, /: 1 problem; .* of 4096\n$/);
+  });
 });

@@ -44,8 +44,12 @@ export interface NbdServer {
   port: number;
   /** Stop the server (by pid; waits for it to exit). */
   stop(): Promise<void>;
-  /** Stop it and start it again on the same port (same image file for nbd-server / qemu-nbd). */
-  restart(): Promise<void>;
+  /**
+   * Stop it and start it again on the same port (same image file for nbd-server / qemu-nbd).
+   * With `size`, the export comes back with that size (the image file is truncated to it;
+   * nbdkit memory starts empty anyway).
+   */
+  restart(next?: { size?: string }): Promise<void>;
   /** The server's stderr so far (for failure messages). */
   log(): string;
 }
@@ -106,7 +110,7 @@ function stopChild(child: ChildProcess, group: boolean): Promise<void> {
 /** Start an NBD server for this test; it is stopped in t.teardown whatever happens. */
 export async function startNbdServer(t: ExecutionContext, opts: NbdServerOpts): Promise<NbdServer> {
   const dir = await mkdtemp(join(tmpdir(), 'aheadfs-nbd-'));
-  const size = opts.size ?? '256M';
+  let size = opts.size ?? '256M';
   const name = opts.exportName ?? 'aheadfs';
   const img = join(dir, 'disk.img');
   if (opts.kind !== 'nbdkit') {
@@ -171,8 +175,12 @@ export async function startNbdServer(t: ExecutionContext, opts: NbdServerOpts): 
     url: `nbd://127.0.0.1:${port}/${opts.kind === 'nbdkit' ? '' : name}`,
     port,
     stop,
-    async restart() {
+    async restart(next) {
       await stop();
+      if (next?.size !== undefined) {
+        size = next.size;
+        if (opts.kind !== 'nbdkit') await truncate(img, sizeBytes(size));
+      }
       await start();
     },
     log: () => stderr,

@@ -199,12 +199,14 @@ test('micro lines: the default 4 KiB figure, then one line per kernel and read s
     loops: [
       { kernel: '6.18', bs: 4096, trace: true, pagesPerSec: 2_500_000, copyPagesPerSec: 5_000_000, folioOrders: { 2: 1, 5: 511 } },
       { kernel: '4.18', bs: 131072, trace: true, pagesPerSec: 1_250_000, copyPagesPerSec: 4_000_000, folioOrders: { 0: 16384 } },
+      { kernel: '6.18', bs: 4096, trace: true, pagesPerSec: 1_000_000, copyPagesPerSec: 2_000_000, pagesPerCpuSec: 2_100_000, copyPagesPerCpuSec: 4_200_000, folioOrders: { 5: 512 } },
     ],
   });
-  t.is(lines.length, 3);
+  t.is(lines.length, 4);
   t.regex(lines[0]!, /6\.18 \(64 MiB file, 1000 reads\): 2\.50 M pages\/s with trace on \(default\), 2\.75 M with trace off; plain copy floor 5\.00 M\/s/);
   t.is(lines[1], '  6.18 loop, 4 KiB reads, trace on: 2.50 M pages/s (copy floor 5.00 M/s; order 2 x1, order 5 x511)');
   t.is(lines[2], '  4.18 loop, 128 KiB reads, trace on: 1.25 M pages/s (copy floor 4.00 M/s; order 0 x16384)');
+  t.is(lines[3], '  6.18 loop, 4 KiB reads, trace on: 1.00 M pages/s (copy floor 2.00 M/s; per CPU second 2.10 M, floor 4.20 M; order 5 x512)', 'CPU figures when the result has them');
   // A result document from before the loops: only the first line.
   t.is(formatMicro({ fileBytes: 64 << 20, reads: 1, traceOnPagesPerSec: 1, traceOffPagesPerSec: 1, copyPagesPerSec: 1 }).length, 1);
 });

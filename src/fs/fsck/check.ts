@@ -12,6 +12,7 @@
  *                  frees it, as after a crash)
  *               6. extents: owner a regular file, inside the device, inside the file's size,
  *                  not overlapping in the file
+ *               6b. device: an NBD export smaller than the store, extents past its end
  *               7. space: extents and free runs swept in device order: no block owned
  *                  twice, none owned by nobody (leaked), used + free = device blocks
  *
@@ -45,7 +46,7 @@ export interface RawMeta {
 
 export type DbName = keyof RawMeta;
 
-export type ProblemKind = 'record' | 'misc' | 'root' | 'name' | 'nlink' | 'unreachable' | 'extent' | 'space';
+export type ProblemKind = 'record' | 'misc' | 'root' | 'name' | 'nlink' | 'unreachable' | 'extent' | 'space' | 'device';
 
 export interface Problem {
   kind: ProblemKind;
@@ -154,9 +155,12 @@ const runText = (start: number, len: number): string => (len === 1 ? `block ${st
 
 /**
  * Check the records of a store whose device has `deviceBlocks` 4 KiB blocks; plan the
- * repair at the same time. Pure: reads only its arguments.
+ * repair at the same time. Pure: reads only its arguments. `exportBlocks`: whole blocks
+ * the store's NBD export really holds (asked of the server by fsck), when known; an
+ * export smaller than the store is a `device` problem, each extent past its end an
+ * `extent` problem, and nothing is repaired (the data is not there to keep).
  */
-export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
+export function checkMeta(raw: RawMeta, deviceBlocks: number, exportBlocks?: number): CheckResult {
   const problems: Problem[] = [];
   const problem = (kind: ProblemKind, message: string): void => void problems.push({ kind, message });
   const ops: RepairOp[] = [];
@@ -339,6 +343,17 @@ export function checkMeta(raw: RawMeta, deviceBlocks: number): CheckResult {
     for (let k = 1; k < list.length; k++) {
       const a = list[k - 1]!;
       if (a.fileBlock + a.len > list[k]!.fileBlock) problem('extent', `inode ${ino}: extents at file blocks ${a.fileBlock} and ${list[k]!.fileBlock} overlap`);
+    }
+  }
+
+  // 6b. The export behind an NBD store (issue 15): it must hold every block of the store.
+  if (exportBlocks !== undefined && exportBlocks < deviceBlocks) {
+    problem('device', `the export holds ${exportBlocks} blocks, less than the store's ${deviceBlocks}`);
+    refuse('the export is smaller than the store (grow or restore the export)');
+    for (const e of [...kept].sort((a, b) => a.devBlock - b.devBlock)) {
+      if (e.devBlock + e.len > exportBlocks) {
+        problem('extent', `inode ${e.ino}: file blocks ${e.fileBlock}-${e.fileBlock + e.len - 1} are on device ${runText(e.devBlock, e.len)}, past the end of the export (${exportBlocks} blocks)`);
+      }
     }
   }
 

@@ -1,7 +1,10 @@
 /**
  * fsck of a store, and the check `aheadfs mount` makes before the daemon opens meta/.
  *
- *   1. superblock (aheadfs.json): the device size, from `deviceBlocks` (the one place)
+ *   1. superblock (aheadfs.json): the device size, from `deviceBlocks` (the one place);
+ *      for a store on NBD, fsck also asks the server what the export holds now
+ *      (`probeExport`): an export smaller than the store, or extents past its end, are
+ *      problems; a server that cannot be reached is one too (the records are still checked)
  *   2. LMDB's two meta pages, then its B-tree pages (free-page tree, main tree, our named
  *      databases), read with plain reads and bounds checks in this process
  *      (lmdb-header.ts, lmdb-walk.ts)
@@ -19,7 +22,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { META_DIR, deviceBlocks, readSuperblock } from '../superblock.js';
+import { NbdDevice } from '../../block/nbd/device.js';
+import { Stats } from '../../stats/registry.js';
+import { BLOCK_SIZE, META_DIR, deviceBlocks, readSuperblock, type NbdSuperblock } from '../superblock.js';
 import { checkLmdbHeader } from './lmdb-header.js';
 import { walkLmdb } from './lmdb-walk.js';
 import type { CheckSummary, WalkReport } from './walk-child.js';
@@ -54,9 +59,10 @@ function childPath(): string {
   return fileURLToPath(new URL(`./walk-child${ext}`, import.meta.url));
 }
 
-function runWalk(store: string, blocks: number, repair: boolean): Promise<WalkReport | { crashed: string }> {
+function runWalk(store: string, blocks: number, repair: boolean, exportBlocks: number | undefined): Promise<WalkReport | { crashed: string }> {
+  const args = [childPath(), store, String(blocks), repair ? 'repair' : 'check', ...(exportBlocks === undefined ? [] : [String(exportBlocks)])];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, childPath(), store, String(blocks), repair ? 'repair' : 'check'], {
+    const child = spawn(process.execPath, [...process.execArgv, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -85,13 +91,35 @@ function runWalk(store: string, blocks: number, repair: boolean): Promise<WalkRe
   });
 }
 
+/** How long fsck waits for an NBD server's handshake. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * The whole 4 KiB blocks an NBD store's export holds now (a read-only connection: NBD
+ * INFO_EXPORT of the handshake, then DISC), or why the server could not tell us.
+ */
+export async function probeExport(sb: NbdSuperblock): Promise<{ blocks: number } | { error: string }> {
+  try {
+    const dev = await NbdDevice.open(sb.url, { stats: new Stats(), timeoutMs: PROBE_TIMEOUT_MS, reconnectMs: 0, writable: false });
+    const blocks = Math.floor(dev.info.sizeBytes / BLOCK_SIZE);
+    await dev.close();
+    return { blocks };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 /**
  * Check `store` (read-only), or with `repair` fix what can be fixed and check again.
- * Context: the caller holds the store lock (no daemon has the store open). Throws only
- * what readSuperblock throws (not a store).
+ * With `probeDevice`, a store on NBD is also checked against what its export holds
+ * (the fsck command; mount's pre-check leaves that to the mount, which refuses a
+ * smaller export itself). Context: the caller holds the store lock (no daemon has the
+ * store open). Throws only what readSuperblock throws (not a store).
  */
-export async function fsckStore(store: string, opts: { repair: boolean }): Promise<FsckResult> {
-  const blocks = deviceBlocks(await readSuperblock(store));
+export async function fsckStore(store: string, opts: { repair: boolean; probeDevice?: boolean }): Promise<FsckResult> {
+  const sb = await readSuperblock(store);
+  const blocks = deviceBlocks(sb);
+  const probe = opts.probeDevice && sb.device === 'nbd' ? await probeExport(sb) : undefined;
   const dataFile = join(store, META_DIR, 'data.mdb');
   if (!existsSync(dataFile)) return { state: 'corrupt', problems: [`${META_DIR}/data.mdb is missing`] };
   let header: string[];
@@ -102,9 +130,15 @@ export async function fsckStore(store: string, opts: { repair: boolean }): Promi
     return { state: 'corrupt', problems: [`cannot read ${META_DIR}/data.mdb: ${(err as Error).message}`] };
   }
   if (header.length > 0) return { state: 'corrupt', problems: header.map((p) => `${META_DIR}/data.mdb: ${p}`) };
-  const walk = await runWalk(store, blocks, opts.repair);
+  const walk = await runWalk(store, blocks, opts.repair, probe && 'blocks' in probe ? probe.blocks : undefined);
   if ('crashed' in walk) return { state: 'corrupt', problems: [walk.crashed] };
   if ('error' in walk) return { state: 'corrupt', problems: [`LMDB cannot read the records: ${clip(walk.error)}`] };
+  if (probe && 'error' in probe) {
+    // The records were checked; the extents could not be checked against the export.
+    const p = { kind: 'device' as const, message: `${clip(probe.error)}; extents not checked against the export` };
+    walk.before.problems.push(p);
+    walk.after?.problems.push(p);
+  }
   return { state: 'checked', ...walk };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The walk child of fsck and of mount's pre-check: `node walk-child.js <store> <deviceBlocks>
- * check|repair`. Opens meta/ (read-only for `check`), reads every record, checks them
+ * check|repair [exportBlocks]` (exportBlocks: what the NBD export holds, when fsck asked it). Opens meta/ (read-only for `check`), reads every record, checks them
  * (check.ts), and for `repair` applies the plan in one transaction and checks again.
  * Prints one JSON line (`WalkReport`) on stdout and exits 0; a record LMDB cannot decode
  * prints `{"error": ...}` and exits 3. A damaged page may kill it with SIGSEGV or SIGBUS:
@@ -25,9 +25,9 @@ function summary(r: CheckResult): CheckSummary {
   return s;
 }
 
-async function run(store: string, deviceBlocks: number, repair: boolean): Promise<WalkReport> {
+async function run(store: string, deviceBlocks: number, repair: boolean, exportBlocks: number | undefined): Promise<WalkReport> {
   let walk = MetaWalk.open(store, { writable: false });
-  const before = checkMeta(walk.read(), deviceBlocks);
+  const before = checkMeta(walk.read(), deviceBlocks, exportBlocks);
   if (!repair) {
     await walk.close();
     return { before: summary(before) };
@@ -40,17 +40,17 @@ async function run(store: string, deviceBlocks: number, repair: boolean): Promis
   walk = MetaWalk.open(store, { writable: true });
   try {
     // Read again under the writer: the plan was made from this very state.
-    const plan = checkMeta(walk.read(), deviceBlocks).plan;
+    const plan = checkMeta(walk.read(), deviceBlocks, exportBlocks).plan;
     await walk.apply(plan.ops);
-    const after = checkMeta(walk.read(), deviceBlocks);
+    const after = checkMeta(walk.read(), deviceBlocks, exportBlocks);
     return { before: summary(before), repaired: plan.fixes, after: summary(after) };
   } finally {
     await walk.close();
   }
 }
 
-const [store, blocks, mode] = process.argv.slice(2);
-run(store!, Number(blocks), mode === 'repair').then(
+const [store, blocks, mode, exportBlocks] = process.argv.slice(2);
+run(store!, Number(blocks), mode === 'repair', exportBlocks === undefined ? undefined : Number(exportBlocks)).then(
   (report) => {
     process.stdout.write(JSON.stringify(report) + '\n');
     process.exitCode = 0;

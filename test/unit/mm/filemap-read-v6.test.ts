@@ -140,3 +140,35 @@ test('--ra-policy none: no readahead call at all; each miss reads one folio with
   t.is(r.stats.c.ra_pages, 0);
   t.false(r.trace.read().some((l) => l.startsWith('page_cache_')), 'no tracepoint: readahead was never called');
 });
+
+test('reads started from inside done (the iocb is reused) each get their own bytes, once; a done that throws ends only its own read', async (t) => {
+  const r = rig6();
+  await read(r, 0, 256 << 10); // cache the first 256 KiB
+  const calls: Array<[number, number]> = [];
+  const outer = new Uint8Array(8192);
+  const inner = new Uint8Array(4096);
+  filemapReadV6(r.mapping, r.file6, outer, 4096, outer.length, (err, n) => {
+    t.is(err, undefined);
+    calls.push([4096, n]);
+    // A cached read from done: it takes the iocb the outer read just gave back.
+    filemapReadV6(r.mapping, r.file6, inner, 100_000, inner.length, (err2, n2) => {
+      t.is(err2, undefined);
+      calls.push([100_000, n2]);
+    });
+  });
+  t.deepEqual(calls, [[4096, 8192], [100_000, 4096]]);
+  t.deepEqual(outer, expected(4096, 8192, r.fs.baseSize));
+  t.deepEqual(inner, expected(100_000, 4096, r.fs.baseSize));
+
+  let thrownCalls = 0;
+  t.throws(() =>
+    filemapReadV6(r.mapping, r.file6, inner, 0, inner.length, () => {
+      thrownCalls++;
+      throw new Error('from done');
+    }),
+  { message: 'from done' });
+  t.is(thrownCalls, 1, 'done was not called again with the error');
+  // The next read works normally (the iocb was given back before done threw).
+  const again = await read(r, 8192, 4096);
+  t.deepEqual(again.buf, expected(8192, 4096, r.fs.baseSize));
+});

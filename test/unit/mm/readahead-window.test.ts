@@ -7,6 +7,7 @@ import test from 'ava';
 import { countHistoryPages, getInitRaSize, getNextRaSize, pageCacheNextHole } from '../../../src/mm/readahead.js';
 import type { Folio } from '../../../src/mm/folio.js';
 import type { AddressSpace } from '../../../src/mm/pagecache.js';
+import { XArray } from '../../../src/mm/xarray.js';
 
 test('getInitRaSize, max 32: x4 up to 1 page, x2 up to 8, else the maximum', (t) => {
   const table: [number, number][] = [
@@ -37,7 +38,7 @@ test('getNextRaSize: x4 below max/16, x2 above, capped at the maximum', (t) => {
 });
 
 function cached(indexes: number[]): Pick<AddressSpace, 'pages'> {
-  const pages = new Map<number, Folio>();
+  const pages = new XArray<Folio>();
   for (const i of indexes) pages.set(i, {} as Folio);
   return { pages };
 }
