@@ -63,6 +63,13 @@ interface RawMountArgs extends RawFaultArgs {
   'nbd-connections': string;
   'nbd-timeout': string;
   'nbd-reconnect': string;
+  writeback: string;
+  'dirty-background-bytes': string;
+  'dirty-background-ratio': string;
+  'dirty-bytes': string;
+  'dirty-ratio': string;
+  'dirty-expire-centisecs': string;
+  'dirty-writeback-centisecs': string;
 }
 
 /** Parse and check the mount options; throws UsageError. */
@@ -79,6 +86,12 @@ export function parseTunables(a: RawMountArgs): Tunables {
   const kernel = KERNEL_VERSIONS.find((k) => k === a.kernel);
   if (kernel === undefined) throw new UsageError(`bad --kernel '${a.kernel}': expected ${KERNEL_VERSIONS.join(' or ')}`);
   if (a.readpages !== 'on' && a.readpages !== 'off') throw new UsageError(`bad --readpages '${a.readpages}': expected on or off`);
+  if (a.writeback !== 'on' && a.writeback !== 'off') throw new UsageError(`bad --writeback '${a.writeback}': expected on or off`);
+  const centisecs = (name: 'dirty-expire-centisecs' | 'dirty-writeback-centisecs'): number => parseWholeNumber(`--${name}`, a[name], { min: 0, max: 2 ** 31 - 1 });
+  const bytesOrZero = (name: string, raw: string): number => (optionText(name, raw).trim() === '0' ? 0 : parseSize(optionText(name, raw), name));
+  const dirtyBytes = bytesOrZero('--dirty-bytes', a['dirty-bytes']);
+  if (dirtyBytes > 0 && dirtyBytes < 8192) throw new UsageError(`bad --dirty-bytes '${a['dirty-bytes']}': at least 8K (two pages), or 0`);
+  const dirtyBackgroundBytes = bytesOrZero('--dirty-background-bytes', a['dirty-background-bytes']);
   return {
     cacheBytes,
     readAheadKb: parseWholeNumber('--read-ahead-kb', a['read-ahead-kb'], { min: 0, max: READ_AHEAD_KB_MAX }),
@@ -88,6 +101,15 @@ export function parseTunables(a: RawMountArgs): Tunables {
     raPolicy,
     kernel,
     readpages: a.readpages === 'on',
+    writeback: a.writeback === 'on',
+    dirty: {
+      dirtyBytes,
+      dirtyRatio: dirtyBytes > 0 ? 0 : parseWholeNumber('--dirty-ratio', a['dirty-ratio'], { min: 1, max: 100 }),
+      dirtyBackgroundBytes,
+      dirtyBackgroundRatio: dirtyBackgroundBytes > 0 ? 0 : parseWholeNumber('--dirty-background-ratio', a['dirty-background-ratio'], { min: 0, max: 100 }),
+      dirtyExpireCentisecs: centisecs('dirty-expire-centisecs'),
+      dirtyWritebackCentisecs: centisecs('dirty-writeback-centisecs'),
+    },
     faults: parseFaultArgs(a),
     nbd: {
       connections: parseWholeNumber('--nbd-connections', a['nbd-connections'], { min: 1, max: 16 }),
@@ -115,6 +137,13 @@ function daemonArgs(store: string, mnt: string, t: Tunables, { fuseDebug, allowO
     '--ra-policy', t.raPolicy,
     '--kernel', t.kernel,
     '--readpages', t.readpages ? 'on' : 'off',
+    '--writeback', t.writeback ? 'on' : 'off',
+    '--dirty-bytes', String(t.dirty?.dirtyBytes ?? 0),
+    '--dirty-ratio', String(t.dirty?.dirtyRatio || 20),
+    '--dirty-background-bytes', String(t.dirty?.dirtyBackgroundBytes ?? 0),
+    '--dirty-background-ratio', String(t.dirty?.dirtyBackgroundRatio ?? 10),
+    '--dirty-expire-centisecs', String(t.dirty?.dirtyExpireCentisecs ?? 3000),
+    '--dirty-writeback-centisecs', String(t.dirty?.dirtyWritebackCentisecs ?? 500),
     '--nbd-connections', String(t.nbd?.connections ?? 1),
     '--nbd-timeout', String((t.nbd?.timeoutMs ?? 30_000) / 1000),
     '--nbd-reconnect', String((t.nbd?.reconnectMs ?? 30_000) / 1000),
@@ -201,6 +230,13 @@ export function mountCommand(y: Argv): Argv {
         .option('ra-policy', { type: 'string', default: 'ondemand', requiresArg: true, describe: 'readahead policy: ondemand or none' })
         .option('kernel', { type: 'string', default: '6.18', requiresArg: true, describe: "whose read path: 4.18 (do_generic_file_read, order-0 pages) or 6.18 (filemap_read, large folios)" })
         .option('readpages', { type: 'string', default: 'on', requiresArg: true, describe: 'on: readahead I/O in batches (readpages); off: page by page' })
+        .option('writeback', { type: 'string', default: 'on', requiresArg: true, describe: 'on: a writeback page cache (writes reply once copied, a flusher writes them back; fsync makes them durable); off: write-through' })
+        .option('dirty-background-bytes', { type: 'string', default: '0', requiresArg: true, describe: 'vm.dirty_background_bytes: dirty bytes at which the flusher starts (0: use the ratio)' })
+        .option('dirty-background-ratio', { type: 'string', default: '10', requiresArg: true, describe: 'vm.dirty_background_ratio: percent of the cache dirty at which the flusher starts' })
+        .option('dirty-bytes', { type: 'string', default: '0', requiresArg: true, describe: 'vm.dirty_bytes: dirty + writeback bytes at which writers wait (0: use the ratio)' })
+        .option('dirty-ratio', { type: 'string', default: '20', requiresArg: true, describe: 'vm.dirty_ratio: percent of the cache dirty or under writeback at which writers wait' })
+        .option('dirty-expire-centisecs', { type: 'string', default: '3000', requiresArg: true, describe: 'vm.dirty_expire_centisecs: age at which dirty data is written back' })
+        .option('dirty-writeback-centisecs', { type: 'string', default: '500', requiresArg: true, describe: 'vm.dirty_writeback_centisecs: interval of the periodic flush (0: none)' })
         .option('nbd-connections', { type: 'string', default: '1', requiresArg: true, describe: 'NBD stores: connections to the export (only if the server allows multi-conn)' })
         .option('nbd-timeout', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds without a reply before the connection is dropped and remade' })
         .option('nbd-reconnect', { type: 'string', default: '30', requiresArg: true, describe: 'NBD stores: seconds to keep reconnecting before I/O fails with EIO' })

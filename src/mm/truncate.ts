@@ -19,6 +19,7 @@ import { fsError, toFsError } from '../errors.js';
 import { folioTestUptodate, folioTestWriteback, type Folio } from './folio.js';
 import { discardFailedFolio, folioLock, folioWaitBit, writeBeginFolio } from './filemap-write.js';
 import { PAGE_SIZE, PG_dirty, PG_uptodate, PG_writeback } from './page.js';
+import { folioCancelDirty, mappingSetError } from './page-writeback.js';
 import { filemapGetFolio, filemapRemoveFolio, splitFolio, type AddressSpace } from './pagecache.js';
 import { folioUnlock } from './wait.js';
 
@@ -45,7 +46,7 @@ export async function blockTruncatePage(mapping: AddressSpace, from: number): Pr
     await mapping.aops.writepages(mapping, [folio]);
   } catch (err) {
     discardFailedFolio(folio);
-    if (toFsError(err).code === 'EIO') mapping.wbErr++; // mapping_set_error
+    if (toFsError(err).code === 'EIO') mappingSetError(mapping, 'EIO');
     throw toFsError(err, `zeroing the tail of page ${index} of inode ${mapping.ino} after a truncate`);
   }
   folioUnlock(folio);
@@ -97,7 +98,7 @@ export async function truncateInodePages(mapping: AddressSpace, newSize: number)
 
 /** truncate_inode_folio: a locked folio wholly past EOF leaves the cache. */
 function truncateInodeFolio(folio: Folio): void {
-  folio.clear(PG_dirty); // folio_cancel_dirty: the data is past EOF now
+  folioCancelDirty(folio); // the data is past EOF now: never written
   filemapRemoveFolio(folio);
 }
 

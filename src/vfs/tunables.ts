@@ -22,6 +22,7 @@
 import { fsError } from '../errors.js';
 import type { ElvFsEntry } from '../block/elv-attrs.js';
 import type { BackingDevInfo } from '../mm/types.js';
+import type { DirtyKnobs } from '../mm/page-writeback.js';
 import type { Trace } from '../stats/trace.js';
 
 /** Largest read_ahead_kb accepted: 64 MiB windows (the kernel accepts more; no device here needs it). */
@@ -77,9 +78,96 @@ export interface TunableTargets {
   queue: TunableQueue;
   cache: { useReadahead: boolean; readonly kernel?: string };
   trace: Trace;
+  /** Writeback mounts: the vm.dirty_* knobs under vm/, and what to tell when one changed. */
+  vm?: { wb: { knobs: DirtyKnobs; wakeup(): void }; changed(): void };
 }
 
-export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tunables {
+/** The subdirectory of tunables/ with the vm.dirty_* knobs (writeback mounts only). */
+export const VM_DIR = 'vm';
+
+/** Largest dirty_*_bytes accepted (the cache is at most 4 GiB; the limit is clamped to it anyway). */
+const DIRTY_BYTES_MAX = 2 ** 40;
+
+/**
+ * /proc/sys/vm/dirty_*: the kernel's names and rules (mm/page-writeback.c): writing a
+ * _bytes knob zeroes its _ratio twin and the other way round; reading the one not in use
+ * gives 0. Ratios are percents of the page cache. dirty_bytes below two pages is EINVAL,
+ * as in the kernel.
+ */
+function vmTunables(vm: NonNullable<TunableTargets['vm']>): Map<string, Tunable> {
+  const k = vm.wb.knobs;
+  const t = new Map<string, Tunable>();
+  const set = (fn: () => void): void => {
+    fn();
+    vm.changed();
+    vm.wb.wakeup(); // a lower threshold may mean work now
+  };
+  t.set('dirty_background_bytes', {
+    doc: 'dirty bytes at which the flusher starts writing back (0: use dirty_background_ratio)',
+    read: () => String(k.dirtyBackgroundBytes),
+    write: (v) => {
+      const n = parseTunableInt('dirty_background_bytes', v, 0, DIRTY_BYTES_MAX);
+      set(() => {
+        k.dirtyBackgroundBytes = n;
+        if (n > 0) k.dirtyBackgroundRatio = 0;
+      });
+    },
+  });
+  t.set('dirty_background_ratio', {
+    doc: 'percent of the page cache dirty at which the flusher starts writing back',
+    read: () => String(k.dirtyBackgroundRatio),
+    write: (v) => {
+      const n = parseTunableInt('dirty_background_ratio', v, 0, 100);
+      set(() => {
+        k.dirtyBackgroundRatio = n;
+        k.dirtyBackgroundBytes = 0;
+      });
+    },
+  });
+  t.set('dirty_bytes', {
+    doc: 'dirty + writeback bytes at which writers wait (0: use dirty_ratio)',
+    read: () => String(k.dirtyBytes),
+    write: (v) => {
+      const n = parseTunableInt('dirty_bytes', v, 0, DIRTY_BYTES_MAX);
+      if (n > 0 && n < 2 * 4096) throw fsError('EINVAL', `dirty_bytes: ${n} is below two pages (8192)`);
+      set(() => {
+        k.dirtyBytes = n;
+        if (n > 0) k.dirtyRatio = 0;
+      });
+    },
+  });
+  t.set('dirty_ratio', {
+    doc: 'percent of the page cache dirty or under writeback at which writers wait (at most 7/8 of the cache is used)',
+    read: () => String(k.dirtyRatio),
+    write: (v) => {
+      const n = parseTunableInt('dirty_ratio', v, 1, 100);
+      set(() => {
+        k.dirtyRatio = n;
+        k.dirtyBytes = 0;
+      });
+    },
+  });
+  t.set('dirty_expire_centisecs', {
+    doc: 'dirty data older than this (1/100 s) is written back by the periodic flush',
+    read: () => String(k.dirtyExpireCentisecs),
+    write: (v) => {
+      const n = parseTunableInt('dirty_expire_centisecs', v, 0, 2 ** 31 - 1);
+      set(() => (k.dirtyExpireCentisecs = n));
+    },
+  });
+  t.set('dirty_writeback_centisecs', {
+    doc: 'interval of the periodic flush in 1/100 s (0: no periodic flush)',
+    read: () => String(k.dirtyWritebackCentisecs),
+    write: (v) => {
+      const n = parseTunableInt('dirty_writeback_centisecs', v, 0, 2 ** 31 - 1);
+      set(() => (k.dirtyWritebackCentisecs = n));
+    },
+  });
+  return t;
+}
+
+export function makeTunables({ bdi, queue, cache, trace, vm }: TunableTargets): Tunables {
+  const vmT = vm ? vmTunables(vm) : undefined;
   const t = new Map<string, Tunable>();
   t.set('read_ahead_kb', {
     doc: 'maximum readahead window in KiB for files opened from now on (0 = readahead off)',
@@ -138,10 +226,12 @@ export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tuna
   };
   return {
     list(dir) {
-      if (dir === '') return ioschedNames() ? [...t.keys(), IOSCHED_DIR] : [...t.keys()];
+      if (dir === '') return [...t.keys(), ...(ioschedNames() ? [IOSCHED_DIR] : []), ...(vmT ? [VM_DIR] : [])];
+      if (dir === VM_DIR) return vmT ? [...vmT.keys()] : undefined;
       return dir === IOSCHED_DIR ? ioschedNames() : undefined;
     },
     get(path) {
+      if (path.startsWith(VM_DIR + '/')) return vmT?.get(path.slice(VM_DIR.length + 1));
       if (!path.startsWith(IOSCHED_DIR + '/')) return t.get(path);
       const name = path.slice(IOSCHED_DIR.length + 1);
       const attr = queue.elevatorAttrs().find((a) => a.name === name);
