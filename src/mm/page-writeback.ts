@@ -168,6 +168,7 @@ export function folioMarkDirty(folio: Folio, opts: { delalloc: boolean }): void 
   if (opts.delalloc && !folio.has(PG_delalloc)) {
     folio.set(PG_delalloc);
     wb.nrDelalloc += folio.nrPages;
+    mapping.nrDelalloc += folio.nrPages;
   }
   if (mapping.dirtyTag.has(folio.index)) return;
   mapping.dirtyTag.add(folio.index);
@@ -194,6 +195,7 @@ export function releaseDelalloc(folio: Folio): void {
   if (!folio.testClear(PG_delalloc)) return;
   const wb = folio.owner.cache.wb;
   if (wb !== undefined) wb.nrDelalloc -= folio.nrPages;
+  folio.owner.nrDelalloc -= folio.nrPages;
 }
 
 /**

@@ -246,6 +246,8 @@ export class AddressSpace {
   readonly dirtyTag = new Set<PageIndex>();
   /** inode->dirtied_when: Date.now() when the mapping last went from clean to dirty. */
   dirtiedWhen = 0;
+  /** Pages of this mapping dirty over holes (PG_delalloc): counted in st_blocks, as ext4 does. */
+  nrDelalloc = 0;
   /** Folios of this mapping under writeback by a writeback batch (PAGECACHE_TAG_WRITEBACK). */
   readonly writebackFolios = new Set<Folio>();
 

@@ -8,6 +8,8 @@
  *   trace          recent events, oldest first; any write clears it
  *   files          open files with their readahead state
  *   drop_caches    write 1: evict every clean, unlocked page (like /proc/sys/vm/drop_caches)
+ *   sync           write 1: syncfs: every dirty page written back, the device and LMDB
+ *                  flushed; the write(2) returns when that is done (FUSE 2 has no syncfs)
  *   tunables/<n>   read/write knobs (see tunables.ts)
  *   tunables/iosched/<n>  the active scheduler's knobs; absent with `none`
  *   fail_make_request/<n>, delay/<n>  fault injection and latency (see fault-files.ts)
@@ -25,8 +27,8 @@ export interface ControlFiles {
   isDir(name: string): boolean;
   /** Throws FsError ENOENT for an unknown name. */
   read(name: string): string;
-  /** Throws FsError EINVAL (bad value), EACCES (read-only file) or ENOENT. */
-  write(name: string, data: string): void;
+  /** Throws FsError EINVAL (bad value), EACCES (read-only file) or ENOENT; `sync` resolves when done. */
+  write(name: string, data: string): void | Promise<void>;
 }
 
 export interface ControlSources {
@@ -36,11 +38,13 @@ export interface ControlSources {
   diskstats(): string;
   files(): string;
   dropCaches(): number;
+  /** syncfs: write back everything, flush the device and the metadata. */
+  sync?(): Promise<void>;
   /** Directories of plain knobs under `.aheadfs/` (fail_make_request/, delay/), by name. */
   groups?: Record<string, ControlGroup>;
 }
 
-const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'drop_caches', 'tunables'];
+const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'drop_caches', 'sync', 'tunables'];
 
 /** 'tunables' -> '', 'tunables/iosched/x' -> 'iosched/x'; undefined outside tunables/. */
 function tunablePath(name: string): string | undefined {
@@ -72,6 +76,7 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
     },
     files: () => src.files(),
     drop_caches: () => '0\n',
+    sync: () => '0\n',
   };
   return {
     list(dir) {
@@ -104,6 +109,11 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
           if (v !== '1' && v !== '3') throw fsError('EINVAL', `drop_caches: write 1 (got ${JSON.stringify(v)})`);
           src.dropCaches();
           return;
+        }
+        case 'sync': {
+          const v = data.trim();
+          if (v !== '1') throw fsError('EINVAL', `sync: write 1 (got ${JSON.stringify(v)})`);
+          return src.sync?.();
         }
       }
       const path = tunablePath(name);

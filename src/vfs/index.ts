@@ -143,6 +143,7 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       diskstats: () => formatDiskstats(queue.diskstats()),
       files: () => formatFiles(vfs, cache),
       dropCaches: () => cache.dropCaches(),
+      sync: () => vfs.syncfs(),
       groups: makeFaultFiles(queue.faults, device.nrSectors),
     });
     return { vfs, stats, trace, control, cache, queue, superblock: { uuid: sb.uuid, sizeBytes: sb.sizeBytes } };

@@ -160,7 +160,8 @@ export class AheadVfs implements Vfs {
       uid: inode.uid,
       gid: inode.gid,
       size,
-      blocks: this.meta.blockCount(ino) * (BLOCK_SIZE / 512),
+      // ext4_getattr: blocks promised to dirty pages over holes count already (delalloc).
+      blocks: (this.meta.blockCount(ino) + (this.cache.findMapping(ino)?.nrDelalloc ?? 0)) * (BLOCK_SIZE / 512),
       blksize: BLOCK_SIZE,
       rdev: inode.rdev ?? 0,
       atimeMs: inode.atimeMs,
