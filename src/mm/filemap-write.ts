@@ -85,18 +85,18 @@ export async function writeBeginFolio(
           await flushHeld();
           continue;
         }
-        // Writeback: the frames may all be dirty (nothing locked or under writeback to wait
-        // for): write the inode dirtied longest ago back, then look again.
-        const oldest = cache.wb?.bDirty.values().next().value;
-        if (oldest !== undefined) {
-          await filemapWriteAndWait(oldest, 'background');
-          continue;
-        }
         const waited = await new Promise<boolean>((resolve) => {
           if (!filemapWaitForMemory(cache, () => resolve(true))) resolve(false);
         });
-        if (!waited) throw fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${index}`);
-        continue;
+        if (waited) continue;
+        // Writeback: nothing locked or under writeback to wait for, but the frames may be
+        // dirty: write the inode dirtied longest ago back (WB_REASON_VMSCAN), look again.
+        const oldest = cache.wb?.bDirty.values().next().value;
+        if (oldest !== undefined) {
+          await filemapWriteAndWait(oldest, 'vmscan');
+          continue;
+        }
+        throw fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${index}`);
       }
       folio = added.folio;
     } else {

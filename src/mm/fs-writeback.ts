@@ -32,7 +32,7 @@ import type { AddressSpace, PageCache, WritebackIo } from './pagecache.js';
 import { folioWaitBitAsync } from './wait.js';
 
 /** Why a batch was written (the trace's reason=, the kernel's wb_reason). */
-export type WbReason = 'background' | 'periodic' | 'fsync' | 'sync';
+export type WbReason = 'background' | 'periodic' | 'fsync' | 'sync' | 'vmscan';
 
 /**
  * One writeback batch: the dirty folios of `parts` (already under PG_writeback, from
