@@ -187,3 +187,26 @@ test('--writeback off is write-through: the device is written before write retur
   t.is(stats.c.wb_pages, 0);
   await vfs.release(fh);
 });
+
+test('reclaim never drops a dirty folio: reading a file four times the cache while another file is dirty keeps every dirty page, written back intact later', async (t) => {
+  const s = await openVfsStore(t, { writeback: true, cacheBytes: 1 * MiB, dirty: { ...NO_TIMER, dirtyBytes: 512 * KiB, dirtyRatio: 0, dirtyBackgroundBytes: 512 * KiB, dirtyBackgroundRatio: 0 } });
+  const { vfs, stats } = s.fs;
+  // A clean file of 4 MiB on the device.
+  const big = await vfs.create('/big', 0o644, O_RDWR, root);
+  for (let pos = 0; pos < 4 * MiB; pos += 128 * KiB) await vfs.write(big, fill(128 * KiB, pos >> 12), 128 * KiB, pos);
+  await vfs.fsync(big, false);
+  // 64 dirty pages of another file (under both thresholds: nothing writes them back).
+  const d = await vfs.create('/dirty', 0o644, O_RDWR, root);
+  const data = fill(256 * KiB, 11);
+  await vfs.write(d, data, data.length, 0);
+  t.is(stats.snapshot().nr_dirty, 64);
+  const stolen = stats.c.pgsteal;
+  for (let pos = 0; pos < 4 * MiB; pos += 128 * KiB) await vfsRead(vfs, big, 128 * KiB, pos);
+  t.true(stats.c.pgsteal - stolen >= 512, `reclaim ran: ${stats.c.pgsteal - stolen} pages`);
+  t.is(stats.snapshot().nr_dirty, 64, 'every dirty page is still there');
+  t.is(stats.c.wb_pages, 1024, 'none of them was written back (only /big was, by its fsync)');
+  await vfs.fsync(d, false);
+  for (const fh of [big, d]) await vfs.release(fh);
+  const again = await s.reopen();
+  t.deepEqual(new Uint8Array(await vfsReadPath(again.vfs, '/dirty')), data);
+});
