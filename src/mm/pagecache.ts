@@ -3,8 +3,9 @@
  * below the read loops). One `AddressSpace` per inode maps page indexes to folios; one
  * `PageCache` owns the frame arena (buddy allocator), the LRU lists and the folio wait
  * table that all address spaces share. The read loop (filemap-read.ts), readahead
- * (readahead.ts), the write path (filemap-write.ts) and truncate (truncate.ts) sit on top
- * of this file; nothing here imports them.
+ * (readahead.ts), the write path (filemap-write.ts), truncate (truncate.ts) and writeback
+ * (page-writeback.ts: dirty tags and accounting in `PageCache.wb`; fs-writeback.ts: the
+ * flusher) sit on top of this file; nothing here imports them (types only).
  *
  *   PageCache ──── frames: FrameArena (WebAssembly.Memory, buddy blocks of 2^order frames)
  *      │     ├──── lruvec: Lruvec (inactive/active lists of folios, reclaim)

@@ -14,7 +14,7 @@
 
 export const TRACE_CAPACITY = 65536;
 
-export type TraceKind = 'read' | 'ra' | 'bio' | 'plug' | 'wait' | 'wake' | 'reclaim' | 'rq';
+export type TraceKind = 'read' | 'ra' | 'bio' | 'plug' | 'wait' | 'wake' | 'reclaim' | 'rq' | 'writeback' | 'balance_dirty_pages';
 
 export class Trace {
   enabled = true;
