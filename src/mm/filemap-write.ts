@@ -9,7 +9,9 @@
  *   copy, PG_uptodate, folioMarkDirty, extend i_size, unlock        write_end
  *
  * and reply: the flusher (fs-writeback.ts) or an fsync writes the folios back later.
- * A folio under writeback is waited for before it is written to (folio_wait_stable).
+ * A folio under writeback is written to without waiting (folio_wait_stable waits only
+ * where the device needs stable pages; ours do not): it is dirty again, and written back
+ * once more after its current writeback ends. Write-through waits (below).
  *
  * Write-through (--writeback off; cache.wb undefined), as before the writeback cache:
  *
@@ -106,8 +108,11 @@ export async function writeBeginFolio(
         folioUnlock(folio);
         continue;
       }
-      // folio_wait_stable: do not change data the device is reading for a write.
-      while (folioTestWriteback(folio)) await folioWaitBit(folio, PG_writeback);
+      // folio_wait_stable, write-through: do not change data the device is reading for a
+      // write. A writeback mount does not need stable pages: a page changed while its bio
+      // reads it is dirty again and written once more (a crash in between finds that
+      // page's old or new bytes, or a mix of them: all of this file).
+      if (cache.wb === undefined) while (folioTestWriteback(folio)) await folioWaitBit(folio, PG_writeback);
     }
 
     const folioPos = folio.index * PAGE_SIZE;

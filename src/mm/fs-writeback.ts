@@ -96,9 +96,13 @@ export async function filemapFdatawait(mapping: AddressSpace): Promise<void> {
  */
 export async function filemapWriteAndWait(mapping: AddressSpace, reason: WbReason = 'fsync'): Promise<void> {
   if (mapping.cache.wb === undefined) return;
-  while (mapping.dirtyTag.size > 0) {
-    const folios = await writeCachePages(mapping, 'all' satisfies WbSyncMode, WB_BATCH_PAGES);
-    if (folios.length === 0) break; // the rest is under writeback elsewhere: waited for below
+  // tag_pages_for_writeback: what is dirty now, and only that (a writer that keeps
+  // dirtying the file cannot keep fsync going).
+  const toWrite = new Set(mapping.dirtyTag);
+  for (;;) {
+    const folios = await writeCachePages(mapping, 'all' satisfies WbSyncMode, WB_BATCH_PAGES, toWrite);
+    if (folios.length === 0) break;
+    for (const f of folios) toWrite.delete(f.index);
     await writebackBatch(mapping.cache, [{ mapping, folios }], reason);
   }
   await filemapFdatawait(mapping);

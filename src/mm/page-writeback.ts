@@ -22,8 +22,9 @@
  *   - wb.nrWriteback = the pages of folios under PG_writeback started by writeCachePages.
  *   - a mapping is in wb.bDirty iff its dirtyTag is not empty; its place there is the
  *     order it first became dirty (dirtied_when).
- *   - a folio is never dirty and under writeback at once: writers wait for writeback to
- *     end (folio_wait_stable) before they copy.
+ *   - a folio may be dirty and under writeback at once (written to during its writeback:
+ *     no stable pages); writeCachePages never starts a second writeback of a folio before
+ *     the first ended (after its metadata commit), so the second finds its block attached.
  *
  * Write-through mounts (--writeback off) never tag folios: their PG_dirty lives only while
  * a write holds the folio locked, as before, and none of this runs.
@@ -34,7 +35,7 @@ import type { Stats } from '../stats/registry.js';
 import type { Folio } from './folio.js';
 import { PAGE_SIZE, PG_delalloc, PG_dirty, PG_writeback } from './page.js';
 import type { AddressSpace, PageCache } from './pagecache.js';
-import { folioEndWriteback, folioLockAsync, folioTrylock, folioUnlock } from './wait.js';
+import { folioEndWriteback, folioLockAsync, folioTrylock, folioUnlock, folioWaitBitAsync } from './wait.js';
 
 /** The vm.dirty_* sysctls (Documentation/admin-guide/sysctl/vm.rst), relative to the page cache. */
 export interface DirtyKnobs {
@@ -263,13 +264,14 @@ export type WbSyncMode =
  * write_cache_pages, its collecting half: take up to `max` pages of dirty folios of
  * `mapping` in index order, each locked, cleared for I/O (PG_dirty off, PG_writeback
  * on, wb.nrWriteback counted) and unlocked again. Synchronous unless `mode` is 'all'
- * and a folio is locked by someone (then that lock is awaited).
+ * and a folio is locked by someone or under writeback (then that is awaited). `only`:
+ * just these indexes (fsync's tag_pages_for_writeback snapshot).
  */
-export async function writeCachePages(mapping: AddressSpace, mode: WbSyncMode, max: number): Promise<Folio[]> {
+export async function writeCachePages(mapping: AddressSpace, mode: WbSyncMode, max: number, only?: ReadonlySet<number>): Promise<Folio[]> {
   const wb = wbOf(mapping.cache);
   const out: Folio[] = [];
   let taken = 0;
-  const indexes = [...mapping.dirtyTag].sort((a, b) => a - b);
+  const indexes = [...mapping.dirtyTag].filter((i) => only === undefined || only.has(i)).sort((a, b) => a - b);
   for (const index of indexes) {
     if (taken >= max) break;
     const folio = mapping.pages.get(index);
@@ -279,6 +281,13 @@ export async function writeCachePages(mapping: AddressSpace, mode: WbSyncMode, m
     }
     if (!folioTrylock(folio)) {
       if (mode === 'none') continue;
+      await new Promise<void>((resolve) => folioLockAsync(folio, resolve));
+    }
+    // Under writeback (and dirty again since): WB_SYNC_ALL waits for that writeback to
+    // end (folio_wait_writeback), then writes it again; WB_SYNC_NONE leaves it for later.
+    while (mode === 'all' && folio.mapping === mapping && folio.has(PG_writeback)) {
+      folioUnlock(folio);
+      await new Promise<void>((resolve) => folioWaitBitAsync(folio, PG_writeback, resolve));
       await new Promise<void>((resolve) => folioLockAsync(folio, resolve));
     }
     if (folio.mapping !== mapping || !folio.has(PG_dirty) || folio.has(PG_writeback)) {

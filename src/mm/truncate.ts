@@ -40,6 +40,8 @@ export async function blockTruncatePage(mapping: AddressSpace, from: number): Pr
   // write_begin for bytes [from, end of page): reads the folio if needed (it is within
   // i_size) and zeroes what lies past i_size in it, which is all we write.
   const folio = await writeBeginFolio(mapping, index, from, (index + 1) * PAGE_SIZE, () => false, async () => {});
+  // A writeback mount's write_begin does not wait for writeback; this write-through does.
+  while (folioTestWriteback(folio)) await folioWaitBit(folio, PG_writeback);
   folio.data.fill(0, from - folio.index * PAGE_SIZE);
   folio.set(PG_uptodate | PG_dirty);
   try {

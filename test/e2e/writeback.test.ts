@@ -76,9 +76,7 @@ test('balance_dirty_pages: 24 MiB written through a 16 MiB cache with a 1 MiB di
     const src = join(ctx.tmp, 'src.bin');
     const chunk = randomBytes(4 * MiB, 4);
     await writeFile(src, Buffer.concat(Array.from({ length: 6 }, () => chunk)));
-    // dd's 128 KiB buffer is page-aligned: each FUSE write is whole pages (an unaligned
-    // buffer makes FUSE split writes mid-page, and the next write waits for that page's
-    // writeback: stable pages), so the writer runs as fast as it can.
+    // dd writes 128 KiB requests back to back, as fast as the mount takes them.
     await sh(`dd if=${src} of=${f} bs=128k conv=fsync status=none`);
     const s = await readStats(mnt);
     t.true(s.dirty_throttle! > 0, `throttled writes: ${s.dirty_throttle}`);

@@ -210,3 +210,27 @@ test('reclaim never drops a dirty folio: reading a file four times the cache whi
   const again = await s.reopen();
   t.deepEqual(new Uint8Array(await vfsReadPath(again.vfs, '/dirty')), data);
 });
+
+test('a write to a page under writeback does not wait for it: the page is dirty again, and the next fsync writes the new bytes', async (t) => {
+  const s = await openVfsStore(t, { writeback: true, dirty: NO_TIMER });
+  const { vfs, queue, cache } = s.fs;
+  const fh = await vfs.create('/r', 0o644, O_RDWR, root);
+  await vfs.write(fh, new Uint8Array(4096).fill(1), 4096, 0);
+  queue.faults.configure({ writeUs: 2_000_000 }); // the writeback's bio takes 2 s
+  const first = vfs.fsync(fh, false);
+  const mapping = cache.findMapping((await vfs.fgetattr(fh)).ino)!;
+  const folio = filemapGetFolio(mapping, 0)!;
+  t.true(folio.has(PG_writeback), 'the fsync started the writeback');
+  await vfs.write(fh, new Uint8Array(100).fill(2), 100, 10);
+  t.true(folio.has(PG_writeback) && folio.has(PG_dirty), 'the write returned during the writeback, and made the page dirty again');
+  await first;
+  queue.faults.configure({ writeUs: 0 });
+  t.true(folio.has(PG_dirty), 'the first fsync wrote the bytes that were dirty when it started');
+  await vfs.fsync(fh, false);
+  t.false(folio.has(PG_dirty | PG_writeback));
+  await vfs.release(fh);
+  const again = await s.reopen();
+  const want = new Uint8Array(4096).fill(1);
+  want.fill(2, 10, 110);
+  t.deepEqual(new Uint8Array(await vfsReadPath(again.vfs, '/r')), want);
+});
