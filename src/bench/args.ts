@@ -34,7 +34,7 @@ export interface BenchArgs {
 }
 
 /** The fio scenarios of run.ts, in their order (run.ts checks that it matches). */
-export const FIO_SCENARIO_IDS = ['seq-read-4k', 'seq-read-128k', 'seq-read-128k-ra1m', 'rand-read-4k', 'rand-read-4k-qd16', 'seq-read-4x', 'cached-read-4k', 'cached-read-128k', 'seq-write-128k'] as const;
+export const FIO_SCENARIO_IDS = ['seq-read-4k', 'seq-read-128k', 'seq-read-128k-ra1m', 'rand-read-4k', 'rand-read-4k-qd16', 'seq-read-4x', 'cached-read-4k', 'cached-read-128k', 'seq-write-128k', 'seq-write-128k-fsync', 'rand-write-4k-fsync64'] as const;
 
 export const BENCH_USAGE: string = `usage: npm run bench [-- [--quick] [--reps N] [--out DIR]]
 

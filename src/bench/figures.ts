@@ -161,10 +161,10 @@ export function cpuTicksFromStat(stat: string): number {
  * `aheadfs-4.18` is a second store mounted `--kernel 4.18`, otherwise the same, so the two
  * read paths run alternating in one run.
  */
-export type TargetName = 'aheadfs' | 'aheadfs-4.18' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct' | 'bindfs' | 'kernel';
+export type TargetName = 'aheadfs' | 'aheadfs-4.18' | 'write-through' | 'ra-off' | 'null-fuse' | 'null-mem' | 'o_direct' | 'bindfs' | 'kernel';
 
 /** Table rows, chart bars and legend in this order. */
-export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'aheadfs-4.18', 'ra-off', 'null-fuse', 'null-mem', 'o_direct', 'bindfs', 'kernel'];
+export const TARGET_ORDER: readonly TargetName[] = ['aheadfs', 'aheadfs-4.18', 'write-through', 'ra-off', 'null-fuse', 'null-mem', 'o_direct', 'bindfs', 'kernel'];
 
 export interface ScenarioResult {
   id: string;
@@ -172,7 +172,7 @@ export interface ScenarioResult {
   /** Per target: every repetition, and the median. */
   targets: Partial<Record<TargetName, { runs: RunFigures[]; median: RunFigures }>>;
   /** Throughput ratios, pair by pair per repetition, median. */
-  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number; vsBindfs?: number; kernelVsBindfs?: number; vs418?: number };
+  ratios: { vsNull?: number; vsNullMem?: number; vsRaOff?: number; vsDirect?: number; vsBindfs?: number; kernelVsBindfs?: number; vs418?: number; vsWriteThrough?: number };
 }
 
 /** One in-process loop of micro.ts: a kernel's read loop over its own folios, one read size. */
@@ -227,6 +227,8 @@ export function scenarioRatios(targets: ScenarioResult['targets']): ScenarioResu
   const k = bw('kernel');
   const v4 = bw('aheadfs-4.18');
   if (v4) out.vs418 = pairedRatio(a, v4);
+  const wt = bw('write-through');
+  if (wt) out.vsWriteThrough = pairedRatio(a, wt);
   if (b) out.vsBindfs = pairedRatio(a, b);
   if (b && k) out.kernelVsBindfs = pairedRatio(k, b);
   if (n) out.vsNull = pairedRatio(a, n);
@@ -242,12 +244,13 @@ const fmt = (v: number | undefined, digits: number): string => (v === undefined 
 const fmtInt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : Math.round(v).toString());
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 
-export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct', 'vs bindfs', 'vs 4.18'] as const;
+export const TABLE_HEADER = ['scenario', 'target', 'MiB/s', 'IOPS', 'p50 us', 'p99 us', 'cpu s', 'amp', 'ra pages', 'ra hit', 'ra waste', 'steal %', 'vs null', 'vs null-mem', 'vs ra-off', 'vs o_direct', 'vs bindfs', 'vs 4.18', 'vs write-through'] as const;
 
 /**
  * One row per scenario and target (medians); the ratio columns on the aheadfs row, except
  * `vs bindfs` on the kernel row: the kernel's own reads vs bindfs (what FUSE costs bindfs).
- * `vs 4.18` is aheadfs (6.18) vs aheadfs-4.18, pair by pair.
+ * `vs 4.18` is aheadfs (6.18) vs aheadfs-4.18, pair by pair; `vs write-through` is aheadfs
+ * (writeback, the default) vs a store mounted --writeback off, pair by pair.
  */
 export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
   const rows: string[][] = [];
@@ -275,6 +278,7 @@ export function tableRows(doc: Pick<BenchDoc, 'scenarios'>): string[][] {
         isA ? fmtRatio(s.ratios.vsDirect) : '',
         isA ? fmtRatio(s.ratios.vsBindfs) : t === 'kernel' ? fmtRatio(s.ratios.kernelVsBindfs) : '',
         isA ? fmtRatio(s.ratios.vs418) : '',
+        isA ? fmtRatio(s.ratios.vsWriteThrough) : '',
       ]);
     }
   }
@@ -301,7 +305,7 @@ export function formatMarkdown(header: readonly string[], rows: readonly (readon
 
 // --- the chart -------------------------------------------------------------------------
 
-const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'aheadfs-4.18': '#aec7e8', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f', bindfs: '#9467bd', kernel: '#8c564b' };
+const COLORS: Record<TargetName, string> = { aheadfs: '#1f77b4', 'aheadfs-4.18': '#aec7e8', 'write-through': '#17becf', 'ra-off': '#ff7f0e', 'null-fuse': '#2ca02c', 'null-mem': '#98df8a', o_direct: '#7f7f7f', bindfs: '#9467bd', kernel: '#8c564b' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

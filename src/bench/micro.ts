@@ -123,6 +123,8 @@ export async function runMicro(opts: MicroOptions): Promise<MicroResult> {
       const mapping = vfs.files.get(fh)!.mapping;
       // Cold pass: the written pages dropped, the file read back by the kernel's own read
       // loop and readahead, so the cache holds the folios a mount of that kernel makes.
+      // (Written back first: drop_caches leaves dirty pages, as the kernel's does.)
+      await vfs.syncfs();
       fs.cache.dropCaches();
       const big = new Uint8Array(128 << 10);
       const cpu0 = process.cpuUsage();

@@ -238,6 +238,25 @@ function scenarios(m: Mode, blocksDir: string, scratch: string): Scenario[] {
       warm: false,
       fio: (t) => ['--name=write128k', '--rw=write', '--bs=128k', `--size=${m.writeBytes}`, ...rt, ...base, '--unlink=1', ...(t.name === 'o_direct' ? [`--filename=${scratch}`, '--direct=1'] : [`--filename=${join(t.dir!, 'w0')}`])],
     },
+    // Writeback (issue 16): one fsync at the end (dd conv=fsync), the writeback mount, the
+    // same store layout mounted --writeback off, and O_DIRECT writes of the same size to a
+    // scratch file on the same disk, alternating. Not runtime-capped: the fsync is the point.
+    {
+      id: 'seq-write-128k-fsync',
+      title: 'sequential write, bs=128k, new file, one fsync at the end',
+      targets: ['aheadfs', 'write-through', 'o_direct'],
+      cold: false,
+      warm: false,
+      fio: (t) => ['--name=write128kfsync', '--rw=write', '--bs=128k', `--size=${m.writeBytes}`, '--end_fsync=1', ...base, '--unlink=1', ...(t.name === 'o_direct' ? [`--filename=${scratch}`, '--direct=1'] : [`--filename=${join(t.dir!, 'w1')}`])],
+    },
+    {
+      id: 'rand-write-4k-fsync64',
+      title: 'random write, bs=4k, fsync every 64 writes, qd1',
+      targets: ['aheadfs', 'write-through'],
+      cold: false,
+      warm: false,
+      fio: (t) => ['--name=randwrite4k', '--rw=randwrite', '--bs=4k', `--size=${m.randBytes}`, '--fsync=64', ...rt, ...base, '--unlink=1', `--filename=${join(t.dir!, 'w2')}`],
+    },
   ];
 }
 
@@ -426,6 +445,8 @@ async function main(): Promise<void> {
     const off = { ...(await bench.mountAheadfs('off', storeBytes, [...mountArgs, '--ra-policy', 'none'])), name: 'ra-off' as const };
     // The 4.18 read path beside it: a third store, only when a chosen scenario reads it.
     const v418 = chosen.some((s) => s.targets.includes('aheadfs-4.18')) ? { ...(await bench.mountAheadfs('418', storeBytes, [...mountArgs, '--kernel', '4.18'])), name: 'aheadfs-4.18' as const } : undefined;
+    // --writeback off beside the default, only when a chosen scenario writes to it.
+    const wt = chosen.some((s) => s.targets.includes('write-through')) ? { ...(await bench.mountAheadfs('wt', storeBytes, [...mountArgs, '--writeback', 'off'])), name: 'write-through' as const } : undefined;
     const aheadfsStores = v418 ? [on, off, v418] : [on, off];
     const nul = await bench.mountNull('null-fuse', 4, mode.fileBytes);
     // Only the cached scenarios (f0) read it: one file, held in RAM.
@@ -451,7 +472,8 @@ async function main(): Promise<void> {
     const disk = await diskReadAheadKb(plain);
     const direct: Target = { name: 'o_direct' };
     const missing418: Target = { name: 'aheadfs-4.18' }; // never read: no chosen scenario runs it
-    const targets: Record<TargetName, Target> = { aheadfs: on, 'aheadfs-4.18': v418 ?? missing418, 'ra-off': off, 'null-fuse': nul, 'null-mem': nulMem, o_direct: direct, bindfs: bind, kernel };
+    const missingWt: Target = { name: 'write-through' }; // never used: no chosen scenario writes to it
+    const targets: Record<TargetName, Target> = { aheadfs: on, 'aheadfs-4.18': v418 ?? missing418, 'write-through': wt ?? missingWt, 'ra-off': off, 'null-fuse': nul, 'null-mem': nulMem, o_direct: direct, bindfs: bind, kernel };
     doc.config = {
       fileMiB: mode.fileBytes / MiB,
       writeMiB: mode.writeBytes / MiB,

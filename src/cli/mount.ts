@@ -62,6 +62,13 @@ const MOUNT_KNOBS = [
   KNOBS.raPolicy,
   KNOBS.kernel,
   KNOBS.readpages,
+  KNOBS.writeback,
+  KNOBS.dirtyBackgroundBytes,
+  KNOBS.dirtyBackgroundRatio,
+  KNOBS.dirtyBytes,
+  KNOBS.dirtyRatio,
+  KNOBS.dirtyExpireCentisecs,
+  KNOBS.dirtyWritebackCentisecs,
   KNOBS.nbdConnections,
   KNOBS.nbdTimeout,
   KNOBS.nbdReconnect,
@@ -95,12 +102,31 @@ export function parseTunables(a: RawMountArgs): Tunables {
     raPolicy: flag(a, KNOBS.raPolicy),
     kernel: flag(a, KNOBS.kernel),
     readpages: flag(a, KNOBS.readpages),
+    writeback: flag(a, KNOBS.writeback),
+    dirty: dirtyKnobs(a),
     faults: parseFaultArgs(a),
     nbd: {
       connections: flag(a, KNOBS.nbdConnections),
       timeoutMs: flag(a, KNOBS.nbdTimeout),
       reconnectMs: flag(a, KNOBS.nbdReconnect),
     },
+  };
+}
+
+/**
+ * The vm.dirty_* flags, with the kernel's rule: a non-zero _bytes knob zeroes its _ratio
+ * twin (mm/page-writeback.c dirty_bytes_handler), so the limit in use is the one given.
+ */
+function dirtyKnobs(a: RawMountArgs): NonNullable<Tunables['dirty']> {
+  const dirtyBytes = flag(a, KNOBS.dirtyBytes);
+  const dirtyBackgroundBytes = flag(a, KNOBS.dirtyBackgroundBytes);
+  return {
+    dirtyBytes,
+    dirtyRatio: dirtyBytes > 0 ? 0 : flag(a, KNOBS.dirtyRatio),
+    dirtyBackgroundBytes,
+    dirtyBackgroundRatio: dirtyBackgroundBytes > 0 ? 0 : flag(a, KNOBS.dirtyBackgroundRatio),
+    dirtyExpireCentisecs: flag(a, KNOBS.dirtyExpireCentisecs),
+    dirtyWritebackCentisecs: flag(a, KNOBS.dirtyWritebackCentisecs),
   };
 }
 
@@ -116,6 +142,14 @@ function tunableArgs(t: Tunables): string[] {
     ra_policy: KNOBS.raPolicy.format(t.raPolicy),
     kernel: KNOBS.kernel.format(t.kernel),
     readpages: KNOBS.readpages.format(t.readpages),
+    writeback: KNOBS.writeback.format(t.writeback),
+    dirty_background_bytes: KNOBS.dirtyBackgroundBytes.format(t.dirty?.dirtyBackgroundBytes ?? KNOBS.dirtyBackgroundBytes.default),
+    // A ratio zeroed by its _bytes twin is passed as its default (the _bytes flag zeroes it again).
+    dirty_background_ratio: KNOBS.dirtyBackgroundRatio.format((t.dirty?.dirtyBackgroundBytes ?? 0) > 0 ? KNOBS.dirtyBackgroundRatio.default : (t.dirty?.dirtyBackgroundRatio ?? KNOBS.dirtyBackgroundRatio.default)),
+    dirty_bytes: KNOBS.dirtyBytes.format(t.dirty?.dirtyBytes ?? KNOBS.dirtyBytes.default),
+    dirty_ratio: KNOBS.dirtyRatio.format((t.dirty?.dirtyBytes ?? 0) > 0 ? KNOBS.dirtyRatio.default : (t.dirty?.dirtyRatio ?? KNOBS.dirtyRatio.default)),
+    dirty_expire_centisecs: KNOBS.dirtyExpireCentisecs.format(t.dirty?.dirtyExpireCentisecs ?? KNOBS.dirtyExpireCentisecs.default),
+    dirty_writeback_centisecs: KNOBS.dirtyWritebackCentisecs.format(t.dirty?.dirtyWritebackCentisecs ?? KNOBS.dirtyWritebackCentisecs.default),
     nbd_connections: KNOBS.nbdConnections.format(t.nbd?.connections ?? d.connections),
     nbd_timeout: KNOBS.nbdTimeout.format(t.nbd?.timeoutMs ?? d.timeoutMs),
     nbd_reconnect: KNOBS.nbdReconnect.format(t.nbd?.reconnectMs ?? d.reconnectMs),

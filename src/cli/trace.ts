@@ -18,7 +18,7 @@ import { UsageError } from '../errors.js';
 import type { TraceKind } from '../stats/trace.js';
 
 /** Every kind of trace line (the first word), as documented in the README. */
-export const TRACE_KINDS = ['read', 'ra', 'bio', 'plug', 'rq', 'wait', 'wake', 'reclaim'] as const satisfies readonly TraceKind[];
+export const TRACE_KINDS = ['read', 'ra', 'bio', 'plug', 'rq', 'wait', 'wake', 'reclaim', 'writeback', 'balance_dirty_pages'] as const satisfies readonly TraceKind[];
 // Compile-time check that the list names every TraceKind (a kind left out fails to compile).
 const everyKindListed: [Exclude<TraceKind, (typeof TRACE_KINDS)[number]>] extends [never] ? true : false = true;
 void everyKindListed;

@@ -25,9 +25,10 @@ import type { RequestQueue } from '../block/queue.js';
 import { fsError, toFsError } from '../errors.js';
 import type { Folio } from '../mm/folio.js';
 import { PAGE_SIZE, PG_dirty, PG_error, PG_writeback } from '../mm/page.js';
-import { folioEndRead, type AddressSpace, type AddressSpaceOperations } from '../mm/pagecache.js';
+import { folioEndRead, type AddressSpace, type AddressSpaceOperations, type WritebackIo } from '../mm/pagecache.js';
+import { folioClearDirtyForIo, releaseDelalloc } from '../mm/page-writeback.js';
 import { folioEndWriteback } from '../mm/wait.js';
-import { BLOCK_SIZE, type MetaStore } from './meta.js';
+import { BLOCK_SIZE, type AttachItem, type Extent, type MetaStore, type Run } from './meta.js';
 
 /** 4 KiB blocks are 8 sectors of 512 bytes. */
 const SECTORS_PER_BLOCK = BLOCK_SIZE / 512;
@@ -160,7 +161,8 @@ export class AheadfsAops implements AddressSpaceOperations {
     const parts = new Map<Folio, number>();
     for (const w of writes) for (const s of w.slots) parts.set(s.folio, (parts.get(s.folio) ?? 0) + 1);
     for (const folio of parts.keys()) {
-      folio.clear(PG_dirty);
+      folioClearDirtyForIo(folio); // also untags a folio a writeback mount had dirtied
+      releaseDelalloc(folio); // its blocks are allocated above
       folio.set(PG_writeback);
     }
     const done: Promise<boolean>[] = [];
@@ -193,6 +195,147 @@ export class AheadfsAops implements AddressSpaceOperations {
     // 3. Data is on the device: now the metadata may point at it.
     await this.meta.attachExtents(ino, attach, mapping.host.size);
   }
+
+  delallocPages(mapping: AddressSpace, folio: Folio): number {
+    let holes = 0;
+    try {
+      for (const m of this.meta.mapBlocks(mapping.ino, folio.index, folio.nrPages)) if (m.devBlock === undefined) holes += m.len;
+    } catch {
+      return 0; // no inode: the writeback will fail and say so
+    }
+    return holes;
+  }
+
+  freeBlocks(): number {
+    return this.meta.freeBlocks;
+  }
+
+  /**
+   * Writeback's half of mpage_writepages: map every page of `folios` (reserving blocks for
+   * holes, goal-contiguous with the file), and submit one write bio per contiguous device
+   * run into the caller's plug. Folios stay under PG_writeback; the caller ends it after
+   * writebackCommit. A folio that cannot be mapped (ENOSPC, a failed store) fails without I/O.
+   */
+  writebackStart(mapping: AddressSpace, folios: Folio[]): WritebackIo {
+    const io = new AheadWritebackIo(mapping, folios);
+    const ino = mapping.ino;
+    const fail = (slots: readonly PageSlot[], err: unknown): void => {
+      const code = toFsError(err).code;
+      io.errorCode = code === 'ENOSPC' ? 'ENOSPC' : 'EIO';
+      for (const s of slots) io.failed.add(s.folio);
+    };
+    for (const run of contiguousRuns(pageSlots(folios))) {
+      const first = run[0]!.index;
+      let maps;
+      try {
+        maps = this.meta.mapBlocks(ino, first, run.length);
+      } catch (err) {
+        fail(run, err);
+        continue;
+      }
+      for (const m of maps) {
+        const runSlots = run.slice(m.fileBlock - first, m.fileBlock - first + m.len);
+        if (m.devBlock !== undefined) {
+          io.writes.push({ devBlock: m.devBlock, slots: runSlots, ok: false });
+          continue;
+        }
+        let runs: Run[];
+        try {
+          runs = this.meta.allocateBlocks(ino, m.fileBlock, m.len);
+        } catch (err) {
+          fail(runSlots, err);
+          continue;
+        }
+        let fileBlock = m.fileBlock;
+        for (const r of runs) {
+          const slots = runSlots.slice(fileBlock - m.fileBlock, fileBlock - m.fileBlock + r.len);
+          io.writes.push({ devBlock: r.start, slots, ok: false, attach: { fileBlock, devBlock: r.start, len: r.len } });
+          fileBlock += r.len;
+        }
+      }
+    }
+    const done = io.writes.map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          this.queue.submitBio(
+            bioAlloc('write', w.devBlock * SECTORS_PER_BLOCK, w.slots.map((s) => s.data), (b: Bio) => {
+              w.ok = b.status === undefined;
+              if (!w.ok) {
+                io.errorCode = 'EIO';
+                for (const s of w.slots) io.failed.add(s.folio);
+              }
+              resolve();
+            }),
+          );
+        }),
+    );
+    io.data = Promise.all(done).then(() => undefined);
+    return io;
+  }
+
+  /**
+   * After every io's data completed: one transaction attaching the blocks of the writes
+   * that succeeded, for all the files of the batch; the blocks of failed writes are
+   * unreserved. A file's i_size on disk grows at most to the end of its last folio
+   * written in this batch (ext4's i_disksize), never past data that is not there.
+   */
+  async writebackCommit(ios: readonly WritebackIo[]): Promise<void> {
+    const mine = ios.map((io) => {
+      if (!(io instanceof AheadWritebackIo)) throw new Error('writebackCommit: an io from another filesystem');
+      return io;
+    });
+    await Promise.all(mine.map((io) => io.data));
+    const items: AttachItem[] = [];
+    const unreserve: Run[] = [];
+    const attached: Run[] = [];
+    for (const io of mine) {
+      const maps: Extent[] = [];
+      for (const w of io.writes) {
+        if (w.attach === undefined) continue;
+        // A run of a failed folio is not attached even if its own bio succeeded: the
+        // folio's data is only partly there.
+        if (w.ok && w.slots.every((s) => !io.failed.has(s.folio))) {
+          maps.push(w.attach);
+          attached.push({ start: w.attach.devBlock, len: w.attach.len });
+        } else unreserve.push({ start: w.attach.devBlock, len: w.attach.len });
+      }
+      let end = 0;
+      for (const f of io.folios) if (!io.failed.has(f)) end = Math.max(end, f.pos + f.size);
+      items.push({ ino: io.mapping.ino, maps, newSize: Math.min(io.mapping.host.size, end), keepTimes: true });
+    }
+    this.meta.unreserve(unreserve);
+    try {
+      await this.meta.attachExtentsBatch(items);
+    } catch (err) {
+      // Checked before any change: the runs are still reserved. (A failed commit turns the
+      // store failing; its runs stay reserved until the remount.)
+      if (attached.every((r) => this.meta.isReserved(r))) this.meta.unreserve(attached);
+      for (const io of mine) {
+        io.errorCode = 'EIO';
+        for (const f of io.folios) io.failed.add(f);
+      }
+      void err;
+    }
+  }
+}
+
+/** One write bio of a writeback io, and the extent to attach if it was a hole. */
+interface WbWrite {
+  readonly devBlock: number;
+  readonly slots: PageSlot[];
+  ok: boolean;
+  readonly attach?: Extent;
+}
+
+class AheadWritebackIo implements WritebackIo {
+  readonly failed = new Set<Folio>();
+  errorCode: 'EIO' | 'ENOSPC' = 'EIO';
+  data: Promise<void> = Promise.resolve();
+  readonly writes: WbWrite[] = [];
+  constructor(
+    readonly mapping: AddressSpace,
+    readonly folios: readonly Folio[],
+  ) {}
 }
 
 /** Split ascending pages into runs of consecutive indexes. */

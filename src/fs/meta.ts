@@ -58,6 +58,16 @@ export { NAME_MAX, ROOT_INO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT
 export type { Run } from './alloc.js';
 export type { BlockMapping, Extent } from './extents.js';
 
+/** One file's part of attachExtentsBatch. */
+export interface AttachItem {
+  ino: number;
+  maps: readonly Extent[];
+  /** i_size grows to this if larger. */
+  newSize?: number;
+  /** true: leave mtime/ctime as they are in memory (a writeback: the write set them, touchTimes). */
+  keepTimes?: boolean;
+}
+
 /** Attributes `setattr` can change; absent fields are left alone. */
 export interface SetAttr {
   mode?: number;
@@ -596,6 +606,11 @@ export class MetaStore {
     return runs;
   }
 
+  /** Whether every block of `run` is reserved (allocated and not attached yet). */
+  isReserved(run: Run): boolean {
+    return this.alloc.isReserved(run);
+  }
+
   /** Give back runs from allocateBlocks whose write failed (or was abandoned). */
   unreserve(runs: readonly Run[]): void {
     this.alloc.unreserve(runs);
@@ -611,7 +626,26 @@ export class MetaStore {
    * On rejection before the commit the runs are still reserved: unreserve them.
    */
   async attachExtents(ino: number, maps: readonly Extent[], newSize?: number): Promise<void> {
+    await this.attachExtentsBatch([{ ino, maps, ...(newSize === undefined ? {} : { newSize }) }]);
+  }
+
+  /**
+   * attachExtents for several files in ONE transaction (a writeback batch: its data is all
+   * on the device). Every item is checked before anything changes: a bad item changes
+   * nothing and leaves every run reserved. Context as attachExtents.
+   */
+  async attachExtentsBatch(items: readonly AttachItem[]): Promise<void> {
     this.writable();
+    for (const { ino, maps, newSize } of items) this.checkAttach(ino, maps, newSize);
+    const ws = new WriteSet();
+    const now = Date.now();
+    let freed: Run[] = [];
+    for (const item of items) freed = freed.concat(this.attachIn(ws, item, now));
+    await this.commit(ws, freed);
+  }
+
+  /** Throws (changing nothing) unless `maps` may be attached to `ino`. */
+  private checkAttach(ino: number, maps: readonly Extent[], newSize: number | undefined): void {
     const i = this.inode(ino);
     if (!isReg(i)) throw fsError(isDir(i) ? 'EISDIR' : 'EINVAL', `inode ${ino} is not a regular file`);
     if (newSize !== undefined) checkSize(newSize, `inode ${ino}`);
@@ -628,9 +662,11 @@ export class MetaStore {
       return s.some((e, k) => k > 0 && s[k - 1]![key] + s[k - 1]!.len > e[key]);
     };
     if (overlaps('fileBlock') || overlaps('devBlock')) throw fsError('EINVAL', 'attachExtents: extents overlap');
+  }
 
-    const ws = new WriteSet();
-    const now = Date.now();
+  /** Context: checked by checkAttach; records into `ws`; returns the runs to release after commit. */
+  private attachIn(ws: WriteSet, { ino, maps, newSize, keepTimes }: AttachItem, now: number): Run[] {
+    const i = this.inode(ino);
     let freed: Run[] = [];
     if (maps.length > 0) {
       let m = this.extents.get(ino);
@@ -643,9 +679,24 @@ export class MetaStore {
       }
     }
     if (newSize !== undefined && newSize > i.size) i.size = newSize;
-    i.mtimeMs = i.ctimeMs = now;
+    if (keepTimes !== true) i.mtimeMs = i.ctimeMs = now;
     ws.touchInode(ino, i);
-    await this.commit(ws, freed);
+    return freed;
+  }
+
+  /**
+   * file_update_time for a buffered write whose data is only dirty in the page cache: the
+   * new mtime/ctime are in memory now and reach LMDB with the writeback that commits the
+   * data (or any earlier commit of the inode).
+   */
+  touchTimes(ino: number): void {
+    const i = this.inode(ino);
+    i.mtimeMs = i.ctimeMs = Date.now();
+  }
+
+  /** Blocks allocateBlocks can hand out now. */
+  get freeBlocks(): number {
+    return this.alloc.freeBlocks;
   }
 
   /**

@@ -40,7 +40,7 @@ const LOCAL_FILES = ['pid'];
  */
 function isWritable(name: string): boolean {
   return (
-    name.startsWith('tunables/') || name.startsWith('fail_make_request/') || name.startsWith('delay/') || name === 'drop_caches' || name === 'trace'
+    name.startsWith('tunables/') || name.startsWith('fail_make_request/') || name.startsWith('delay/') || name === 'drop_caches' || name === 'sync' || name === 'trace'
   );
 }
 
@@ -134,11 +134,12 @@ export class ControlDir {
     return h.snapshot.copy(buf, 0, pos, Math.min(h.snapshot.length, pos + len));
   }
 
-  write(fh: number, buf: Buffer, len: number): number {
+  /** Bytes taken; a Promise for a write that finishes later (`sync`). */
+  write(fh: number, buf: Buffer, len: number): number | Promise<number> {
     const h = this.handle(fh);
     if (LOCAL_FILES.includes(h.name)) throw fsError('EACCES', h.name);
-    this.files.write(h.name, buf.toString('utf8', 0, len));
-    return len;
+    const done = this.files.write(h.name, buf.toString('utf8', 0, len));
+    return done === undefined ? len : done.then(() => len);
   }
 
   release(fh: number): void {

@@ -179,7 +179,9 @@ export function makeOperations({ vfs, control, log, context }: AdapterDeps): Fus
     write(_path, fd, buf, len, pos, cb) {
       if (isControlFh(fd)) {
         try {
-          cb(control.write(fd, buf, len));
+          const n = control.write(fd, buf, len);
+          if (typeof n === 'number') cb(n);
+          else n.then(cb, (err: unknown) => cb(fail('write', err)));
         } catch (err) {
           cb(fail('write', err));
         }

@@ -147,6 +147,34 @@ function boolKnob(meta: Meta & { default: boolean }): Knob<boolean> {
 }
 
 /** Seconds > 0 and at most `max`, fractions allowed; the value is in ms. */
+/** Largest vm.dirty_*_bytes (the cache is at most 4 GiB; the limit is clamped to it anyway). */
+export const DIRTY_BYTES_MAX = 2 ** 40;
+
+/** vm.dirty_*_bytes: 0 (use the ratio), or bytes from `min` (a size suffix is taken too). */
+function dirtyBytesKnob(meta: Meta & { default: number; min: number }): Knob<number> {
+  const expected = `0 (use the ratio), or a size from ${meta.min} bytes to 1 TiB (K, M, G suffixes)`;
+  return {
+    ...meta,
+    type: 'size',
+    expected,
+    parse(text) {
+      const s = text.trim();
+      let n: number;
+      if (/^[0-9]+$/.test(s)) n = Number(s);
+      else {
+        try {
+          n = parseSize(s);
+        } catch {
+          throw expecting(expected);
+        }
+      }
+      if (n !== 0 && (n < meta.min || n > DIRTY_BYTES_MAX || !Number.isSafeInteger(n))) throw expecting(expected);
+      return n;
+    },
+    format: String,
+  };
+}
+
 function secondsKnob(meta: Meta & { default: number; max: number }): Knob<number> {
   const expected = `a number of seconds > 0, at most ${meta.max}`;
   return {
@@ -267,6 +295,67 @@ export const KNOBS = {
     flag: 'readpages',
     control: 'tunables/readpages',
     doc: "on: readahead I/O in batches (the filesystem's multi-page readahead); off: page by page, merged by the plug",
+  }),
+  writeback: boolKnob({
+    name: 'writeback',
+    unit: '',
+    default: true,
+    flag: 'writeback',
+    doc: 'on: a writeback page cache (a write replies once copied; a flusher writes back; fsync makes it durable); off: write-through, as before',
+  }),
+  dirtyBackgroundBytes: dirtyBytesKnob({
+    name: 'dirty_background_bytes',
+    unit: 'bytes',
+    default: 0,
+    min: 1,
+    flag: 'dirty-background-bytes',
+    control: 'tunables/vm/dirty_background_bytes',
+    doc: 'vm.dirty_background_bytes: dirty bytes at which the flusher starts writing back (0: use dirty_background_ratio; setting it zeroes the ratio)',
+  }),
+  dirtyBackgroundRatio: intKnob({
+    name: 'dirty_background_ratio',
+    unit: '%',
+    default: 10,
+    rule: { min: 0, max: 100 },
+    flag: 'dirty-background-ratio',
+    control: 'tunables/vm/dirty_background_ratio',
+    doc: 'vm.dirty_background_ratio: percent of the page cache dirty at which the flusher starts (setting it zeroes dirty_background_bytes)',
+  }),
+  dirtyBytes: dirtyBytesKnob({
+    name: 'dirty_bytes',
+    unit: 'bytes',
+    default: 0,
+    min: 2 * 4096,
+    flag: 'dirty-bytes',
+    control: 'tunables/vm/dirty_bytes',
+    doc: 'vm.dirty_bytes: dirty + writeback bytes at which writers wait in balance_dirty_pages (0: use dirty_ratio; setting it zeroes the ratio)',
+  }),
+  dirtyRatio: intKnob({
+    name: 'dirty_ratio',
+    unit: '%',
+    default: 20,
+    rule: { min: 1, max: 100 },
+    flag: 'dirty-ratio',
+    control: 'tunables/vm/dirty_ratio',
+    doc: 'vm.dirty_ratio: percent of the page cache dirty or under writeback at which writers wait (at most 7/8 of the cache is used; setting it zeroes dirty_bytes)',
+  }),
+  dirtyExpireCentisecs: intKnob({
+    name: 'dirty_expire_centisecs',
+    unit: 'cs',
+    default: 3000,
+    rule: { min: 0, max: 2 ** 31 - 1 },
+    flag: 'dirty-expire-centisecs',
+    control: 'tunables/vm/dirty_expire_centisecs',
+    doc: 'vm.dirty_expire_centisecs: dirty data older than this is written back by the periodic flush',
+  }),
+  dirtyWritebackCentisecs: intKnob({
+    name: 'dirty_writeback_centisecs',
+    unit: 'cs',
+    default: 500,
+    rule: { min: 0, max: 2 ** 31 - 1 },
+    flag: 'dirty-writeback-centisecs',
+    control: 'tunables/vm/dirty_writeback_centisecs',
+    doc: 'vm.dirty_writeback_centisecs: interval of the periodic flush (0: none)',
   }),
   trace: enumKnob({
     name: 'trace',

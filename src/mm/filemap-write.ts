@@ -1,5 +1,19 @@
 /**
- * The write path of the page cache (generic_perform_write with write-through).
+ * The write path of the page cache (generic_perform_write), in two modes:
+ *
+ * Writeback (the default; cache.wb set): per folio of [pos, pos + len), in index order:
+ *
+ *   write_begin (below), then balance_dirty_pages: dirtying this folio would pass the
+ *     dirty limit -> unlock, wait for writeback progress, start over (page-writeback.ts)
+ *   a folio over holes: delalloc reservation (ENOSPC now, not at writeback)
+ *   copy, PG_uptodate, folioMarkDirty, extend i_size, unlock        write_end
+ *
+ * and reply: the flusher (fs-writeback.ts) or an fsync writes the folios back later.
+ * A folio under writeback is written to without waiting (folio_wait_stable waits only
+ * where the device needs stable pages; ours do not): it is dirty again, and written back
+ * once more after its current writeback ends. Write-through waits (below).
+ *
+ * Write-through (--writeback off; cache.wb undefined), as before the writeback cache:
  *
  * filemapWrite, per folio of [pos, pos + len), in index order:
  *
@@ -28,6 +42,9 @@ import { folioTestUptodate, folioTestWriteback, type Folio } from './folio.js';
 import { folioMarkAccessed } from './lru.js';
 import { PAGE_SIZE, PG_dirty, PG_error, PG_raunread, PG_uptodate, PG_writeback } from './page.js';
 import { filemapAddFolio, filemapGetFolio, filemapReadFolio, filemapRemoveFolio, filemapWaitForMemory, type AddressSpace } from './pagecache.js';
+import { filemapWriteAndWait } from './fs-writeback.js';
+import { balanceDirtyPages, delallocReserve, folioCancelDirty, folioMarkDirty, mappingSetError } from './page-writeback.js';
+import { PG_delalloc } from './page.js';
 import type { MmFile } from './types.js';
 import { folioLockAsync, folioTrylock, folioUnlock, folioWaitBitAsync } from './wait.js';
 
@@ -73,8 +90,15 @@ export async function writeBeginFolio(
         const waited = await new Promise<boolean>((resolve) => {
           if (!filemapWaitForMemory(cache, () => resolve(true))) resolve(false);
         });
-        if (!waited) throw fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${index}`);
-        continue;
+        if (waited) continue;
+        // Writeback: nothing locked or under writeback to wait for, but the frames may be
+        // dirty: write the inode dirtied longest ago back (WB_REASON_VMSCAN), look again.
+        const oldest = cache.wb?.bDirty.values().next().value;
+        if (oldest !== undefined) {
+          await filemapWriteAndWait(oldest, 'vmscan');
+          continue;
+        }
+        throw fsError('ENOMEM', `no page frame free for inode ${mapping.ino} page ${index}`);
       }
       folio = added.folio;
     } else {
@@ -84,8 +108,11 @@ export async function writeBeginFolio(
         folioUnlock(folio);
         continue;
       }
-      // folio_wait_stable: do not change data the device is reading for a write.
-      while (folioTestWriteback(folio)) await folioWaitBit(folio, PG_writeback);
+      // folio_wait_stable, write-through: do not change data the device is reading for a
+      // write. A writeback mount does not need stable pages: a page changed while its bio
+      // reads it is dirty again and written once more (a crash in between finds that
+      // page's old or new bytes, or a mix of them: all of this file).
+      if (cache.wb === undefined) while (folioTestWriteback(folio)) await folioWaitBit(folio, PG_writeback);
     }
 
     const folioPos = folio.index * PAGE_SIZE;
@@ -132,6 +159,7 @@ export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uin
     throw fsError('EINVAL', `write of ${len} bytes at ${pos} from a ${buf.length}-byte buffer`);
   }
   if (len === 0) return 0;
+  if (mapping.cache.wb !== undefined) return filemapWriteDirty(mapping, buf, pos, len);
   const host = mapping.host;
   const end = pos + len;
   const oldSize = host.size;
@@ -180,15 +208,67 @@ export async function filemapWrite(mapping: AddressSpace, file: MmFile, buf: Uin
     if (host.size > oldSize && host.size <= end) host.size = Math.max(oldSize, pos + written);
     const error = toFsError(err, `write of ${len} bytes at ${pos} to inode ${mapping.ino}`);
     // mapping_set_error: a short write hides the error from write(2); fsync still reports it.
-    if (error.code === 'EIO') mapping.wbErr++;
+    if (error.code === 'EIO') mappingSetError(mapping, 'EIO');
     if (written > 0) return written;
     throw error;
   }
 }
 
+/**
+ * generic_perform_write for a writeback mount: copy into folios, mark them dirty, reply.
+ * Resolves with the bytes copied (fewer than len if a later folio failed, ENOSPC say);
+ * rejects if none were.
+ */
+async function filemapWriteDirty(mapping: AddressSpace, buf: Uint8Array, pos: number, len: number): Promise<number> {
+  const { cache, host } = mapping;
+  const end = pos + len;
+  let cur = pos;
+  try {
+    while (cur < end) {
+      const index = Math.floor(cur / PAGE_SIZE);
+      const folio = await writeBeginFolio(mapping, index, pos, end, () => false, async () => {});
+      if (!folio.has(PG_dirty)) {
+        const throttle = balanceDirtyPages(cache, folio.nrPages);
+        if (throttle !== undefined) {
+          folioUnlock(folio);
+          await throttle;
+          continue; // look the folio up again: it may be gone or split meanwhile
+        }
+      }
+      let delalloc = folio.has(PG_delalloc);
+      if (!delalloc && mapping.aops.delallocPages !== undefined && mapping.aops.delallocPages(mapping, folio) > 0) {
+        try {
+          delallocReserve(cache, folio.nrPages, mapping.aops.freeBlocks?.() ?? Infinity);
+        } catch (err) {
+          if (!folioTestUptodate(folio)) filemapRemoveFolio(folio); // nothing of it was written
+          folioUnlock(folio);
+          throw err;
+        }
+        delalloc = true;
+      }
+      // write_end: copy, uptodate, dirty, extend i_size.
+      const folioPos = folio.index * PAGE_SIZE;
+      const stop = Math.min(end, folioPos + folio.data.byteLength);
+      folio.data.set(buf.subarray(cur - pos, stop - pos), cur - folioPos);
+      folio.clear(PG_error | PG_raunread);
+      folio.set(PG_uptodate);
+      folioMarkDirty(folio, { delalloc });
+      folioMarkAccessed(folio);
+      if (stop > host.size) host.size = stop;
+      folioUnlock(folio);
+      cur = stop;
+    }
+    return len;
+  } catch (err) {
+    if (cur > pos) return cur - pos;
+    throw toFsError(err, `write of ${len} bytes at ${pos} to inode ${mapping.ino}`);
+  }
+}
+
 /** A locked folio whose write-through failed: out of the cache (re-read from the device), unlocked. */
 export function discardFailedFolio(folio: Folio): void {
-  folio.clear(PG_dirty | PG_uptodate);
+  folioCancelDirty(folio);
+  folio.clear(PG_uptodate);
   if (!folioTestWriteback(folio)) filemapRemoveFolio(folio);
   folioUnlock(folio);
 }

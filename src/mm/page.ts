@@ -14,6 +14,7 @@
  *   PG_lru        on an LRU list
  *   PG_waiters    someone waits in the folio wait table (lets unlock skip the wake walk)
  *   PG_raunread   ours: brought in by readahead and not read yet (for ra_hit / ra_wasted)
+ *   PG_delalloc   ours: dirty over a hole, a block promised but not allocated (ext4's BH_Delay)
  */
 
 export const PAGE_SHIFT = 12;
@@ -31,6 +32,7 @@ export const PG_active = 1 << 7;
 export const PG_lru = 1 << 8;
 export const PG_waiters = 1 << 9;
 export const PG_raunread = 1 << 10;
+export const PG_delalloc = 1 << 11;
 
 /**
  * Not a flag: the mask of the states that pin a folio in the cache (I/O or a lock owner,
@@ -53,4 +55,5 @@ export const FLAG_NAMES: readonly [number, string][] = [
   [PG_lru, 'lru'],
   [PG_waiters, 'waiters'],
   [PG_raunread, 'raunread'],
+  [PG_delalloc, 'delalloc'],
 ];

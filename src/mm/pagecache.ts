@@ -3,8 +3,9 @@
  * below the read loops). One `AddressSpace` per inode maps page indexes to folios; one
  * `PageCache` owns the frame arena (buddy allocator), the LRU lists and the folio wait
  * table that all address spaces share. The read loop (filemap-read.ts), readahead
- * (readahead.ts), the write path (filemap-write.ts) and truncate (truncate.ts) sit on top
- * of this file; nothing here imports them.
+ * (readahead.ts), the write path (filemap-write.ts), truncate (truncate.ts) and writeback
+ * (page-writeback.ts: dirty tags and accounting in `PageCache.wb`; fs-writeback.ts: the
+ * flusher) sit on top of this file; nothing here imports them (types only).
  *
  *   PageCache ──── frames: FrameArena (WebAssembly.Memory, buddy blocks of 2^order frames)
  *      │     ├──── lruvec: Lruvec (inactive/active lists of folios, reclaim)
@@ -46,7 +47,8 @@ import { Folio } from './folio.js';
 import { FrameArena } from './frames.js';
 import { Lruvec, pinBit, SWAP_CLUSTER_MAX } from './lru.js';
 import { XArray } from './xarray.js';
-import { PG_active, PG_dirty, PG_error, PG_locked, PG_lru, PG_PINNED, PG_raunread, PG_referenced, PG_uptodate, type PageIndex } from './page.js';
+import { PG_active, PG_delalloc, PG_dirty, PG_error, PG_locked, PG_lru, PG_PINNED, PG_raunread, PG_referenced, PG_uptodate, type PageIndex } from './page.js';
+import type { BdiWriteback } from './page-writeback.js';
 import type { BackingDevInfo, InodeHost } from './types.js';
 import { __folioWaitBitAsyncSlow, folioUnlock, PageWaitTable, type WaitCallback } from './wait.js';
 
@@ -73,6 +75,35 @@ export interface AddressSpaceOperations {
    * an FsError (ENOSPC, EIO) and leaves the failed folios dirty.
    */
   writepages(mapping: AddressSpace, folios: Folio[]): Promise<void>;
+  /**
+   * Writeback (page-writeback.ts, fs-writeback.ts): start the data I/O of `folios`
+   * (ascending, under PG_writeback, not locked, cleared for I/O), mapping holes to newly
+   * reserved blocks; synchronous up to the submission, inside the caller's plug. Never
+   * throws: folios that cannot be mapped or written go to `failed`.
+   */
+  writebackStart?(mapping: AddressSpace, folios: Folio[]): WritebackIo;
+  /**
+   * After the data of every io completed: attach the new blocks of them all (only of the
+   * writes that succeeded) in ONE metadata transaction, with each file's new i_size
+   * bounded by the data written (the ordered rule). A failed commit fails every folio.
+   */
+  writebackCommit?(ios: readonly WritebackIo[]): Promise<void>;
+  /** Pages of `folio` over holes (no block yet): a writeback mount reserves space for them when it dirties the folio. */
+  delallocPages?(mapping: AddressSpace, folio: Folio): number;
+  /** Blocks the filesystem can still allocate (for the delalloc reservation). */
+  freeBlocks?(): number;
+}
+
+/** One mapping's part of a writeback batch (aops.writebackStart). */
+export interface WritebackIo {
+  readonly mapping: AddressSpace;
+  readonly folios: readonly Folio[];
+  /** Resolves (never rejects) when every bio of this io completed. */
+  readonly data: Promise<void>;
+  /** Folios whose data did not reach the device, or got no block (filled in as bios end). */
+  readonly failed: Set<Folio>;
+  /** The error for mapping_set_error when `failed` is not empty. */
+  errorCode: 'EIO' | 'ENOSPC';
 }
 
 /** The kernel versions whose read path a mount can run. */
@@ -128,6 +159,11 @@ export class PageCache {
   readonly waitTable: PageWaitTable;
   /** Pages reclaim tries to free at once: ~1/64 of the cache, 1..SWAP_CLUSTER_MAX. */
   readonly reclaimBatch: number;
+  /**
+   * The writeback state (page-writeback.ts) on a writeback mount; undefined on a
+   * write-through one (--writeback off: every write goes to the device before it returns).
+   */
+  wb: BdiWriteback | undefined = undefined;
   private readonly mappings = new Map<number, AddressSpace>();
 
   constructor(opts: PageCacheOptions) {
@@ -185,6 +221,11 @@ export class PageCache {
     return dropped;
   }
 
+  /** The mappings with folios under writeback by a writeback batch now. */
+  mappingsWithWriteback(): AddressSpace[] {
+    return [...this.mappings.values()].filter((m) => m.writebackFolios.size > 0);
+  }
+
   /** Pages in the cache now. */
   get nrPages(): number {
     return this.lruvec.nrPages;
@@ -212,6 +253,19 @@ export class AddressSpace {
    * open, and fsync reports EIO once per file for each change since (vfs.ts).
    */
   wbErr = 0;
+  /** Which error the last wbErr bump was (EIO from the device, ENOSPC from allocation at writeback). */
+  wbErrCode: 'EIO' | 'ENOSPC' = 'EIO';
+  /**
+   * PAGECACHE_TAG_DIRTY: first indexes of the folios dirtied by folioMarkDirty and not
+   * yet cleared for I/O or cancelled (page-writeback.ts keeps it with wb.nrDirty).
+   */
+  readonly dirtyTag = new Set<PageIndex>();
+  /** inode->dirtied_when: Date.now() when the mapping last went from clean to dirty. */
+  dirtiedWhen = 0;
+  /** Pages of this mapping dirty over holes (PG_delalloc): counted in st_blocks, as ext4 does. */
+  nrDelalloc = 0;
+  /** Folios of this mapping under writeback by a writeback batch (PAGECACHE_TAG_WRITEBACK). */
+  readonly writebackFolios = new Set<Folio>();
 
   constructor(
     readonly cache: PageCache,
@@ -437,7 +491,8 @@ export function splitFolio(folio: Folio): Folio[] {
   const onLru = folio.has(PG_lru);
   cache.lruvec.del(folio); // with its old size
   cache.frames.splitBlock(folio.frame);
-  const tailFlags = folio.flags & (PG_uptodate | PG_dirty | PG_error | PG_referenced | PG_raunread);
+  const tailFlags = folio.flags & (PG_uptodate | PG_dirty | PG_error | PG_referenced | PG_raunread | PG_delalloc);
+  const tagged = mapping.dirtyTag.has(folio.index);
   folio.order = 0;
   folio.data = cache.frames.frameView(folio.frame);
   const out = [folio];
@@ -446,6 +501,7 @@ export function splitFolio(folio: Folio): Folio[] {
     tail.flags = tailFlags;
     tail.raOwner = folio.raOwner;
     mapping.pages.set(tail.index, tail);
+    if (tagged) mapping.dirtyTag.add(tail.index); // the pages stay counted in wb.nrDirty
     out.push(tail);
   }
   mapping.nrFolios += n - 1;

@@ -19,6 +19,7 @@ import { fsError, toFsError } from '../errors.js';
 import { folioTestUptodate, folioTestWriteback, type Folio } from './folio.js';
 import { discardFailedFolio, folioLock, folioWaitBit, writeBeginFolio } from './filemap-write.js';
 import { PAGE_SIZE, PG_dirty, PG_uptodate, PG_writeback } from './page.js';
+import { folioCancelDirty, mappingSetError } from './page-writeback.js';
 import { filemapGetFolio, filemapRemoveFolio, splitFolio, type AddressSpace } from './pagecache.js';
 import { folioUnlock } from './wait.js';
 
@@ -39,13 +40,15 @@ export async function blockTruncatePage(mapping: AddressSpace, from: number): Pr
   // write_begin for bytes [from, end of page): reads the folio if needed (it is within
   // i_size) and zeroes what lies past i_size in it, which is all we write.
   const folio = await writeBeginFolio(mapping, index, from, (index + 1) * PAGE_SIZE, () => false, async () => {});
+  // A writeback mount's write_begin does not wait for writeback; this write-through does.
+  while (folioTestWriteback(folio)) await folioWaitBit(folio, PG_writeback);
   folio.data.fill(0, from - folio.index * PAGE_SIZE);
   folio.set(PG_uptodate | PG_dirty);
   try {
     await mapping.aops.writepages(mapping, [folio]);
   } catch (err) {
     discardFailedFolio(folio);
-    if (toFsError(err).code === 'EIO') mapping.wbErr++; // mapping_set_error
+    if (toFsError(err).code === 'EIO') mappingSetError(mapping, 'EIO');
     throw toFsError(err, `zeroing the tail of page ${index} of inode ${mapping.ino} after a truncate`);
   }
   folioUnlock(folio);
@@ -97,7 +100,7 @@ export async function truncateInodePages(mapping: AddressSpace, newSize: number)
 
 /** truncate_inode_folio: a locked folio wholly past EOF leaves the cache. */
 function truncateInodeFolio(folio: Folio): void {
-  folio.clear(PG_dirty); // folio_cancel_dirty: the data is past EOF now
+  folioCancelDirty(folio); // the data is past EOF now: never written
   filemapRemoveFolio(folio);
 }
 

@@ -50,6 +50,14 @@ export const COUNTERS = {
   pgsteal: counter('pagecache', 'pages', 'clean pages reclaimed to free a frame'),
   readpage_ios: counter('pagecache', 'pages', 'single pages read with readpage (no readahead)'),
   page_waits: counter('pagecache', 'waits', 'reads that had to wait on a locked page'),
+  nr_dirty: gauge('pagecache', 'pages', 'dirty pages now, not yet being written back (writeback mounts)'),
+  nr_writeback: gauge('pagecache', 'pages', 'pages being written back now (data or its metadata commit in flight)'),
+  nr_dirty_peak: peak('pagecache', 'pages', 'most dirty + writeback pages at once (a high-water mark; never above the dirty limit)'),
+  wb_pages: counter('pagecache', 'pages', 'pages written back (pgpgout-style; data and metadata done)'),
+  wb_bytes: counter('pagecache', 'bytes', 'bytes written back (pages x 4 KiB)'),
+  wb_batches: counter('pagecache', 'batches', 'writeback batches: one plug of bios, then one metadata commit'),
+  wb_errors: counter('pagecache', 'pages', 'pages whose writeback failed (EIO, ENOSPC): reported by the next fsync'),
+  dirty_throttle: counter('pagecache', 'events', 'writes that waited in balance_dirty_pages (dirty + writeback at the dirty limit)'),
 
   // readahead (mm/readahead.c)
   ra_sync: counter('readahead', 'calls', 'synchronous readahead decisions that submitted I/O'),

@@ -25,7 +25,7 @@
 
 export const TRACE_CAPACITY = 65536;
 
-export type TraceKind = 'read' | 'ra' | 'bio' | 'plug' | 'wait' | 'wake' | 'reclaim' | 'rq';
+export type TraceKind = 'read' | 'ra' | 'bio' | 'plug' | 'wait' | 'wake' | 'reclaim' | 'rq' | 'writeback' | 'balance_dirty_pages';
 
 /** Event ids: the record's first word. Fields are listed as the line prints them. */
 export const TraceEvent = {
@@ -62,6 +62,10 @@ export const TraceEvent = {
   wake: 16,
   /** ino index */
   reclaim: 17,
+  /** dirty writeback thresh */
+  balanceDirtyPages: 18,
+  /** A rare event with a variable list (a writeback batch's inodes): its text is kept as formatted at emit (emitText). */
+  text: 19,
 } as const;
 export type TraceEventId = (typeof TraceEvent)[keyof typeof TraceEvent];
 
@@ -103,6 +107,8 @@ const FORMATS: Record<TraceEventId, Format> = {
   [TraceEvent.wait]: (f) => `wait ino=${f.n(0)} index=${f.n(1)} bit=${f.s(2)}`,
   [TraceEvent.wake]: (f) => `wake ino=${f.n(0)} index=${f.n(1)} woken=${f.n(2)} spurious=${f.n(3)}`,
   [TraceEvent.reclaim]: (f) => `reclaim ino=${f.n(0)} index=${f.n(1)}`,
+  [TraceEvent.balanceDirtyPages]: (f) => `balance_dirty_pages dirty=${f.n(0)} writeback=${f.n(1)} thresh=${f.n(2)} throttled`,
+  [TraceEvent.text]: () => '', // never formatted: emitText keeps the line
 };
 
 function pageCacheRa(kind: 'sync' | 'async', f: Fields): string {
@@ -227,6 +233,27 @@ export class Trace implements TraceSink {
       return;
     }
     this.text[this.head] = undefined;
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+    if (this.count < this.capacity) this.count++;
+  }
+
+  /**
+   * Record an event whose fields do not fit a record (a writeback batch's list of inodes),
+   * formatted now and kept as text in its slot. Only for rare events: it allocates.
+   */
+  emitText(text: string): void {
+    if (!this.enabled) return;
+    const t = this.nowUs();
+    const line = this.pid > 0 ? `${text} pid=${this.pid} t=${t}` : `${text} t=${t}`;
+    if (this.sink !== undefined) {
+      this.sink(line);
+      return;
+    }
+    const o = this.head * STRIDE;
+    this.buf[o] = TraceEvent.text;
+    this.buf[o + 1] = t;
+    this.buf[o + 2] = this.pid;
+    this.text[this.head] = line;
     this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     if (this.count < this.capacity) this.count++;
   }

@@ -14,12 +14,14 @@
  *   kmsg           the message ring (src/stats/kmsg.ts): why a write was refused, device
  *                  errors, fault-injection hits, reclaim trouble, the mount's options
  *   drop_caches    write 1: evict every clean, unlocked page (like /proc/sys/vm/drop_caches)
+ *   sync           write 1: syncfs: every dirty page written back, the device and LMDB
+ *                  flushed; the write(2) returns when that is done (FUSE 2 has no syncfs)
  *   tunables/<n>   read/write knobs (see tunables.ts)
  *   tunables/iosched/<n>  the active scheduler's knobs; absent with `none`
  *   fail_make_request/<n>, delay/<n>  fault injection and latency (see fault-files.ts)
  */
 
-import { fsError, isFsError } from '../errors.js';
+import { fsError, isFsError, type FsError } from '../errors.js';
 import { Kmsg } from '../stats/kmsg.js';
 import type { Stats } from '../stats/registry.js';
 import type { Trace } from '../stats/trace.js';
@@ -33,7 +35,8 @@ export interface ControlFiles {
   /** Throws FsError ENOENT for an unknown name. */
   read(name: string): string;
   /** Throws FsError EINVAL (bad value), EACCES (read-only file) or ENOENT. */
-  write(name: string, data: string): void;
+  /** `sync` resolves when done. */
+  write(name: string, data: string): void | Promise<void>;
   /**
    * For a file whose content depends on the reader (`stats_interval`): the state of one
    * open handle, asked again at each read at offset 0; undefined for the other files.
@@ -57,11 +60,13 @@ export interface ControlSources {
   diskstats(): string;
   files(): string;
   dropCaches(): number;
+  /** syncfs: write back everything, flush the device and the metadata. */
+  sync?(): Promise<void>;
   /** Directories of plain knobs under `.aheadfs/` (fail_make_request/, delay/), by name. */
   groups?: Record<string, ControlGroup>;
 }
 
-const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'kmsg', 'drop_caches', 'tunables', 'stats_interval'];
+const TOP = ['stats', 'stats.json', 'diskstats', 'trace', 'files', 'kmsg', 'drop_caches', 'sync', 'tunables', 'stats_interval'];
 
 /** 'tunables' -> '', 'tunables/iosched/x' -> 'iosched/x'; undefined outside tunables/. */
 function tunablePath(name: string): string | undefined {
@@ -97,6 +102,7 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
     files: () => src.files(),
     kmsg: () => kmsg.format(),
     drop_caches: () => '0\n',
+    sync: () => '0\n',
   };
   return {
     list(dir) {
@@ -125,18 +131,27 @@ export function makeControlFiles(src: ControlSources): ControlFiles {
       return { read: () => src.stats.format(interval.take()), close: () => interval.close() };
     },
     write(name, data) {
+      if (name === 'sync') {
+        // syncfs (FUSE 2 has no SYNCFS request): resolves once everything is written back.
+        const v = data.trim();
+        if (v !== '1') throw refused(name, data, fsError('EINVAL', `sync: write 1 (got ${JSON.stringify(v)})`));
+        return src.sync?.();
+      }
       try {
         write(name, data);
       } catch (err) {
         // The write fails with the errno; the reason goes where users look (dmesg).
-        if (isFsError(err)) {
-          const why = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
-          kmsg.emit('warn', name.split('/')[0]!, `write of ${JSON.stringify(data.trim().slice(0, 80))} to .aheadfs/${name} refused (${err.code}): ${why}`);
-        }
-        throw err;
+        throw isFsError(err) ? refused(name, data, err) : err;
       }
     },
   };
+
+  /** The write fails with the errno; the reason goes where users look (dmesg). */
+  function refused(name: string, data: string, err: FsError): FsError {
+    const why = err.message.startsWith(`${err.code}: `) ? err.message.slice(err.code.length + 2) : err.message;
+    kmsg.emit('warn', name.split('/')[0]!, `write of ${JSON.stringify(data.trim().slice(0, 80))} to .aheadfs/${name} refused (${err.code}): ${why}`);
+    return err;
+  }
 
   function write(name: string, data: string): void {
     switch (name) {

@@ -18,6 +18,8 @@ import { AheadfsAops } from '../fs/aops.js';
 import { MetaStore } from '../fs/meta.js';
 import { readSuperblock } from '../fs/superblock.js';
 import { PageCache, type KernelVersion, type RaPolicy } from '../mm/pagecache.js';
+import { Flusher } from '../mm/fs-writeback.js';
+import { BdiWriteback, type DirtyKnobs } from '../mm/page-writeback.js';
 import { PAGE_SHIFT } from '../mm/page.js';
 import type { BackingDevInfo } from '../mm/types.js';
 import { Stats } from '../stats/registry.js';
@@ -42,6 +44,10 @@ export interface MountOptions {
   /** Whose read loop and readahead: 4.18 (do_generic_file_read, order-0) or 6.18 (filemap_read, large folios). */
   kernel: KernelVersion;
   readpages: boolean;
+  /** Writeback page cache (default) or write-through (false: every write reaches the device before it returns). */
+  writeback: boolean;
+  /** The vm.dirty_* knobs (writeback mounts); unset ones keep the kernel's defaults. */
+  dirty?: Partial<DirtyKnobs>;
   /** fail_make_request and delay from the mount options (default: off, no delay). */
   faults?: Partial<FaultConfig>;
   /** NBD connections, timeout and reconnect time (stores on an NBD export only). */
@@ -65,6 +71,7 @@ export const DEFAULT_MOUNT_OPTIONS: Omit<MountOptions, 'log'> = {
   raPolicy: KNOBS.raPolicy.default,
   kernel: KNOBS.kernel.default,
   readpages: KNOBS.readpages.default,
+  writeback: KNOBS.writeback.default,
 };
 
 /** What the FUSE daemon serves. */
@@ -118,6 +125,12 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     cache.useReadahead = options.readpages;
     cache.raPolicy = options.raPolicy;
     cache.kernel = options.kernel;
+    let flusher: Flusher | undefined;
+    if (options.writeback) {
+      cache.wb = new BdiWriteback(cache.frames.nrFrames, stats);
+      Object.assign(cache.wb.knobs, options.dirty ?? {});
+      flusher = new Flusher(cache);
+    }
     const aops = new AheadfsAops(meta, queue);
     // fsync's flush goes through the queue (blkdev_issue_flush), not around it.
     const vfs = new AheadVfs(meta, cache, aops, { flush: () => blkdevIssueFlush(queue) }, stats);
@@ -132,7 +145,8 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     const closeMeta = meta;
     const shutdown = vfs.shutdown.bind(vfs);
     vfs.shutdown = async () => {
-      await shutdown();
+      flusher?.stop();
+      await shutdown(); // writes back everything dirty first
       await queue.drain();
       // A device that cannot flush (NBD without NBD_FLAG_SEND_FLUSH) was said so at mount.
       if (device.canFlush) await device.flush();
@@ -143,10 +157,11 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
       stats,
       trace,
       kmsg,
-      tunables: makeTunables({ bdi, queue, cache, trace }),
+      tunables: makeTunables({ bdi, queue, cache, trace, ...(cache.wb ? { vm: { wb: cache.wb, changed: () => flusher?.armTimer() } } : {}) }),
       diskstats: () => formatDiskstats(queue.diskstats()),
       files: () => formatFiles(vfs, cache),
       dropCaches: () => cache.dropCaches(),
+      sync: () => vfs.syncfs(),
       groups: makeFaultFiles(queue.faults, device.nrSectors),
     });
     return { vfs, stats, trace, kmsg, control, cache, queue, superblock: { uuid: sb.uuid, sizeBytes: sb.sizeBytes } };

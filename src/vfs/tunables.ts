@@ -24,6 +24,7 @@ import { fsError } from '../errors.js';
 import { KNOBS, parseControl, type Knob } from '../knobs/table.js';
 import type { ElvFsEntry } from '../block/elv-attrs.js';
 import type { BackingDevInfo } from '../mm/types.js';
+import type { DirtyKnobs } from '../mm/page-writeback.js';
 import type { Trace } from '../stats/trace.js';
 
 /** Re-exported: the knob table (src/knobs/table.ts) holds the ranges. */
@@ -63,9 +64,47 @@ export interface TunableTargets {
   queue: TunableQueue;
   cache: { useReadahead: boolean; readonly kernel?: string };
   trace: Trace;
+  /** Writeback mounts: the vm.dirty_* knobs under vm/, and what to tell when one changed. */
+  vm?: { wb: { knobs: DirtyKnobs; wakeup(): void }; changed(): void };
 }
 
-export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tunables {
+/** The subdirectory of tunables/ with the vm.dirty_* knobs (writeback mounts only). */
+export const VM_DIR = 'vm';
+
+/**
+ * /proc/sys/vm/dirty_*: the kernel's names and rules (mm/page-writeback.c): writing a
+ * _bytes knob zeroes its _ratio twin and the other way round; reading the one not in use
+ * gives 0. Ratios are percents of the page cache. dirty_bytes below two pages is EINVAL,
+ * as in the kernel. Values are parsed by the knob table, as the mount flags are.
+ */
+function vmTunables(vm: NonNullable<TunableTargets['vm']>): Map<string, Tunable> {
+  const k = vm.wb.knobs;
+  const t = new Map<string, Tunable>();
+  const add = (knob: Knob<number>, field: keyof DirtyKnobs, twin?: keyof DirtyKnobs): void => {
+    t.set(knob.name, {
+      doc: knob.doc,
+      read: () => String(k[field]),
+      write: (v) => {
+        const n = parseControl(knob, v);
+        k[field] = n;
+        // The twin is zeroed when a _bytes knob is set non-zero, and always by a ratio.
+        if (twin !== undefined && (n > 0 || knob.unit === '%')) k[twin] = 0;
+        vm.changed();
+        vm.wb.wakeup(); // a lower threshold may mean work now
+      },
+    });
+  };
+  add(KNOBS.dirtyBackgroundBytes, 'dirtyBackgroundBytes', 'dirtyBackgroundRatio');
+  add(KNOBS.dirtyBackgroundRatio, 'dirtyBackgroundRatio', 'dirtyBackgroundBytes');
+  add(KNOBS.dirtyBytes, 'dirtyBytes', 'dirtyRatio');
+  add(KNOBS.dirtyRatio, 'dirtyRatio', 'dirtyBytes');
+  add(KNOBS.dirtyExpireCentisecs, 'dirtyExpireCentisecs');
+  add(KNOBS.dirtyWritebackCentisecs, 'dirtyWritebackCentisecs');
+  return t;
+}
+
+export function makeTunables({ bdi, queue, cache, trace, vm }: TunableTargets): Tunables {
+  const vmT = vm ? vmTunables(vm) : undefined;
   const t = new Map<string, Tunable>();
   const doc = (k: Knob<unknown>): string => k.doc;
   t.set('read_ahead_kb', {
@@ -124,10 +163,12 @@ export function makeTunables({ bdi, queue, cache, trace }: TunableTargets): Tuna
   };
   return {
     list(dir) {
-      if (dir === '') return ioschedNames() ? [...t.keys(), IOSCHED_DIR] : [...t.keys()];
+      if (dir === '') return [...t.keys(), ...(ioschedNames() ? [IOSCHED_DIR] : []), ...(vmT ? [VM_DIR] : [])];
+      if (dir === VM_DIR) return vmT ? [...vmT.keys()] : undefined;
       return dir === IOSCHED_DIR ? ioschedNames() : undefined;
     },
     get(path) {
+      if (path.startsWith(VM_DIR + '/')) return vmT?.get(path.slice(VM_DIR.length + 1));
       if (!path.startsWith(IOSCHED_DIR + '/')) return t.get(path);
       const name = path.slice(IOSCHED_DIR.length + 1);
       const attr = queue.elevatorAttrs().find((a) => a.name === name);

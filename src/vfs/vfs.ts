@@ -29,6 +29,7 @@ import { fileRead, traceRead } from '../mm/file-read.js';
 import type { StrideState } from '../mm/ra-stride.js';
 import { EXT4_MAX_PAGECACHE_ORDER } from '../mm/folio.js';
 import { filemapWrite } from '../mm/filemap-write.js';
+import { filemapWriteAndWait, syncInodes } from '../mm/fs-writeback.js';
 import { mappingSetFolioOrderRange, type AddressSpace, type PageCache } from '../mm/pagecache.js';
 import { fileRaState618Init, type FileRaState618 } from '../mm/readahead-v6.js';
 import { blockTruncatePage, truncateInodePages } from '../mm/truncate.js';
@@ -46,6 +47,8 @@ const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_TRUNC = 0o1000;
 const O_EXCL = 0o200;
+/** O_DSYNC; O_SYNC is __O_SYNC | O_DSYNC (asm-generic/fcntl.h), so this bit is set by both. */
+const O_DSYNC = 0o10000;
 export const NAME_MAX = 255;
 
 /** struct file: one per FUSE handle. */
@@ -160,7 +163,8 @@ export class AheadVfs implements Vfs {
       uid: inode.uid,
       gid: inode.gid,
       size,
-      blocks: this.meta.blockCount(ino) * (BLOCK_SIZE / 512),
+      // ext4_getattr: blocks promised to dirty pages over holes count already (delalloc).
+      blocks: (this.meta.blockCount(ino) + (this.cache.findMapping(ino)?.nrDelalloc ?? 0)) * (BLOCK_SIZE / 512),
       blksize: BLOCK_SIZE,
       rdev: inode.rdev ?? 0,
       atimeMs: inode.atimeMs,
@@ -304,9 +308,14 @@ export class AheadVfs implements Vfs {
     if (pos >= MAX_FILE_SIZE && len > 0) throw fsError('EFBIG', `write at ${pos}: past the largest file (${MAX_FILE_SIZE} bytes)`);
     const n = await this.inodeLocks.withInodeLock(file.ino, async () => {
       await this.removePrivs(file.ino, caller);
-      return filemapWrite(file.mapping, file, buf, pos, len);
+      const written = await filemapWrite(file.mapping, file, buf, pos, len);
+      // file_update_time: a writeback mount commits the times with the data's writeback.
+      if (written > 0 && this.cache.wb !== undefined) this.meta.touchTimes(file.ino);
+      return written;
     });
     this.stats.c.write_bytes += n;
+    // generic_write_sync: O_SYNC / O_DSYNC opens make each write durable before it returns.
+    if (this.cache.wb !== undefined && (file.flags & O_DSYNC) !== 0 && n > 0) await this.fsync(fh, true);
     return n;
   }
 
@@ -314,16 +323,31 @@ export class AheadVfs implements Vfs {
     this.file(fh);
   }
 
+  /**
+   * fsync / fdatasync (vfs_fsync_range -> filemap_write_and_wait_range, then the
+   * filesystem's commit and a device flush): this file's dirty folios written back and
+   * their metadata committed (one batch at a time), the device flushed, LMDB flushed;
+   * then the errseq check. fdatasync does the same here: the inode's size and extents
+   * always go with its data, and nothing else of it is left uncommitted.
+   */
   async fsync(fh: number, _datasync: boolean): Promise<void> {
     const file = this.file(fh);
-    await this.device.flush(); // data was written through (and completed); make it durable
+    await filemapWriteAndWait(file.mapping); // a write-through mount has nothing dirty
+    await this.device.flush(); // data is on the device (completed); make it durable
     await this.meta.sync();
     // file_check_and_advance_wb_err (v4.13+): a write of this inode failed since this file
     // last looked (even one write(2) already reported): EIO, once for this file.
     if (file.wbErrSeen !== file.mapping.wbErr) {
       file.wbErrSeen = file.mapping.wbErr;
-      throw fsError('EIO', `fsync of inode ${file.ino}: a write to it failed since it was opened or last synced`);
+      throw fsError(file.mapping.wbErrCode, `fsync of inode ${file.ino}: a write to it failed since it was opened or last synced`);
     }
+  }
+
+  /** syncfs (sync_filesystem): every dirty folio written back, the device and LMDB flushed. */
+  async syncfs(): Promise<void> {
+    await syncInodes(this.cache);
+    await this.device.flush();
+    await this.meta.sync();
   }
 
   async release(fh: number): Promise<void> {
@@ -508,6 +532,8 @@ export class AheadVfs implements Vfs {
   // --- lifecycle -----------------------------------------------------------------------
 
   async shutdown(): Promise<void> {
+    // umount: everything dirty goes to the device first (sync_filesystem in generic_shutdown_super).
+    await syncInodes(this.cache);
     for (const fh of [...this.files.keys()]) {
       try {
         await this.release(fh);

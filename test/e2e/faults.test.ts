@@ -56,6 +56,7 @@ test(`an injected read EIO on a region: the reader gets EIO, the window shrinks,
     const b = join(mnt, 'b.bin');
     await clearTrace(mnt);
     const wantA = await writeRandomFile(a, 4 * MiB);
+    await control(mnt, 'sync', '1'); // a writeback mount writes it now
     // Where a.bin lives: its write bios (a partial page is written twice) cover one run of
     // sectors; blocks are allocated in file order, so its second MiB is the run's second MiB.
     const covered = new Set<number>();
@@ -137,8 +138,8 @@ test(`an injected read EIO on a region: the reader gets EIO, the window shrinks,
 });
 }
 
-test('an injected write EIO fails the write and the next fsync, a failed flush fails fsync, nothing half-written shows after a remount', async (t) => {
-  await withMount(t, { size: '128M' }, async (mnt, ctx) => {
+test('an injected write EIO fails the write and the next fsync, a failed flush fails fsync, nothing half-written shows after a remount (--writeback off)', async (t) => {
+  await withMount(t, { size: '128M', mountArgs: ['--writeback', 'off'] }, async (mnt, ctx) => {
     const f = join(mnt, 'f.bin');
     const old = Buffer.alloc(256 * KiB, 'A');
     await writeFile(f, old);
@@ -179,6 +180,45 @@ test('an injected write EIO fails the write and the next fsync, a failed flush f
     t.is((await stat(f)).size, 256 * KiB, 'after the remount: the old size');
     t.deepEqual(await readFile(f), old, 'after the remount: the old bytes only');
     t.is(await readControl(mnt, 'fail_make_request/probability'), '0\n', 'a remount starts with injection off');
+  });
+});
+
+test('writeback: an injected write EIO is reported by the next fsync of each open file (once), the write itself succeeded; after a remount the file has its synced bytes and at most whole pages of the new ones', async (t) => {
+  await withMount(t, { size: '128M', mountArgs: ['--writeback', 'on', '--dirty-writeback-centisecs', '0'] }, async (mnt, ctx) => {
+    const f = join(mnt, 'f.bin');
+    const old = Buffer.alloc(256 * KiB, 'A');
+    await writeFile(f, old);
+    await sh(`sync ${f}`);
+    await control(mnt, 'tunables/max_sectors_kb', '64');
+    await control(mnt, 'fail_make_request/verbose', '0');
+    await control(mnt, 'fail_make_request/ops', 'write');
+    await control(mnt, 'fail_make_request/interval', '2');
+    await control(mnt, 'fail_make_request/times', '1');
+    await control(mnt, 'fail_make_request/probability', '100');
+    const s0 = await readStats(mnt);
+    const fh = await open(f, 'r+');
+    const other = await open(f, 'r');
+    try {
+      // The append only dirties pages: write(2) succeeds; the writeback fails at fsync.
+      await fh.write(Buffer.alloc(128 * KiB, 'B'), 0, 128 * KiB, 256 * KiB);
+      t.is((await readStats(mnt)).fail_injected! - s0.fail_injected!, 0, 'nothing was written yet');
+      await t.throwsAsync(fh.sync(), { code: 'EIO' });
+      const s1 = await readStats(mnt);
+      t.is(s1.fail_injected! - s0.fail_injected!, 1);
+      t.true(s1.wb_errors! - s0.wb_errors! > 0, 'wb_errors counts the failed pages');
+      await fh.sync(); // reported once to this file
+      await t.throwsAsync(other.sync(), { code: 'EIO' }); // and once to the other open file
+      await other.sync();
+    } finally {
+      await fh.close();
+      await other.close();
+    }
+    await ctx.umount();
+    await ctx.mount();
+    const back = await readFile(f);
+    t.deepEqual(back.subarray(0, 256 * KiB), old, 'after the remount: the synced bytes');
+    t.true(back.length >= 256 * KiB && back.length <= 384 * KiB && (back.length - 256 * KiB) % 4096 === 0, `size ${back.length}`);
+    t.true(back.subarray(256 * KiB).every((b) => b === 0x42), 'past them only whole pages of the new bytes, never anything else');
   });
 });
 

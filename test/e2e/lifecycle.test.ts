@@ -151,6 +151,11 @@ test('bad CLI input exits 2 with one line and changes nothing', async (t) => {
     ['mount', store, mnt, '--scheduler', 'cfq'],
     ['mount', store, mnt, '--ra-policy', 'always'],
     ['mount', store, mnt, '--readpages', 'maybe'],
+    ['mount', store, mnt, '--writeback', 'later'],
+    ['mount', store, mnt, '--dirty-ratio', '0'],
+    ['mount', store, mnt, '--dirty-bytes', '4K'],
+    ['mount', store, mnt, '--dirty-background-bytes', 'lots'],
+    ['mount', store, mnt, '--dirty-expire-centisecs', '-1'],
     ['mount', store, mnt, '--nr-requests', '0'],
     ['mount', store, mnt, '--read-ahead-kb', 'x'],
   ]) {

@@ -23,7 +23,15 @@ export async function readControl(mnt: string, name: string): Promise<string> {
   return readFile(join(mnt, '.aheadfs', name), 'utf8');
 }
 
-export const dropCaches = (mnt: string): Promise<void> => control(mnt, 'drop_caches', '1');
+/**
+ * `sync; echo 1 > drop_caches`: written files are dirty in a writeback mount, and
+ * drop_caches (like the kernel's) does not drop dirty pages: the sync writes them back
+ * first, so that what follows reads from the device.
+ */
+export const dropCaches = async (mnt: string): Promise<void> => {
+  await control(mnt, 'sync', '1');
+  await control(mnt, 'drop_caches', '1');
+};
 
 /**
  * Wait until the device has no request in flight (diskstats in_flight = 0), at most

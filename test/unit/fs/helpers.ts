@@ -2,6 +2,7 @@
  * Helpers for the src/fs unit tests: small stores in temp dirs, removed after the test.
  */
 
+import type { DirtyKnobs } from '../../../src/mm/page-writeback.js';
 import type { ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -83,14 +84,18 @@ export interface VfsStore {
   reopen(): Promise<OpenedFs>;
 }
 
-/** mkfs a store in a temp dir and open it through the vfs; it is shut down when the test ends. */
+/**
+ * mkfs a store in a temp dir and open it through the vfs; it is shut down when the test
+ * ends. `writeback` defaults to false: the tests written for the write-through path
+ * (--writeback off, which must behave as it always did) keep testing it.
+ */
 export async function openVfsStore(
   t: ExecutionContext,
-  { sizeBytes = 32 * MiB, blockFileSize = 4 * MiB, cacheBytes = 8 * MiB } = {},
+  { sizeBytes = 32 * MiB, blockFileSize = 4 * MiB, cacheBytes = 8 * MiB, writeback = false, dirty = {} as Partial<DirtyKnobs> } = {},
 ): Promise<VfsStore> {
   const store = path.join(tmpDir(t), 'store');
   await mkfs(store, { sizeBytes, blockFileSize });
-  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes, log: () => undefined };
+  const opts = { ...DEFAULT_MOUNT_OPTIONS, cacheBytes, writeback, dirty, log: () => undefined };
   let current = await openFilesystem(store, opts);
   t.teardown(() => current.vfs.shutdown());
   return {

@@ -20,7 +20,7 @@ test('a cold 128 KiB read waits for its bio once and gets the right bytes (4.18)
   const store = path.join(tmpDir(t), 'store');
   await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
   // 4.18's windows (the merged 64-page initial window): pinned to --kernel 4.18.
-  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, kernel: '4.18', cacheBytes: 8 * MiB, log: () => undefined });
+  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, writeback: false, kernel: '4.18', cacheBytes: 8 * MiB, log: () => undefined });
   t.teardown(() => fs.vfs.shutdown());
   const { vfs, stats } = fs;
 
@@ -48,7 +48,7 @@ test('a cold 128 KiB read waits for its bio once and gets the right bytes (4.18)
 test('a large folio is read by the real aops in one bio per extent, a hole zero-filled, and ended once', async (t) => {
   const store = path.join(tmpDir(t), 'store');
   await mkfs(store, { sizeBytes: 16 * MiB, blockFileSize: 4 * MiB });
-  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, cacheBytes: 8 * MiB, log: () => undefined });
+  const fs = await openFilesystem(store, { ...DEFAULT_MOUNT_OPTIONS, writeback: false, cacheBytes: 8 * MiB, log: () => undefined });
   t.teardown(() => fs.vfs.shutdown());
   const { vfs, stats, cache } = fs;
 
