@@ -10,7 +10,7 @@
  *     │       one on the superblock (lockStoreShared): a mounted store is refused (EBUSY)
  *     └─▶ Store ── open(path) ─▶ StoreFile { fd, read, write, stat, close }
  *              ├── ioSetup(n) ─▶ Kioctx; ioSubmit / ioGetevents / ioCancel / ioDestroy
- *              ├── stat, readdir, dropCaches, diskstats, counters
+ *              ├── stat, readdir, sync, dropCaches, diskstats, counters
  *              └── close(): destroy contexts, close files, write back, release the lock
  *
  * A read-only store opens its block files O_RDONLY and its metadata read-only, recovers
@@ -166,9 +166,18 @@ export class Store {
     return this.engine.vfs.readdir(path);
   }
 
-  /** drop_caches = 1: evict every clean, unlocked page. Returns the pages dropped. */
+  /**
+   * drop_caches = 1: evict every clean, unlocked page. Returns the pages dropped. Dirty
+   * pages stay (as the kernel's): call sync() first to drop everything.
+   */
   dropCaches(): number {
     return this.engine.cache.dropCaches();
+  }
+
+  /** syncfs: every dirty page written back, the device and the metadata flushed. */
+  sync(): Promise<void> {
+    this.live();
+    return this.engine.vfs.syncfs();
   }
 
   /** The 17 fields of the device's /sys/block/<dev>/stat (index with DISKSTATS). */

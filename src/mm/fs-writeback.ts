@@ -122,6 +122,9 @@ export async function syncInodes(cache: PageCache): Promise<void> {
  * the background threshold, from the inodes dirtied longest ago; otherwise only from
  * inodes dirty for longer than dirty_expire_centisecs.
  */
+/** The longest delay a Node timer takes (2^31-1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class Flusher {
   private running = false;
   private again = false;
@@ -144,7 +147,9 @@ export class Flusher {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     if (cs === 0) return;
-    this.timer = setInterval(() => this.wakeup(), cs * 10);
+    // setInterval takes at most 2^31-1 ms (24.8 days; a larger delay fires after 1 ms);
+    // the knob goes to 2^31-1 cs as the kernel's: a longer interval waits the longest a timer can.
+    this.timer = setInterval(() => this.wakeup(), Math.min(cs * 10, MAX_TIMER_MS));
     this.timer.unref();
   }
 

@@ -50,7 +50,7 @@ test('the table has knobs with both a flag and a file (the property below is not
 
 for (const k of BOTH) {
   test(`--${k.flag} and .aheadfs/${k.control} accept and refuse the same values`, async (t) => {
-    const { fs } = await openVfsStore(t);
+    const { fs } = await openVfsStore(t, { writeback: true }); // the vm/ files exist on writeback mounts
     const acceptedAtRuntime = (value: string): boolean => {
       try {
         fs.control.write(k.control!, value);

@@ -31,6 +31,7 @@ async function setup(t: ExecutionContext, opts: OpenStoreOptions = {}): Promise<
   const w = await store.open('/f', { write: true, create: true });
   t.is(await w.write(data, 0), FILE_BYTES);
   await w.close();
+  await store.sync(); // drop_caches keeps dirty pages, as the kernel's does
   store.dropCaches();
   return { store, file: await store.open('/f'), data, dir };
 }

@@ -77,6 +77,18 @@ test('the flusher writes several dirty inodes in one batch (one metadata commit)
   t.deepEqual(new Uint8Array(await vfsReadPath(again.vfs, '/b')), fill(4096, 3));
 });
 
+test('dirty_writeback_centisecs at its largest (2^31-1 cs) waits the longest a timer can, not 1 ms (Node clamps an overlong delay to 1 ms)', async (t) => {
+  const s = await openVfsStore(t, { writeback: true, dirty: { dirtyWritebackCentisecs: 0, dirtyExpireCentisecs: 0 } });
+  const { vfs, stats, control } = s.fs;
+  control.write('tunables/vm/dirty_writeback_centisecs', String(2 ** 31 - 1));
+  const fh = await vfs.create('/f', 0o644, O_RDWR, root);
+  await vfs.write(fh, fill(4096, 9), 4096, 0);
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(stats.c.wb_batches, 0, 'no periodic flush ran');
+  t.is(stats.snapshot().nr_dirty, 1);
+  await vfs.release(fh);
+});
+
 test('truncate discards the dirty folios past the new end without writing them; unlink discards all', async (t) => {
   const s = await openVfsStore(t, { writeback: true, dirty: NO_TIMER });
   const { vfs, stats } = s.fs;

@@ -81,6 +81,11 @@ const cases: fc.Arbitrary<Case>[] = [
     old: `wake ino=${ino} index=${index} woken=${n} spurious=${spurious}`,
   })),
   fc.tuple(uint, uint).map(([ino, index]) => ({ ev: TraceEvent.reclaim, args: [ino, index], old: `reclaim ino=${ino} index=${index}` })),
+  fc.tuple(uint, uint, uint).map(([dirty, wb, thresh]) => ({
+    ev: TraceEvent.balanceDirtyPages,
+    args: [dirty, wb, thresh],
+    old: `balance_dirty_pages dirty=${dirty} writeback=${wb} thresh=${thresh} throttled`,
+  })),
 ];
 
 function emitCase(trace: Trace, c: Case): void {
@@ -89,7 +94,7 @@ function emitCase(trace: Trace, c: Case): void {
 }
 
 test('every event kind formats to the old text line, for random fields', (t) => {
-  t.is(cases.length, Object.keys(TraceEvent).length - 1, 'one generator per event id (page_cache sync/async share one)');
+  t.is(cases.length, Object.keys(TraceEvent).length - 2, 'one generator per event id (page_cache sync/async share one; `text` is emitText\'s)');
   fc.assert(
     fc.property(fc.array(fc.oneof(...cases), { minLength: 1, maxLength: 40 }), (events) => {
       const trace = new Trace(64);
@@ -177,4 +182,22 @@ test('timestamps are non-decreasing microseconds', (t) => {
   for (let i = 0; i < 100; i++) trace.emit(TraceEvent.reclaim, 1, i);
   const ts = trace.read().map((l) => Number(/ t=(\d+)$/.exec(l)![1]));
   for (let i = 1; i < ts.length; i++) t.true(ts[i]! >= ts[i - 1]!);
+});
+
+test('emitText keeps a rare event\'s line as formatted, in order with the records, and through the sink', (t) => {
+  const trace = new Trace(4);
+  trace.emit(TraceEvent.reclaim, 7, 1);
+  trace.pid = 42;
+  trace.emitText('writeback reason=fsync inodes=7:2,9:1 pages=3 failed=0 dirty=0 writeback=0');
+  trace.pid = 0;
+  trace.emit(TraceEvent.reclaim, 7, 2);
+  const lines = trace.read().map((l) => l.replace(/ t=\d+$/, ''));
+  t.deepEqual(lines, ['reclaim ino=7 index=1', 'writeback reason=fsync inodes=7:2,9:1 pages=3 failed=0 dirty=0 writeback=0 pid=42', 'reclaim ino=7 index=2']);
+  for (let i = 0; i < 4; i++) trace.emit(TraceEvent.reclaim, 8, i); // overwritten like any record
+  t.false(trace.read().some((l) => l.startsWith('writeback')));
+  const sunk: string[] = [];
+  const sinkTrace = new Trace(4, { sink: (l) => sunk.push(l) });
+  sinkTrace.emitText('writeback reason=sync inodes=3:1 pages=1 failed=0 dirty=0 writeback=0');
+  t.is(sinkTrace.length, 0);
+  t.regex(sunk[0]!, /^writeback reason=sync inodes=3:1 pages=1 failed=0 dirty=0 writeback=0 t=\d+$/);
 });
