@@ -21,7 +21,7 @@ folio of a bio is ended before any waiting reader resumes.
 
 import { bioAlloc, type Bio } from '../block/bio.js';
 import { blkFinishPlug, blkStartPlug } from '../block/plug.js';
-import type { RequestQueue } from '../block/queue.js';
+import { blkdevIssueFlush, type RequestQueue } from '../block/queue.js';
 import { fsError, toFsError } from '../errors.js';
 import type { Folio } from '../mm/folio.js';
 import { PAGE_SIZE, PG_dirty, PG_error, PG_writeback } from '../mm/page.js';
@@ -305,6 +305,12 @@ export class AheadfsAops implements AddressSpaceOperations {
     }
     this.meta.unreserve(unreserve);
     try {
+      // The ordered rule across a power loss (jbd2's flush before its commit block): data
+      // written into new blocks is made durable (REQ_PREFLUSH) before the metadata that
+      // points at it commits. Without it the volatile cache of a disk, or an NBD server,
+      // could lose the data while the extents survive, and the file would show whatever
+      // those blocks held before (another file's old bytes).
+      if (attached.length > 0) await blkdevIssueFlush(this.queue);
       await this.meta.attachExtentsBatch(items);
     } catch (err) {
       // Checked before any change: the runs are still reserved. (A failed commit turns the

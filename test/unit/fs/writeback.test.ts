@@ -89,6 +89,28 @@ test('dirty_writeback_centisecs at its largest (2^31-1 cs) waits the longest a t
   await vfs.release(fh);
 });
 
+test('a batch that allocates blocks flushes the device before its metadata commit (data durable first, also without fsync); a failed flush attaches nothing', async (t) => {
+  const s = await openVfsStore(t, { writeback: true, dirty: { dirtyWritebackCentisecs: 1, dirtyExpireCentisecs: 0 } });
+  const { vfs, stats, queue } = s.fs;
+  const fh = await vfs.create('/p', 0o644, O_RDWR, root);
+  const flushesBefore = stats.c.disk_flushes;
+  await vfs.write(fh, fill(16 * KiB, 5), 16 * KiB, 0);
+  while (stats.snapshot().nr_dirty + stats.snapshot().nr_writeback > 0) await new Promise((r) => setTimeout(r, 5));
+  t.is(stats.c.wb_batches, 1, 'the periodic flush wrote it (no fsync)');
+  t.true(stats.c.disk_flushes > flushesBefore, 'a device flush before the batch committed its new extents');
+
+  // The flush fails: the batch's extents are not attached, and the next fsync says EIO.
+  queue.faults.configure({ probability: 100, times: 1, verbose: 0, ops: ['flush'] });
+  await vfs.write(fh, fill(8 * KiB, 6), 8 * KiB, 16 * KiB);
+  while (stats.snapshot().nr_dirty + stats.snapshot().nr_writeback > 0) await new Promise((r) => setTimeout(r, 5));
+  t.is(stats.c.fail_injected, 1);
+  const e = await t.throwsAsync(vfs.fsync(fh, false));
+  t.true(isFsError(e, 'EIO'), String(e));
+  await vfs.release(fh);
+  const again = await s.reopen();
+  t.deepEqual(new Uint8Array(await vfsReadPath(again.vfs, '/p')), fill(16 * KiB, 5), 'after a remount: the first batch, nothing of the one whose flush failed');
+});
+
 test('truncate discards the dirty folios past the new end without writing them; unlink discards all', async (t) => {
   const s = await openVfsStore(t, { writeback: true, dirty: NO_TIMER });
   const { vfs, stats } = s.fs;
