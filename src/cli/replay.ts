@@ -18,7 +18,7 @@ import { KERNEL_VERSIONS, RA_POLICIES, type KernelVersion, type RaPolicy } from 
 import { loadProfile, type DeviceProfile } from '../replay/device.js';
 import { runReplay, type ReplayResult } from '../replay/engine.js';
 import { parseTrace } from '../replay/parse.js';
-import { configLabel, crossProduct, figuresSpec, formatTable, jsonResults, windowsSpec, writeChart } from '../replay/report.js';
+import { configLabel, crossProduct, figuresSpec, formatTable, jsonResults, windowsSpec, writeChart, type ConfigLists } from '../replay/report.js';
 import { READ_AHEAD_KB_MAX } from '../vfs/tunables.js';
 import { optionText, parseWholeNumber } from './args.js';
 
@@ -51,14 +51,8 @@ function oneOf<T extends string>(name: string, items: string[], allowed: readonl
   });
 }
 
-export interface ParsedReplayArgs {
-  kernels: KernelVersion[];
-  raPolicies: RaPolicy[];
-  readAheadKbs: number[];
-  devices: DeviceProfile[];
-  iodepth: number;
-  seed: number;
-}
+/** What the command line asks for: the lists whose cross product is run. */
+export type ParsedReplayArgs = ConfigLists;
 
 export function parseReplayArgs(a: Omit<ReplayArgs, 'input' | 'trace' | 'json' | 'chart'>): ParsedReplayArgs {
   return {

@@ -16,6 +16,7 @@
  */
 
 import { UsageError } from '../errors.js';
+import { xorshift32 } from '../prng.js';
 
 export interface PatternFile {
   /** A plain file name (no slashes): the test file's name on both sides. */
@@ -45,19 +46,6 @@ function sequential(start: number, end: number, len: number): ReadOp[] {
   const ops: ReadOp[] = [];
   for (let off = start; off < end; off += len) ops.push({ file: 0, offset: off, length: len });
   return ops;
-}
-
-/** xorshift32, seeded: the same random pattern on every run and both sides. */
-function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 type PresetBuilder = () => Pattern;

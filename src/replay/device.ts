@@ -25,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import type { BlockDevice, DeviceLimits } from '../block/blockdev.js';
 import type { Sector } from '../block/bio.js';
 import { UsageError } from '../errors.js';
+import { mulberry32 } from '../prng.js';
 import type { Stats } from '../stats/registry.js';
 import type { SimClock } from './clock.js';
 
@@ -112,18 +113,6 @@ function checkProfile(raw: unknown, where: string): DeviceProfile {
   throw new UsageError(`bad --device '${where}': "model" must be "fixed" or "hdd"`);
 }
 
-/** mulberry32: a small seeded PRNG giving [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Pending {
   readonly sector: Sector;
   readonly bytes: number;
@@ -158,7 +147,7 @@ export class SimDevice implements BlockDevice {
     readonly nrSectors: number,
     opts: { seed: number; stats?: Stats },
   ) {
-    this.rand = seededRandom(opts.seed);
+    this.rand = mulberry32(opts.seed);
     this.stats = opts.stats;
     this.description = `simulated ${profile.name} (${profile.model})`;
   }

@@ -15,6 +15,8 @@
  * state of that descriptor is what the policies differ in.
  */
 
+import { xorshift32 } from '../prng.js';
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -25,18 +27,6 @@ export interface LabTrace {
   readonly description: string;
   /** fio iolog v2 text. */
   readonly text: string;
-}
-
-function xorshift32(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 function iolog(name: string, reads: readonly (readonly [number, number])[]): string {

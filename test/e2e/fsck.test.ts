@@ -12,6 +12,7 @@ import { findMount } from '../../src/fuse/mounts.js';
 import { aheadfs, expectOneLine, sh } from '../helpers/cli.js';
 import { damageFreeList } from '../helpers/lmdb.js';
 import { forceCleanup, withMount, type MountCtx } from '../helpers/mount.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const oneLine = expectOneLine;
 
@@ -23,20 +24,9 @@ async function populate(mnt: string, ctx: MountCtx): Promise<void> {
   await ctx.umount();
 }
 
-/** mulberry32: the flips of a seed are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function flipBits(file: string, seed: number, count: number): Promise<void> {
   const buf = await readFile(file);
-  const next = rng(seed);
+  const next = mulberry32(seed); // the flips of a seed are the same on every run
   for (let k = 0; k < count; k++) {
     const i = Math.floor(next() * buf.length);
     buf[i]! ^= 1 << Math.floor(next() * 8);

@@ -1,11 +1,2 @@
-/** mulberry32: a tiny deterministic PRNG for seeded tests; numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generators of src/prng.ts, for tests. */
+export { mulberry32 } from '../../src/prng.js';
