@@ -21,6 +21,7 @@
  * `report` writes to a pipe to the parent, which waits for the one status line.
  */
 
+import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkStoreFiles, describeNotPrivate, LOG_FILE } from '../fs/store-files.js';
@@ -110,9 +111,25 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       });
     });
 
+  /**
+   * The daemon never exits leaving its mount behind (a dead mount: ENOTCONN for everyone):
+   * if the mount is still there after libfuse's unmount (it failed, or a poll saw the mount
+   * gone when it was not), detach it, as `umount -l` does.
+   */
+  const ensureUnmounted = async (): Promise<void> => {
+    const m = await findMount(mnt).catch(() => undefined);
+    if (m === undefined || m.fstype !== 'fuse.aheadfs' || resolve(m.source) !== resolve(store)) return;
+    log(`still mounted after the fuse unmount: detaching ${mnt} (fusermount -uz)`);
+    await new Promise<void>((res) => execFile('fusermount', ['-uz', mnt], (err) => {
+      if (err) log(`fusermount -uz ${mnt}: ${err.message}`);
+      res();
+    }));
+  };
+
   const teardown = async (): Promise<boolean> => {
     let ok = true;
     await unmountFuse();
+    await ensureUnmounted();
     if (mfs) {
       try {
         await mfs.vfs.shutdown();
