@@ -128,7 +128,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const teardown = async (): Promise<boolean> => {
     let ok = true;
-    await unmountFuse();
+    // libfuse's unmount is the one step the filesystem's own watchdog cannot see.
+    const started = Date.now();
+    const watchdog = setInterval(() => log(`stopping: still waiting after ${Math.round((Date.now() - started) / 1000)} s for libfuse's unmount`), 10_000);
+    watchdog.unref();
+    try {
+      await unmountFuse();
+    } finally {
+      clearInterval(watchdog);
+    }
     await ensureUnmounted();
     if (mfs) {
       try {

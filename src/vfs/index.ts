@@ -92,6 +92,9 @@ export interface OpenedFs extends MountedFs {
   queue: RequestQueue;
 }
 
+/** How often a slow shutdown says what it waits for. */
+const SHUTDOWN_WATCHDOG_MS = 10_000;
+
 export async function openFilesystem(store: string, options: MountOptions): Promise<OpenedFs> {
   const stats = new Stats();
   const trace = new Trace();
@@ -145,13 +148,30 @@ export async function openFilesystem(store: string, options: MountOptions): Prom
     const closeMeta = meta;
     const shutdown = vfs.shutdown.bind(vfs);
     vfs.shutdown = async () => {
-      flusher?.stop();
-      await shutdown(); // writes back everything dirty first
-      await queue.drain();
-      // A device that cannot flush (NBD without NBD_FLAG_SEND_FLUSH) was said so at mount.
-      if (device.canFlush) await device.flush();
-      await closeMeta.close();
-      await device.close();
+      // A shutdown that takes long says every 10 s what it waits for (in the log and kmsg),
+      // so that a hung umount can be told apart: writeback, the queue, the device, LMDB.
+      let phase = 'writeback of every dirty folio and the release of open files';
+      const started = Date.now();
+      const watchdog = setInterval(() => {
+        const wb = cache.wb ? `, nr_dirty ${cache.wb.nrDirty}, nr_writeback ${cache.wb.nrWriteback}` : '';
+        log(`shutdown: still waiting after ${Math.round((Date.now() - started) / 1000)} s for ${phase} (${queue.inFlightCount()} requests in flight${wb})`, { level: 'warn', subsystem: 'mount' });
+      }, SHUTDOWN_WATCHDOG_MS);
+      watchdog.unref();
+      try {
+        flusher?.stop();
+        await shutdown(); // writes back everything dirty first
+        phase = 'the request queue to drain';
+        await queue.drain();
+        // A device that cannot flush (NBD without NBD_FLAG_SEND_FLUSH) was said so at mount.
+        phase = 'the device flush';
+        if (device.canFlush) await device.flush();
+        phase = 'the metadata store to close';
+        await closeMeta.close();
+        phase = 'the device to close';
+        await device.close();
+      } finally {
+        clearInterval(watchdog);
+      }
     };
     const control = makeControlFiles({
       stats,
