@@ -29,7 +29,7 @@ import { fileRead, traceRead } from '../mm/file-read.js';
 import type { StrideState } from '../mm/ra-stride.js';
 import { EXT4_MAX_PAGECACHE_ORDER } from '../mm/folio.js';
 import { filemapWrite } from '../mm/filemap-write.js';
-import { filemapWriteAndWait, syncInodes } from '../mm/fs-writeback.js';
+import { filemapFdatawait, filemapWriteAndWait, syncInodes } from '../mm/fs-writeback.js';
 import { mappingSetFolioOrderRange, type AddressSpace, type PageCache } from '../mm/pagecache.js';
 import { fileRaState618Init, type FileRaState618 } from '../mm/readahead-v6.js';
 import { blockTruncatePage, truncateInodePages } from '../mm/truncate.js';
@@ -401,6 +401,11 @@ export class AheadVfs implements Vfs {
     // truncate_setsize: readers see the new size from here on, never the old size with a
     // zeroed tail.
     mapping.host.size = size;
+    // Writeback in flight settles first (truncate_pagecache waits for it too): a batch may
+    // be writing the new last block, its extent not attached yet. Checked before it ends,
+    // the block would look like a hole, its tail would not be zeroed on disk, and the
+    // batch's commit would then attach the old bytes past the new end.
+    if (size < old && size % BLOCK_SIZE !== 0) await filemapFdatawait(mapping);
     let zeroError: unknown;
     if (size < old && size % BLOCK_SIZE !== 0 && this.blockMapped(ino, Math.floor(size / BLOCK_SIZE))) {
       // Zero the rest of the new last block on disk too, before the metadata changes, so

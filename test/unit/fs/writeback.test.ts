@@ -268,3 +268,25 @@ test('a write to a page under writeback does not wait for it: the page is dirty 
   want.fill(2, 10, 110);
   t.deepEqual(new Uint8Array(await vfsReadPath(again.vfs, '/r')), want);
 });
+
+test('a truncate into a block under writeback (its extent not attached yet) zeroes its tail on disk: a later extension reads zeros there (fsx, --cache-size 1M over nbdkit)', async (t) => {
+  const s = await openVfsStore(t, { writeback: true, dirty: NO_TIMER });
+  const { vfs, queue, cache } = s.fs;
+  const fh = await vfs.create('/t', 0o644, O_RDWR, root);
+  await vfs.write(fh, new Uint8Array(16 * KiB).fill(7), 16 * KiB, 0);
+  queue.faults.configure({ writeUs: 300_000 }); // the writeback's bio takes 0.3 s
+  const first = vfs.fsync(fh, false); // writeback of new blocks: attached only at the batch's commit
+  const mapping = cache.findMapping((await vfs.fgetattr(fh)).ino)!;
+  t.true(filemapGetFolio(mapping, 3)!.has(PG_writeback), 'page 3 is under writeback');
+  await vfs.ftruncate(fh, 3 * 4096 + 100); // into page 3, while its bio is in flight
+  await first;
+  queue.faults.configure({ writeUs: 0 });
+  await vfs.fsync(fh, false);
+  cache.dropCaches();
+  await vfs.write(fh, new Uint8Array(10).fill(9), 10, 64 * KiB); // extend: page 3's tail is inside the file again
+  const got = new Uint8Array(await vfsRead(vfs, fh, 4096, 3 * 4096));
+  const want = new Uint8Array(4096);
+  want.fill(7, 0, 100);
+  t.deepEqual(got, want, 'the bytes past the truncation point read as zeros');
+  await vfs.release(fh);
+});
