@@ -18,6 +18,7 @@
  * POSIX code; in kioctx events they are -errno.
  */
 
+import { constants } from 'node:fs';
 import { lockStore, lockStoreShared, type StoreLock } from '../fs/store-lock.js';
 import { readSuperblock } from '../fs/superblock.js';
 import { fsError } from '../errors.js';
@@ -34,13 +35,9 @@ export type { KernelVersion } from '../mm/pagecache.js';
 export { AIO_MAX_NR_DEFAULT, aioRingSize, IOCB_CMD_PREAD, IOCB_CMD_PWRITE, Kioctx, RWF_NOWAIT, type Iocb, type IoEvent } from '../aio/kioctx.js';
 export { DS as DISKSTATS } from '../block/diskstats.js';
 
-const O_RDONLY = 0;
-const O_WRONLY = 1;
-const O_RDWR = 2;
-const O_ACCMODE = 3;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_TRUNC = 0o1000;
+// The open flags the vfs takes are Linux's: Node's own constants, as fuse-native passes them.
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC } = constants;
+const O_ACCMODE = O_RDONLY | O_WRONLY | O_RDWR;
 
 /** openStore's options: the mount's (aheadfs mount --help), in bytes and numbers. */
 export interface OpenStoreOptions {

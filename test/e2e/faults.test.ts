@@ -138,19 +138,23 @@ test(`an injected read EIO on a region: the reader gets EIO, the window shrinks,
 });
 }
 
+/** Two requests per 128 KiB write (max_sectors_kb 64); the second of the next write fails (interval 2, once). */
+async function failSecondWriteRequest(mnt: string): Promise<void> {
+  await control(mnt, 'tunables/max_sectors_kb', '64');
+  await control(mnt, 'fail_make_request/verbose', '0');
+  await control(mnt, 'fail_make_request/ops', 'write');
+  await control(mnt, 'fail_make_request/interval', '2');
+  await control(mnt, 'fail_make_request/times', '1');
+  await control(mnt, 'fail_make_request/probability', '100');
+}
+
 test('an injected write EIO fails the write and the next fsync, a failed flush fails fsync, nothing half-written shows after a remount (--writeback off)', async (t) => {
   await withMount(t, { size: '128M', mountArgs: ['--writeback', 'off'] }, async (mnt, ctx) => {
     const f = join(mnt, 'f.bin');
     const old = Buffer.alloc(256 * KiB, 'A');
     await writeFile(f, old);
     await sh(`sync ${f}`);
-    // Two requests per 128 KiB write; the second of the next write fails (interval 2, once).
-    await control(mnt, 'tunables/max_sectors_kb', '64');
-    await control(mnt, 'fail_make_request/verbose', '0');
-    await control(mnt, 'fail_make_request/ops', 'write');
-    await control(mnt, 'fail_make_request/interval', '2');
-    await control(mnt, 'fail_make_request/times', '1');
-    await control(mnt, 'fail_make_request/probability', '100');
+    await failSecondWriteRequest(mnt);
     const s0 = await readStats(mnt);
 
     const fh = await open(f, 'r+');
@@ -189,12 +193,7 @@ test('writeback: an injected write EIO is reported by the next fsync of each ope
     const old = Buffer.alloc(256 * KiB, 'A');
     await writeFile(f, old);
     await sh(`sync ${f}`);
-    await control(mnt, 'tunables/max_sectors_kb', '64');
-    await control(mnt, 'fail_make_request/verbose', '0');
-    await control(mnt, 'fail_make_request/ops', 'write');
-    await control(mnt, 'fail_make_request/interval', '2');
-    await control(mnt, 'fail_make_request/times', '1');
-    await control(mnt, 'fail_make_request/probability', '100');
+    await failSecondWriteRequest(mnt);
     const s0 = await readStats(mnt);
     const fh = await open(f, 'r+');
     const other = await open(f, 'r');
