@@ -80,6 +80,16 @@ export function median(xs: readonly number[]): number {
   return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
+/**
+ * The order of a scenario's targets in repetition `rep` (0-based): as listed in even
+ * repetitions, reversed in odd ones (A B C, C B A, A B C, ...). No target always runs
+ * first or right after the same neighbour, so a slow start (a fresh arena, a disk that
+ * slows down during the scenario) does not land on one target of a pair every time.
+ */
+export function repetitionOrder<T>(targets: readonly T[], rep: number): T[] {
+  return rep % 2 === 0 ? [...targets] : [...targets].reverse();
+}
+
 /** Ratios a[i]/b[i] of the same repetition, then their median (NaN when none is defined). */
 export function pairedRatio(a: readonly number[], b: readonly number[]): number {
   const r: number[] = [];

@@ -40,6 +40,7 @@ import {
   medianFigures,
   parseFioJson,
   renderSvg,
+  repetitionOrder,
   scenarioRatios,
   stealPercent,
   TABLE_HEADER,
@@ -492,7 +493,7 @@ async function main(): Promise<void> {
       say(`${s.id}: ${s.title}`);
       const runs: Partial<Record<TargetName, RunFigures[]>> = {};
       for (let r = 0; r < mode.reps; r++) {
-        for (const name of s.targets) {
+        for (const name of repetitionOrder(s.targets, r)) {
           const fig = await runOne(s, targets[name]);
           (runs[name] ??= []).push(fig);
         }

@@ -12,6 +12,7 @@ import {
   pairedRatio,
   parseFioJson,
   renderSvg,
+  repetitionOrder,
   scenarioRatios,
   stealPercent,
   TABLE_HEADER,
@@ -51,6 +52,16 @@ test('median of odd, even, empty and non-finite input', (t) => {
   t.is(median([4, 1, 3, 2]), 2.5);
   t.true(Number.isNaN(median([])));
   t.is(median([Number.NaN, 5]), 5);
+});
+
+test('repetitionOrder: the listed order, then reversed, so no target always runs first or after the same one', (t) => {
+  const targets = ['aheadfs', 'aheadfs-4.18', 'null-fuse'] as const;
+  const orders = [0, 1, 2, 3].map((r) => repetitionOrder(targets, r).join(' '));
+  t.deepEqual(orders, ['aheadfs aheadfs-4.18 null-fuse', 'null-fuse aheadfs-4.18 aheadfs', 'aheadfs aheadfs-4.18 null-fuse', 'null-fuse aheadfs-4.18 aheadfs']);
+  // Over two repetitions each target of the aheadfs / aheadfs-4.18 pair runs first once.
+  const firstOfPair = [0, 1].map((r) => repetitionOrder(targets, r).find((n) => n !== 'null-fuse'));
+  t.deepEqual(firstOfPair, ['aheadfs', 'aheadfs-4.18']);
+  t.deepEqual(targets, ['aheadfs', 'aheadfs-4.18', 'null-fuse'], 'the scenario list itself is left alone');
 });
 
 test('pairedRatio: ratio per repetition, then the median (not the ratio of medians)', (t) => {
