@@ -108,9 +108,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let logStart: number | undefined;
   let mounted = false;
 
-  /** Our mount, as mountinfo lists it (undefined once it is detached). */
+  /** Our mount, as mountinfo lists it (undefined once it is detached); rejects if mountinfo cannot be read. */
   const ourMount = async (): Promise<MountEntry | undefined> => {
-    const m = await findMount(mnt).catch(() => undefined);
+    const m = await findMount(mnt);
     return m !== undefined && m.fstype === 'fuse.aheadfs' && resolve(m.source) === resolve(store) ? m : undefined;
   };
 
@@ -157,6 +157,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
               goOn(`${mnt} is detached, but fuse-native's close has not answered after ${((Date.now() - started) / 1000).toFixed(1)} s`);
             }
           })
+          .catch(() => undefined) // mountinfo unreadable: not known to be detached, ask again
           .finally(() => (checking = false));
       }, DETACH_POLL_MS);
       fuse.unmount((err) => {
@@ -171,7 +172,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
    * gone when it was not), detach it, as `umount -l` does.
    */
   const ensureUnmounted = async (): Promise<void> => {
-    if ((await ourMount()) === undefined) return;
+    if ((await ourMount().catch(() => undefined)) === undefined) return;
     log(`still mounted after the fuse unmount: detaching ${mnt} (fusermount -uz)`);
     await new Promise<void>((res) => execFile('fusermount', ['-uz', mnt], (err) => {
       if (err) log(`fusermount -uz ${mnt}: ${err.message}`);
