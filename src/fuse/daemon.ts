@@ -135,8 +135,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         clearInterval(watch);
         res();
       };
+      let goingOn = false;
       const goOn = (why: string): void => {
-        if (done) return;
+        if (done || goingOn) return;
+        goingOn = true; // one /proc scan, however many checks see the detach meanwhile
         void describeDescendants(process.pid).then((helpers) => {
           if (done) return;
           log(`fuse unmount: ${why}; going on (helpers: ${helpers === '' ? 'none left' : helpers})`);
