@@ -33,13 +33,18 @@ import { AheadFuse } from './aheadfuse.js';
 import { ControlDir } from './control-dir.js';
 import { describeMountOptions, openFilesystem, type MountedFs, type MountOptions, type OpenFilesystem } from './contract.js';
 import { libfuseReason, logSince, logSize, openLog, type DaemonLog } from './log.js';
-import { findMount } from './mounts.js';
+import { describeDescendants } from './children.js';
+import { findMount, type MountEntry } from './mounts.js';
 import { makeOperations } from './ops.js';
 
 /** How often the daemon checks that its mount still exists (it also keeps the loop alive). */
 const MOUNT_POLL_MS = 1000;
 /** How long the stop waits for libfuse's unmount before it detaches the mount itself. */
 const FUSE_UNMOUNT_TIMEOUT_MS = 10_000;
+/** How often the stop looks whether the mount has been detached while fuse-native's close runs. */
+const DETACH_POLL_MS = 100;
+/** How long fuse-native's close may still take once the mount is detached. */
+const DETACHED_GRACE_MS = 2000;
 
 export interface DaemonOptions {
   store: string;
@@ -103,20 +108,63 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let logStart: number | undefined;
   let mounted = false;
 
+  /** Our mount, as mountinfo lists it (undefined once it is detached); rejects if mountinfo cannot be read. */
+  const ourMount = async (): Promise<MountEntry | undefined> => {
+    const m = await findMount(mnt);
+    return m !== undefined && m.fstype === 'fuse.aheadfs' && resolve(m.source) === resolve(store) ? m : undefined;
+  };
+
+  /**
+   * fuse-native's close() runs `sh -c 'fusermount -uz MNT'` and calls back only when that
+   * process has exited and closed its output. The detach itself is what the stop needs:
+   * once the mount has left mountinfo, close() gets DETACHED_GRACE_MS more, then the stop
+   * goes on and the log says what the helper processes are doing (state, wchan, kernel
+   * stack), since a helper that detached the mount but never exits is the hang seen in CI.
+   * FUSE_UNMOUNT_TIMEOUT_MS bounds the case where the mount stays (ensureUnmounted follows).
+   */
   const unmountFuse = (): Promise<void> =>
     new Promise((res) => {
       if (!fuse || !mounted) return res();
       mounted = false;
-      // fuse-native's close() has been seen never to call back (CI, 190 s): give up after
-      // FUSE_UNMOUNT_TIMEOUT_MS; ensureUnmounted then detaches the mount and the stop goes on.
-      const timer = setTimeout(() => {
-        log(`fuse unmount: no answer after ${FUSE_UNMOUNT_TIMEOUT_MS / 1000} s; going on`);
-        res();
-      }, FUSE_UNMOUNT_TIMEOUT_MS);
-      fuse.unmount((err) => {
+      const started = Date.now();
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        if (err) log(`fuse unmount: ${err.message}`);
+        clearInterval(watch);
         res();
+      };
+      let goingOn = false;
+      const goOn = (why: string): void => {
+        if (done || goingOn) return;
+        goingOn = true; // one /proc scan, however many checks see the detach meanwhile
+        void describeDescendants(process.pid).then((helpers) => {
+          if (done) return;
+          log(`fuse unmount: ${why}; going on (helpers: ${helpers === '' ? 'none left' : helpers})`);
+          finish();
+        });
+      };
+      const timer = setTimeout(() => goOn(`no answer after ${FUSE_UNMOUNT_TIMEOUT_MS / 1000} s`), FUSE_UNMOUNT_TIMEOUT_MS);
+      let detachedAt: number | undefined;
+      let checking = false;
+      const watch = setInterval(() => {
+        if (checking || done) return;
+        checking = true;
+        ourMount()
+          .then((m) => {
+            if (m !== undefined) return;
+            detachedAt ??= Date.now();
+            if (Date.now() - detachedAt >= DETACHED_GRACE_MS) {
+              goOn(`${mnt} is detached, but fuse-native's close has not answered after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+            }
+          })
+          .catch(() => undefined) // mountinfo unreadable: not known to be detached, ask again
+          .finally(() => (checking = false));
+      }, DETACH_POLL_MS);
+      fuse.unmount((err) => {
+        if (err) log(`fuse unmount: ${err.message}`);
+        finish();
       });
     });
 
@@ -126,8 +174,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
    * gone when it was not), detach it, as `umount -l` does.
    */
   const ensureUnmounted = async (): Promise<void> => {
-    const m = await findMount(mnt).catch(() => undefined);
-    if (m === undefined || m.fstype !== 'fuse.aheadfs' || resolve(m.source) !== resolve(store)) return;
+    if ((await ourMount().catch(() => undefined)) === undefined) return;
     log(`still mounted after the fuse unmount: detaching ${mnt} (fusermount -uz)`);
     await new Promise<void>((res) => execFile('fusermount', ['-uz', mnt], (err) => {
       if (err) log(`fusermount -uz ${mnt}: ${err.message}`);
