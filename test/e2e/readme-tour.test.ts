@@ -4,7 +4,10 @@
  *
  * Only the environment is the test's: `npm link` installs into a temporary npm prefix
  * (`npm_config_prefix`, whose bin/ is first on PATH), so the machine's global packages are
- * left alone. Whatever the tour mounts is unmounted afterwards, also when a line fails.
+ * left alone; and the tour's directory, `/tmp/aheadfs-tour` in the README, becomes a fresh
+ * temporary directory, so two runs of the suite at once (two checkouts) never unmount or
+ * delete each other's tour. Whatever the tour mounts is unmounted afterwards, also when a
+ * line fails.
  */
 
 import test from 'ava';
@@ -17,7 +20,7 @@ import { findMount } from '../../src/fuse/mounts.js';
 import { ROOT, sh } from '../helpers/cli.js';
 
 /** The tour's directory, as the README's block names it (checked below). */
-const TOUR_DIR = '/tmp/aheadfs-tour';
+const README_TOUR_DIR = '/tmp/aheadfs-tour';
 
 /** The first ```sh block after the tour's heading. */
 export function tourBlock(readme: string): string {
@@ -28,8 +31,8 @@ export function tourBlock(readme: string): string {
   return m[1]!;
 }
 
-async function unmountTour(): Promise<void> {
-  const mnt = join(TOUR_DIR, 'mount');
+async function unmountTour(dir: string): Promise<void> {
+  const mnt = join(dir, 'mount');
   if ((await findMount(mnt)) !== undefined) {
     await sh(`node ${join(ROOT, 'bin/aheadfs.js')} umount ${mnt}`).catch(() => undefined);
     if ((await findMount(mnt)) !== undefined) await sh(`fusermount -uz ${mnt}`);
@@ -39,15 +42,15 @@ async function unmountTour(): Promise<void> {
 test('the README tour runs verbatim and does what it says', async (t) => {
   t.timeout(180_000);
   const block = tourBlock(await readFile(join(ROOT, 'README.md'), 'utf8'));
-  t.true(block.includes(`cd ${TOUR_DIR}`), `the tour works in ${TOUR_DIR}`);
-  await unmountTour();
-  await rm(TOUR_DIR, { recursive: true, force: true });
+  t.true(block.includes(`cd ${README_TOUR_DIR}`), `the tour works in ${README_TOUR_DIR}`);
+  const tourDir = await mkdtemp(join(tmpdir(), 'aheadfs-tour-'));
+  const script = block.split(README_TOUR_DIR).join(tourDir);
   const prefix = await mkdtemp(join(tmpdir(), 'aheadfs-tour-npm-'));
   try {
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile(
         'bash',
-        ['-e', '-c', block],
+        ['-e', '-c', script],
         {
           cwd: ROOT,
           // ignore_scripts: `npm link` would otherwise run the package's postinstall, whose node-gyp
@@ -68,13 +71,13 @@ test('the README tour runs verbatim and does what it says', async (t) => {
     const ios = [...r.stderr.matchAll(/^\s*disk_read_ios\s+(\d+)/gm)].map((m) => Number(m[1]));
     t.is(ios.length, 2, `two stats reports with device reads:\n${r.stderr}`);
     t.true(ios[1]! * 4 < ios[0]!, `read_ahead_kb 1024 needs far fewer device reads: ${ios[0]} then ${ios[1]}`);
-    const png = await readFile(join(TOUR_DIR, 'windows.png'));
+    const png = await readFile(join(tourDir, 'windows.png'));
     t.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'windows.png is a PNG');
-    t.is(await findMount(join(TOUR_DIR, 'mount')), undefined, 'the tour ends unmounted');
-    t.true(existsSync(join(TOUR_DIR, 'data/store/aheadfs.json')), 'the default store was made');
+    t.is(await findMount(join(tourDir, 'mount')), undefined, 'the tour ends unmounted');
+    t.true(existsSync(join(tourDir, 'data/store/aheadfs.json')), 'the default store was made');
   } finally {
-    await unmountTour();
-    await rm(TOUR_DIR, { recursive: true, force: true });
+    await unmountTour(tourDir);
+    await rm(tourDir, { recursive: true, force: true });
     await rm(prefix, { recursive: true, force: true });
   }
 });
