@@ -52,7 +52,7 @@ import {
   type TargetName,
 } from './figures.js';
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
-import { runMicro, type MicroResult } from './micro.js';
+import { runMicroIsolated, type MicroResult } from './micro.js';
 import { runNbdDelay } from './nbd-delay.js';
 import { renderNbdChartFile } from './nbd-chart.js';
 import { FIO_SCENARIO_IDS } from './args.js';
@@ -510,19 +510,19 @@ async function main(): Promise<void> {
   // The fio results are in hand: a failing micro-benchmark must not lose them.
   let microError: unknown;
   try {
-    say('in-process micro-benchmark (cached vfs.read, no FUSE): 6.18 and 4.18 loops, 4 KiB and 128 KiB');
+    say('in-process micro-benchmark (cached vfs.read, no FUSE): 6.18 and 4.18 loops, 4 KiB and 128 KiB, each in a process of its own');
     const micro = { tmpRoot, fileBytes: mode.microMiB * MiB, reads: mode.microReads };
     const loops: MicroLoop[] = [];
     let mOn: MicroResult | undefined;
     // 128 KiB reads move 32 pages each: a 32nd of the reads takes about as long.
     for (const bs of [4096, 128 << 10]) {
       for (const kernel of ['6.18', '4.18'] as const) {
-        const r = await runMicro({ ...micro, reads: Math.max(1000, Math.round(micro.reads / (bs / 4096))), trace: true, kernel, bs });
+        const r = await runMicroIsolated({ ...micro, reads: Math.max(1000, Math.round(micro.reads / (bs / 4096))), trace: true, kernel, bs });
         if (kernel === '6.18' && bs === 4096) mOn = r;
         loops.push({ kernel, bs, trace: true, pagesPerSec: r.pagesPerSec, copyPagesPerSec: r.copyPagesPerSec, pagesPerCpuSec: r.pagesPerCpuSec, copyPagesPerCpuSec: r.copyPagesPerCpuSec, folioOrders: r.folioOrders });
       }
     }
-    const mOff = await runMicro({ ...micro, trace: false, kernel: '6.18' });
+    const mOff = await runMicroIsolated({ ...micro, trace: false, kernel: '6.18' });
     if (mOn === undefined) throw new Error('micro: the 6.18 4 KiB loop did not run');
     doc.micro = { fileBytes: mOn.fileBytes, reads: mOn.reads, traceOnPagesPerSec: mOn.pagesPerSec, traceOffPagesPerSec: mOff.pagesPerSec, copyPagesPerSec: Math.max(mOn.copyPagesPerSec, mOff.copyPagesPerSec), loops };
   } catch (err) {
