@@ -69,8 +69,9 @@ export async function diskReadAheadKb(dir: string): Promise<{ bdi: string; kb: n
     await readReadAheadKb(bdi);
   } catch {
     // A partition has no bdi of its own: its disk's (the sysfs parent of the partition).
-    const real = await run('readlink', ['-f', `/sys/dev/block/${bdi}/..`]);
-    const disk = await readFile(join(real.trim(), 'dev'), 'utf8').catch(() => undefined);
+    // No /sys/dev/block entry at all (tmpfs, overlay): readlink fails, and so does the read.
+    const real = await run('readlink', ['-f', `/sys/dev/block/${bdi}/..`]).catch(() => undefined);
+    const disk = real === undefined ? undefined : await readFile(join(real.trim(), 'dev'), 'utf8').catch(() => undefined);
     if (disk === undefined) throw new Error(`${dir} is not on a block device (no bdi ${bdi}); set AHEADFS_BENCH_TMP to a directory on a disk`);
     bdi = disk.trim();
   }

@@ -85,6 +85,11 @@ test('diskReadAheadKb: the window of the block device under the bench directory'
   t.true(d.kb >= 0);
 });
 
+test('diskReadAheadKb: a directory on no block device (tmpfs) is refused with a message that says what to do', async (t) => {
+  const err = await t.throwsAsync(diskReadAheadKb('/dev/shm'));
+  t.regex(err?.message ?? '', /^\/dev\/shm is not on a block device \(no bdi \d+:\d+\); set AHEADFS_BENCH_TMP to a directory on a disk$/);
+});
+
 test('nbdGroup: each case of nbd-delay.ts gets its colour group', (t) => {
   t.is(nbdGroup('delay seq 4k ra off'), 'readahead off');
   t.is(nbdGroup('delay seq 128k ra 128'), 'readahead 128 KiB');
