@@ -45,6 +45,8 @@ const FUSE_UNMOUNT_TIMEOUT_MS = 10_000;
 const DETACH_POLL_MS = 100;
 /** How long fuse-native's close may still take once the mount is detached. */
 const DETACHED_GRACE_MS = 2000;
+/** How long the stop waits for its own `fusermount -uz` when the mount is still there. */
+const DETACH_TIMEOUT_MS = 10_000;
 
 export interface DaemonOptions {
   store: string;
@@ -176,10 +178,25 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const ensureUnmounted = async (): Promise<void> => {
     if ((await ourMount().catch(() => undefined)) === undefined) return;
     log(`still mounted after the fuse unmount: detaching ${mnt} (fusermount -uz)`);
-    await new Promise<void>((res) => execFile('fusermount', ['-uz', mnt], (err) => {
-      if (err) log(`fusermount -uz ${mnt}: ${err.message}`);
-      res();
-    }));
+    await new Promise<void>((res) => {
+      const child = execFile('fusermount', ['-uz', mnt], (err) => {
+        clearTimeout(timer);
+        if (err) log(`fusermount -uz ${mnt}: ${err.message}`);
+        res();
+      });
+      // The last step of the stop that could wait forever: a fusermount that never
+      // returns (stuck in the kernel) must not keep the daemon alive. Then the mount may
+      // be left without its daemon (ENOTCONN) until `umount -l`; the log says so.
+      const timer = setTimeout(() => {
+        void describeDescendants(process.pid).then((helpers) => {
+          log(`fusermount -uz ${mnt}: no answer after ${DETACH_TIMEOUT_MS / 1000} s; going on without it: the mount may be left behind, detach it with umount -l (helpers: ${helpers === '' ? 'none left' : helpers})`);
+          child.unref();
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          res();
+        });
+      }, DETACH_TIMEOUT_MS);
+    });
   };
 
   const teardown = async (): Promise<boolean> => {

@@ -57,3 +57,33 @@ test('a fusermount that detaches the mount but never exits does not hold up the 
     t.regex(log, /\] stopped$/m);
   });
 });
+
+test('a fusermount that never returns at all does not keep the daemon alive: it stops after both bounds and the log says the mount may be left behind', async (t) => {
+  t.timeout(150_000);
+  const bin = await mkdtemp(join(tmpdir(), 'aheadfs-fakebin-'));
+  const pidFile = join(bin, 'stuck.pids');
+  t.teardown(async () => {
+    const pids = (await readFile(pidFile, 'utf8').catch(() => '')).split('\n').map(Number);
+    for (const pid of pids) if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    await rm(bin, { recursive: true, force: true });
+  });
+  // Neither fuse-native's fusermount nor the daemon's own one detaches anything or exits.
+  await writeFile(join(bin, 'fusermount'), `#!/bin/sh\necho $$ >> ${JSON.stringify(pidFile)}\nexec sleep 600\n`);
+  await chmod(join(bin, 'fusermount'), 0o755);
+
+  await withMount(t, { env: { PATH: `${bin}:${process.env.PATH ?? ''}` } }, async (_mnt, ctx) => {
+    const daemon = await ctx.daemonPid();
+    if (daemon === undefined) return t.fail('no daemon holds the lock');
+    process.kill(daemon, 'SIGTERM');
+    const until = Date.now() + 60_000;
+    while (pidAlive(daemon) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    t.false(pidAlive(daemon), 'the daemon stopped within a minute');
+    const stuck = (await readFile(pidFile, 'utf8')).split('\n').filter((l) => l !== '');
+    t.is(stuck.length, 2, "fuse-native's fusermount and the daemon's own one both ran and never returned");
+    const log = await readFile(join(ctx.store, 'aheadfs.log'), 'utf8');
+    t.regex(log, /fuse unmount: no answer after 10 s; going on/);
+    t.regex(log, /fusermount -uz \S+: no answer after 10 s; going on without it: the mount may be left behind, detach it with umount -l \(helpers: .*\(sleep\) S/);
+    t.regex(log, /\] stopped$/m);
+    // withMount's clean-up detaches the mount the daemon had to leave (with the real fusermount).
+  });
+});
