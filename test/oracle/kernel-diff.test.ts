@@ -109,6 +109,23 @@ for (const preset of ['seq4k', 'seq128k', 'stride8k', 'random', 'twostreams', 'm
   });
 }
 
+// The same through a mount at other queue settings: a larger window split by a smaller
+// max_sectors_kb (the kernel sizes its async windows and the folio orders from both), and
+// a window smaller than one 128 KiB read.
+for (const [preset, readAheadKb, maxSectorsKb] of [
+  ['seq4k', 1024, 512],
+  ['mid', 1024, 64],
+  ['twostreams', 1024, 512],
+  ['stride64k', 32, 128],
+] as const) {
+  oracleTest(`a real aheadfs mount makes the kernel's decisions: ${preset} at read_ahead_kb ${readAheadKb}, max_sectors_kb ${maxSectorsKb}`, async (t) => {
+    const r = await aheadfs(['kernel-diff', '--pattern', preset, '--read-ahead-kb', String(readAheadKb), '--max-sectors-kb', String(maxSectorsKb), '--context', '3'], { timeoutMs: 240_000 });
+    t.is(r.code, 0, r.stderr + r.stdout);
+    t.regex(r.stdout, /identical: \d+ events/);
+    t.notRegex(r.stdout, /identical: 0 events/);
+  });
+}
+
 oracleTest('seeded random mixes (streams, sizes, jumps, backward steps): the model matches the kernel on each', (t) => {
   const before = leftovers();
   // One oracle for all: each pattern still gets a fresh filesystem and a cold cache.
