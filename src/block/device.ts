@@ -141,9 +141,6 @@ function fsClose(fd: number): Promise<void> {
 function fsReadv(fd: number, views: Uint8Array[], pos: number): Promise<number> {
   return new Promise((resolve, reject) => fs.readv(fd, views, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
-function fsWritev(fd: number, views: Uint8Array[], pos: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.writev(fd, views, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
 function fsFdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
@@ -267,12 +264,12 @@ export class BlockFilesDevice implements BlockDevice {
 
   /** Read `sum(segments)` bytes at `sector` into the views. Rejects with FsError EINVAL / EIO. */
   read(sector: Sector, segments: Uint8Array[]): Promise<void> {
-    return this.io('read', sector, segments);
+    return new Promise((resolve, reject) => this.transfer('read', sector, segments, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Write the views at `sector`. Durable only after `flush()`. */
   write(sector: Sector, segments: Uint8Array[]): Promise<void> {
-    return this.io('write', sector, segments);
+    return new Promise((resolve, reject) => this.transfer('write', sector, segments, (err) => (err ? reject(err) : resolve())));
   }
 
   /** fdatasync every file written since the last flush (one disk_flushes per file). */
@@ -311,63 +308,89 @@ export class BlockFilesDevice implements BlockDevice {
     await closeAll(this.fds);
   }
 
-  private async io(op: 'read' | 'write', sector: Sector, segments: Uint8Array[]): Promise<void> {
-    if (this.closed) throw fsError('EIO', `block device ${this.dir} is closed`);
-    let bytes = 0;
-    for (const s of segments) bytes += s.byteLength;
-    if (!Number.isSafeInteger(sector) || sector < 0) throw fsError('EINVAL', `${op}: bad sector ${sector}`);
-    if (bytes === 0 || bytes % SECTOR_SIZE !== 0) throw fsError('EINVAL', `${op}: size ${bytes} is not a positive multiple of ${SECTOR_SIZE}`);
-    const nr = bytes >> SECTOR_SHIFT;
-    if (sector + nr > this.nrSectors) {
-      throw fsError('EINVAL', `${op}: sectors ${sector}+${nr} beyond the device end ${this.nrSectors}`);
+  /**
+   * The request queue's way in (QueueDevice.transfer): the transfer in callback form, so
+   * that the request's completion runs straight from the thread pool's callback, with no
+   * promise per hop. `done` is called exactly once, never synchronously, with undefined
+   * or an FsError (EINVAL for bad arguments, else EIO).
+   */
+  transfer(op: 'read' | 'write', sector: Sector, segments: Uint8Array[], done: (err: FsError | undefined) => void): void {
+    const refused = this.checkIo(op, sector, segments);
+    if (refused !== undefined) {
+      queueMicrotask(() => done(refused));
+      return;
     }
     const parts = splitByFile(sector * SECTOR_SIZE, segments, this.fileSize);
     this.pending++;
-    try {
-      const results = await Promise.allSettled(parts.map((p) => this.transferPart(op, p)));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason as FsError;
-    } finally {
+    let left = parts.length;
+    let first: FsError | undefined;
+    const partDone = (err: FsError | undefined): void => {
+      first ??= err;
+      if (--left > 0) return;
       this.ioDone();
-    }
+      done(first);
+    };
+    for (const p of parts) this.transferPart(op, p, partDone);
+  }
+
+  /** Why a transfer is refused before it starts (closed device, bad sector or size), or undefined. */
+  private checkIo(op: 'read' | 'write', sector: Sector, segments: Uint8Array[]): FsError | undefined {
+    if (this.closed) return fsError('EIO', `block device ${this.dir} is closed`);
+    let bytes = 0;
+    for (const s of segments) bytes += s.byteLength;
+    if (!Number.isSafeInteger(sector) || sector < 0) return fsError('EINVAL', `${op}: bad sector ${sector}`);
+    if (bytes === 0 || bytes % SECTOR_SIZE !== 0) return fsError('EINVAL', `${op}: size ${bytes} is not a positive multiple of ${SECTOR_SIZE}`);
+    const nr = bytes >> SECTOR_SHIFT;
+    if (sector + nr > this.nrSectors) return fsError('EINVAL', `${op}: sectors ${sector}+${nr} beyond the device end ${this.nrSectors}`);
+    return undefined;
   }
 
   /**
    * One part: preadv/pwritev until all of it is done (a short transfer is continued), at
-   * most IOV_MAX views per call.
+   * most IOV_MAX views per call; then `done` once.
    */
-  private async transferPart(op: 'read' | 'write', part: FilePart): Promise<void> {
+  private transferPart(op: 'read' | 'write', part: FilePart, done: (err: FsError | undefined) => void): void {
     const fd = this.fds[part.file]!;
     const { c } = this.stats;
     let views = coalesceViews(part.views);
     let pos = part.offset;
     let left = part.bytes;
-    try {
-      while (left > 0) {
-        const iov = views.length <= IOV_MAX ? views : views.slice(0, IOV_MAX);
-        let n: number;
-        if (op === 'read') {
-          c.disk_read_ios++;
-          n = await fsReadv(fd, iov, pos);
-          c.disk_read_bytes += n;
-          if (n === 0) throw fsError('EIO', `short read: ${blockFileName(part.file)} ends before offset ${pos} (store damaged?)`);
-        } else {
-          c.disk_write_ios++;
-          n = await fsWritev(fd, iov, pos);
-          c.disk_write_bytes += n;
-          if (n === 0) throw fsError('EIO', `write of ${blockFileName(part.file)} at ${pos} made no progress`);
-        }
-        left -= n;
-        pos += n;
-        views = advanceViews(views, n);
-      }
-    } catch (err) {
-      throw this.ioError(err, `${op} ${blockFileName(part.file)} at ${pos}`);
-    } finally {
+    const finish = (err: unknown): void => {
       // Marked when the write has ended (even part of it), not when it starts: a flush
       // that began meanwhile cleared the set and may not cover it; the next one must.
       if (op === 'write') this.dirty.add(part.file);
-    }
+      done(err === undefined ? undefined : this.ioError(err, `${op} ${blockFileName(part.file)} at ${pos}`));
+    };
+    const step = (): void => {
+      const iov = views.length <= IOV_MAX ? views : views.slice(0, IOV_MAX);
+      try {
+        if (op === 'read') {
+          c.disk_read_ios++;
+          fs.readv(fd, iov, pos, transferred);
+        } else {
+          c.disk_write_ios++;
+          fs.writev(fd, iov, pos, transferred);
+        }
+      } catch (err) {
+        queueMicrotask(() => finish(err));
+      }
+    };
+    const transferred = (err: NodeJS.ErrnoException | null, n: number): void => {
+      if (err) return finish(err);
+      if (op === 'read') {
+        c.disk_read_bytes += n;
+        if (n === 0) return finish(fsError('EIO', `short read: ${blockFileName(part.file)} ends before offset ${pos} (store damaged?)`));
+      } else {
+        c.disk_write_bytes += n;
+        if (n === 0) return finish(fsError('EIO', `write of ${blockFileName(part.file)} at ${pos} made no progress`));
+      }
+      left -= n;
+      pos += n;
+      if (left === 0) return finish(undefined);
+      views = advanceViews(views, n);
+      step();
+    };
+    step();
   }
 
   private ioError(err: unknown, context: string): FsError {

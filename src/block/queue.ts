@@ -71,6 +71,11 @@ export interface QueueDevice {
   read(sector: Sector, segments: Uint8Array[]): Promise<void>;
   write(sector: Sector, segments: Uint8Array[]): Promise<void>;
   flush(): Promise<void>;
+  /**
+   * Optional: read or write in callback form, `done` called once, never synchronously. A
+   * device that has it gets the queue's reads and writes through it (no promise per request).
+   */
+  transfer?(op: 'read' | 'write', sector: Sector, segments: Uint8Array[], done: (err: unknown) => void): void;
   /** When known, bios beyond the end fail with EIO at submit (bio_check_eod). */
   readonly nrSectors?: number;
 }
@@ -298,28 +303,20 @@ export class RequestQueue {
     if (this.trace.enabled) {
       this.trace.emit(TraceEvent.rqDispatch, rq.op, rq.sector, rqBytes(rq), this.inFlight);
     }
-    let io: Promise<void>;
+    const delayUs = this.faults.delayUs(rq.op);
+    // dm-delay: the completion comes delayUs later than the device's (the tag stays held).
+    const complete =
+      delayUs === 0 ? (err: unknown) => this.completeRequest(rq, err) : (err: unknown) => afterUs(this.now, delayUs, () => this.completeRequest(rq, err));
     if (this.faults.shouldFailRequest(rq)) {
       // fail_make_request: no device I/O; the request completes with EIO like a device error.
       this.stats.c.fail_injected++;
       if (this.trace.enabled) this.trace.emit(TraceEvent.rqInject, rq.op, rq.sector, rqBytes(rq));
-      io = Promise.reject(INJECTED);
+      queueMicrotask(() => complete(INJECTED));
+    } else if (rq.op !== 'flush' && this.dev.transfer !== undefined) {
+      this.dev.transfer(rq.op, rq.sector, rqSegments(rq), complete);
     } else {
-      io = this.deviceIo(rq);
+      this.deviceIo(rq).then(() => complete(undefined), complete);
     }
-    const delayUs = this.faults.delayUs(rq.op);
-    if (delayUs === 0) {
-      io.then(
-        () => this.completeRequest(rq, undefined),
-        (err: unknown) => this.completeRequest(rq, err),
-      );
-      return;
-    }
-    // dm-delay: the completion comes delayUs later than the device's (the tag stays held).
-    io.then(
-      () => afterUs(this.now, delayUs, () => this.completeRequest(rq, undefined)),
-      (err: unknown) => afterUs(this.now, delayUs, () => this.completeRequest(rq, err)),
-    );
   }
 
   /** The device's I/O for `rq` (a synchronous throw becomes a rejection). */

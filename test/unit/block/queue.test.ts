@@ -230,3 +230,35 @@ test('bio_endio runs every endIo in the I/O completion context, also for a bio r
   t.deepEqual(seen, [true, true]);
   t.false(inIoCompletion(), 'left again afterwards');
 });
+
+test("a device with transfer() gets the queue's reads and writes through it (callback form), flushes still through flush()", async (t) => {
+  const calls: string[] = [];
+  const pending: ((err: unknown) => void)[] = [];
+  const dev = {
+    read: (): Promise<void> => Promise.reject(new Error('read() must not be used when transfer() exists')),
+    write: (): Promise<void> => Promise.reject(new Error('write() must not be used when transfer() exists')),
+    flush: (): Promise<void> => {
+      calls.push('flush');
+      return Promise.resolve();
+    },
+    transfer(op: 'read' | 'write', sector: number, segments: Uint8Array[], done: (err: unknown) => void): void {
+      calls.push(`${op}${sector}+${segments.reduce((n, s) => n + s.byteLength, 0) / 512}`);
+      pending.push(done);
+    },
+  };
+  const stats = new Stats();
+  const q = new RequestQueue(dev, { stats, trace: new Trace(64), log: () => undefined });
+  const e = ended();
+  q.submitBio(mkBio('read', 0, 8, e));
+  q.submitBio(mkBio('write', 64, 8, e));
+  q.submitBio(mkBio('flush', 0, 0, e));
+  await settle();
+  t.deepEqual(calls.sort(), ['flush', 'read0+8', 'write64+8']);
+  t.is(pending.length, 2);
+  pending[0]!(undefined);
+  pending[1]!(new Error('device says no'));
+  await settle();
+  t.is(e.bios.length, 3);
+  t.deepEqual(e.statuses.slice().sort(), ['EIO', undefined, undefined].sort(), 'the failed transfer ends its bio with EIO, the others succeed');
+  t.is(stats.c.rq_complete, 3);
+});
