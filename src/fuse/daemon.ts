@@ -201,15 +201,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const teardown = async (): Promise<boolean> => {
     let ok = true;
-    // libfuse's unmount is the one step the filesystem's own watchdog cannot see.
-    const started = Date.now();
-    const watchdog = setInterval(() => log(`stopping: still waiting after ${Math.round((Date.now() - started) / 1000)} s for libfuse's unmount`), 10_000);
-    watchdog.unref();
-    try {
-      await unmountFuse();
-    } finally {
-      clearInterval(watchdog);
-    }
+    // Both bounded, and each logs when it gives up (the filesystem's shutdown below has its own watchdog).
+    await unmountFuse();
     await ensureUnmounted();
     if (mfs) {
       try {

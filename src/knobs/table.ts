@@ -146,7 +146,6 @@ function boolKnob(meta: Meta & { default: boolean }): Knob<boolean> {
   };
 }
 
-/** Seconds > 0 and at most `max`, fractions allowed; the value is in ms. */
 /** Largest vm.dirty_*_bytes (the cache is at most 4 GiB; the limit is clamped to it anyway). */
 export const DIRTY_BYTES_MAX = 2 ** 40;
 
@@ -175,6 +174,7 @@ function dirtyBytesKnob(meta: Meta & { default: number; min: number }): Knob<num
   };
 }
 
+/** Seconds > 0 and at most `max`, fractions allowed; the value is in ms. */
 function secondsKnob(meta: Meta & { default: number; max: number }): Knob<number> {
   const expected = `a number of seconds > 0, at most ${meta.max}`;
   return {

@@ -138,6 +138,19 @@ test(`an injected read EIO on a region: the reader gets EIO, the window shrinks,
 });
 }
 
+/**
+ * The start of both write-EIO tests: f.bin holding 256 KiB of 'A' on the disk (synced),
+ * the second request of the next write armed to fail, and the counters before it.
+ */
+async function armedFile(mnt: string): Promise<{ f: string; old: Buffer; s0: Awaited<ReturnType<typeof readStats>> }> {
+  const f = join(mnt, 'f.bin');
+  const old = Buffer.alloc(256 * KiB, 'A');
+  await writeFile(f, old);
+  await sh(`sync ${f}`);
+  await failSecondWriteRequest(mnt);
+  return { f, old, s0: await readStats(mnt) };
+}
+
 /** Two requests per 128 KiB write (max_sectors_kb 64); the second of the next write fails (interval 2, once). */
 async function failSecondWriteRequest(mnt: string): Promise<void> {
   await control(mnt, 'tunables/max_sectors_kb', '64');
@@ -150,12 +163,7 @@ async function failSecondWriteRequest(mnt: string): Promise<void> {
 
 test('an injected write EIO fails the write and the next fsync, a failed flush fails fsync, nothing half-written shows after a remount (--writeback off)', async (t) => {
   await withMount(t, { size: '128M', mountArgs: ['--writeback', 'off'] }, async (mnt, ctx) => {
-    const f = join(mnt, 'f.bin');
-    const old = Buffer.alloc(256 * KiB, 'A');
-    await writeFile(f, old);
-    await sh(`sync ${f}`);
-    await failSecondWriteRequest(mnt);
-    const s0 = await readStats(mnt);
+    const { f, old, s0 } = await armedFile(mnt);
 
     const fh = await open(f, 'r+');
     try {
@@ -189,12 +197,7 @@ test('an injected write EIO fails the write and the next fsync, a failed flush f
 
 test('writeback: an injected write EIO is reported by the next fsync of each open file (once), the write itself succeeded; after a remount the file has its synced bytes and at most whole pages of the new ones', async (t) => {
   await withMount(t, { size: '128M', mountArgs: ['--writeback', 'on', '--dirty-writeback-centisecs', '0'] }, async (mnt, ctx) => {
-    const f = join(mnt, 'f.bin');
-    const old = Buffer.alloc(256 * KiB, 'A');
-    await writeFile(f, old);
-    await sh(`sync ${f}`);
-    await failSecondWriteRequest(mnt);
-    const s0 = await readStats(mnt);
+    const { f, old, s0 } = await armedFile(mnt);
     const fh = await open(f, 'r+');
     const other = await open(f, 'r');
     try {
